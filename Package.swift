@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+// Lethe: refurbishment-bench daemon and CLI. See ../shared/DESIGN.md (layout) and README.md.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Lethe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lethe", targets: ["lethe"]),
+        .library(name: "LetheCore", targets: ["LetheCore"]),
+        .library(name: "LetheWipe", targets: ["LetheWipe"]),
+        .library(name: "LetheLinux", targets: ["LetheLinux"]),
+        .library(name: "LetheTesting", targets: ["LetheTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
+        .target(name: "CLethe"),
+        // Pure values and protocols: methods, pass plans, verification policy, outcomes, errors.
+        .target(name: "LetheCore", swiftSettings: strict),
+        // The only module that touches the OS: block devices, sysfs, mount table, the guard.
+        .target(name: "LetheLinux", dependencies: ["LetheCore", "CLethe"], swiftSettings: strict),
+        // The erase engine: runs a pass plan against any BlockDevice.
+        .target(
+            name: "LetheWipe",
+            dependencies: [
+                "LetheCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Fakes shipped as a library: in-memory block device with fault injection.
+        .target(name: "LetheTesting", dependencies: ["LetheCore"], swiftSettings: strict),
+        // The thin executable.
+        .executableTarget(
+            name: "lethe",
+            dependencies: [
+                "LetheCore", "LetheLinux", "LetheWipe",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "LetheLinuxTests",
+            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "lethe"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "LabTests", dependencies: ["LetheCore", "lethe"], swiftSettings: strict),
+    ]
+)

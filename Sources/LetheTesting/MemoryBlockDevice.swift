@@ -1,0 +1,137 @@
+import LetheCore
+import Synchronization
+
+/// An in-memory block device with fault injection, for unit tests of everything that does
+/// block I/O. Thread-safe: the wipe engine drives it from several threads at once.
+///
+/// Faults it can inject:
+/// - `badSectors`: reads and writes touching these LBAs fail with EIO (like a medium error);
+/// - `shortWriteEvery`: every Nth write stores only half its sectors and returns a short count;
+/// - `vanishAfterBytesWritten`: once this many bytes were written, every call fails with ENODEV
+///   (an unplug);
+/// - `droppedWrites`: writes to these LBAs report success but store nothing (a lying drive);
+/// - `failFlushes`: that many `synchronize` calls fail with EIO.
+public final class MemoryBlockDevice: BlockDevice {
+    /// Fault settings; change them at any time with ``configure(_:)``.
+    public struct Faults: Sendable {
+        public var badSectors: Set<UInt64> = []
+        public var shortWriteEvery: Int = 0
+        public var vanishAfterBytesWritten: UInt64?
+        public var droppedWrites: Set<UInt64> = []
+        public var failFlushes: Int = 0
+
+        /// No faults.
+        public init() {}
+    }
+
+    private struct State {
+        var bytes: [UInt8]
+        var faults: Faults
+        var writes = 0
+        var bytesWritten: UInt64 = 0
+        var flushes = 0
+        var failedRequests = 0
+        var vanished = false
+    }
+
+    public let path: String
+    public let sizeBytes: UInt64
+    public let logicalSectorSize: Int
+    public let physicalSectorSize: Int
+    public let bufferAlignment: Int = 4096
+    private let state: Mutex<State>
+
+    /// Creates a device of `sizeBytes`, filled with `fill`.
+    public init(path: String = "mem0", sizeBytes: Int, logicalSectorSize: Int = 512, fill: UInt8 = 0xA5, faults: Faults = Faults()) {
+        self.path = path
+        self.sizeBytes = UInt64(sizeBytes)
+        self.logicalSectorSize = logicalSectorSize
+        self.physicalSectorSize = logicalSectorSize
+        state = Mutex(State(bytes: [UInt8](repeating: fill, count: sizeBytes), faults: faults))
+    }
+
+    /// Changes the injected faults.
+    public func configure(_ change: (inout Faults) -> Void) {
+        state.withLock { change(&$0.faults) }
+    }
+
+    /// A copy of the device contents.
+    public var contents: [UInt8] { state.withLock { $0.bytes } }
+    /// Write calls so far.
+    public var writeCount: Int { state.withLock { $0.writes } }
+    /// Successful flushes so far.
+    public var flushCount: Int { state.withLock { $0.flushes } }
+    /// Requests that failed with an injected error.
+    public var failedRequestCount: Int { state.withLock { $0.failedRequests } }
+
+    /// Overwrites bytes directly (to plant data or corruption).
+    public func poke(_ bytes: [UInt8], at offset: Int) {
+        state.withLock { $0.bytes.replaceSubrange(offset..<(offset + bytes.count), with: bytes) }
+    }
+
+    private func sectors(_ offset: UInt64, _ count: Int) -> ClosedRange<UInt64>? {
+        guard count > 0 else { return nil }
+        let sector = UInt64(logicalSectorSize)
+        return (offset / sector)...((offset + UInt64(count) - 1) / sector)
+    }
+
+    private func check(_ state: inout State, _ op: IOFailure.Operation, _ offset: UInt64, _ count: Int) throws(IOFailure) {
+        if state.vanished {
+            state.failedRequests += 1
+            throw IOFailure(operation: op, path: path, errno: .noSuchDevice, offset: offset, length: count)
+        }
+        guard offset % UInt64(logicalSectorSize) == 0, count % logicalSectorSize == 0 else {
+            throw IOFailure(operation: op, path: path, errno: .invalid, offset: offset, length: count)
+        }
+        guard offset + UInt64(count) <= sizeBytes else {
+            throw IOFailure(operation: op, path: path, errno: .noSpace, offset: offset, length: count)
+        }
+        if let range = sectors(offset, count), state.faults.badSectors.contains(where: { range.contains($0) }) {
+            state.failedRequests += 1
+            throw IOFailure(operation: op, path: path, errno: .io, offset: offset, length: count)
+        }
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
+        try state.withLock { (s: inout State) throws(IOFailure) -> Int in
+            try check(&s, .write, offset, buffer.count)
+            s.writes += 1
+            var count = buffer.count
+            if s.faults.shortWriteEvery > 0, s.writes % s.faults.shortWriteEvery == 0, count > logicalSectorSize {
+                count = (count / logicalSectorSize / 2) * logicalSectorSize
+            }
+            let start = Int(offset)
+            let sector = logicalSectorSize
+            for i in stride(from: 0, to: count, by: sector) {
+                if s.faults.droppedWrites.contains((offset + UInt64(i)) / UInt64(sector)) { continue }
+                s.bytes.withUnsafeMutableBytes { dest in
+                    (dest.baseAddress! + start + i).copyMemory(from: buffer.baseAddress! + i, byteCount: sector)
+                }
+            }
+            s.bytesWritten += UInt64(count)
+            if let limit = s.faults.vanishAfterBytesWritten, s.bytesWritten >= limit { s.vanished = true }
+            return count
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
+        try state.withLock { (s: inout State) throws(IOFailure) -> Int in
+            try check(&s, .read, offset, buffer.count)
+            s.bytes.withUnsafeBytes { source in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[Int(offset)..<(Int(offset) + buffer.count)]))
+            }
+            return buffer.count
+        }
+    }
+
+    public func synchronize() throws(IOFailure) {
+        try state.withLock { (s: inout State) throws(IOFailure) in
+            if s.vanished { throw IOFailure(operation: .flush, path: path, errno: .noSuchDevice, offset: 0, length: 0) }
+            if s.faults.failFlushes > 0 {
+                s.faults.failFlushes -= 1
+                throw IOFailure(operation: .flush, path: path, errno: .io, offset: 0, length: 0)
+            }
+            s.flushes += 1
+        }
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import LetheCore
+import Synchronization
+
+/// Memory aligned for O_DIRECT, owned by one worker thread.
+final class AlignedBuffer {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(count: Int, alignment: Int) {
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: max(alignment, 4096))
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { bytes.deallocate() }
+
+    func slice(_ start: Int, _ length: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: bytes[start..<(start + length)])
+    }
+}
+
+/// A byte range on the device, `[offset, offset + length)`.
+struct Chunk: Sendable {
+    var offset: UInt64
+    var length: Int
+}
+
+/// Lets the operator stop a running job (SIGINT/SIGTERM, or an abort from the API).
+public final class WipeCancellation: Sendable {
+    private let state = Atomic<Int32>(0)
+
+    /// A fresh, uncancelled token.
+    public init() {}
+
+    /// Asks the job to stop at the next block boundary. `reason` is recorded (signal number).
+    public func cancel(reason: Int32 = 2) {
+        _ = state.compareExchange(expected: 0, desired: reason, ordering: .relaxed)
+    }
+
+    /// Whether a stop was asked for.
+    public var isCancelled: Bool { state.load(ordering: .relaxed) != 0 }
+    /// The recorded reason (0 when not cancelled).
+    public var reason: Int32 { state.load(ordering: .relaxed) }
+}
+
+/// What the workers of one phase found together.
+struct PhaseFindings {
+    var badSectors: [SectorRange] = []
+    var fatal: IOFailure?
+    var mismatchedSectors: UInt64 = 0
+    var firstMismatches: [Mismatch] = []
+    var bytesTransferred: UInt64 = 0
+
+    static let mismatchesKept = 16
+
+    mutating func add(mismatches: [Mismatch], sectors: UInt64) {
+        mismatchedSectors += sectors
+        firstMismatches = Array((firstMismatches + mismatches).sorted { $0.offset < $1.offset }.prefix(Self.mismatchesKept))
+    }
+}
+
+/// Runs one phase (a write pass or a read-back) over a list of chunks with `threads` worker
+/// threads, each owning aligned buffers, so `threads` requests are in flight at once. The
+/// workers are plain threads: blocking I/O never runs on Swift's cooperative pool.
+final class PhaseRunner: Sendable {
+    let device: any BlockDevice
+    let chunks: [Chunk]
+    let threads: Int
+    let bufferBytes: Int
+    let retries: Int
+    let knownBad: [SectorRange]
+    let cancellation: WipeCancellation
+
+    private let nextChunk = Atomic<Int>(0)
+    private let stop = Atomic<Bool>(false)
+    let bytesDone = Atomic<UInt64>(0)
+    private let findings = Mutex(PhaseFindings())
+
+    init(
+        device: any BlockDevice, chunks: [Chunk], threads: Int, bufferBytes: Int, retries: Int,
+        knownBad: [SectorRange], cancellation: WipeCancellation
+    ) {
+        self.device = device
+        self.chunks = chunks
+        self.threads = max(1, min(threads, chunks.count))
+        self.bufferBytes = bufferBytes
+        self.retries = retries
+        self.knownBad = knownBad
+        self.cancellation = cancellation
+    }
+
+    var sectorSize: Int { device.logicalSectorSize }
+
+    /// Runs `work` for every chunk on the worker threads; calls `tick` on the calling thread
+    /// every `interval` seconds until all workers are done. Returns what the workers found.
+    func run(
+        interval: Double, tick: () -> Void,
+        work: @escaping @Sendable (PhaseRunner, Chunk, WorkerBuffers) throws(IOFailure) -> Void
+    ) -> PhaseFindings {
+        let group = DispatchGroup()
+        for _ in 0..<threads {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                let buffers = WorkerBuffers(count: bufferBytes, alignment: device.bufferAlignment)
+                while !stop.load(ordering: .relaxed), !cancellation.isCancelled {
+                    let index = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard index < chunks.count else { break }
+                    do throws(IOFailure) {
+                        try work(self, chunks[index], buffers)
+                    } catch {
+                        findings.withLock { if $0.fatal == nil { $0.fatal = error } }
+                        stop.store(true, ordering: .relaxed)
+                    }
+                    bytesDone.add(UInt64(chunks[index].length), ordering: .relaxed)
+                }
+            }
+            thread.name = "lethe-io"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        while group.wait(timeout: .now() + interval) == .timedOut { tick() }
+        return findings.withLock { $0 }
+    }
+
+    func record(bad: [SectorRange], transferred: UInt64) {
+        findings.withLock {
+            $0.badSectors.append(contentsOf: bad)
+            $0.bytesTransferred += transferred
+        }
+    }
+
+    func record(mismatches: [Mismatch], sectors: UInt64) {
+        guard sectors > 0 else { return }
+        findings.withLock { $0.add(mismatches: mismatches, sectors: sectors) }
+    }
+
+    /// The parts of `chunk` not already known to be bad, as (device offset, length) pieces.
+    func usablePieces(of chunk: Chunk) -> [Chunk] {
+        guard !knownBad.isEmpty else { return [chunk] }
+        let sector = UInt64(sectorSize)
+        var pieces: [Chunk] = []
+        var cursor = chunk.offset
+        let end = chunk.offset + UInt64(chunk.length)
+        for bad in knownBad {
+            let badStart = bad.first * sector
+            let badEnd = bad.end * sector
+            if badEnd <= cursor || badStart >= end { continue }
+            if badStart > cursor { pieces.append(Chunk(offset: cursor, length: Int(badStart - cursor))) }
+            cursor = max(cursor, badEnd)
+        }
+        if cursor < end { pieces.append(Chunk(offset: cursor, length: Int(end - cursor))) }
+        return pieces
+    }
+
+    // MARK: - Transfers with retry and narrowing
+
+    /// Performs `transfer` over `piece`, retrying medium errors, then bisecting down to single
+    /// sectors. Returns the bad sectors. Device-gone and other errors are rethrown (fatal).
+    func transferNarrowing(
+        _ piece: Chunk, transfer: (Chunk) throws(IOFailure) -> Void
+    ) throws(IOFailure) -> [SectorRange] {
+        var lastError: IOFailure?
+        for _ in 0...retries {
+            do {
+                try transfer(piece)
+                return []
+            } catch where error.errno.meansMediumError {
+                lastError = error
+            }
+        }
+        guard piece.length > sectorSize else {
+            _ = lastError
+            let sector = UInt64(sectorSize)
+            return [SectorRange(first: piece.offset / sector, count: UInt64(piece.length) / sector)]
+        }
+        return try bisect(piece, transfer: transfer)
+    }
+
+    private func bisect(_ piece: Chunk, transfer: (Chunk) throws(IOFailure) -> Void) throws(IOFailure) -> [SectorRange] {
+        let sectors = piece.length / sectorSize
+        let half = (sectors / 2) * sectorSize
+        let halves = [Chunk(offset: piece.offset, length: half), Chunk(offset: piece.offset + UInt64(half), length: piece.length - half)]
+        var bad: [SectorRange] = []
+        for part in halves {
+            do {
+                try transfer(part)
+            } catch where error.errno.meansMediumError {
+                if part.length > sectorSize {
+                    bad += try bisect(part, transfer: transfer)
+                } else {
+                    // One sector: give it its retries before calling it bad.
+                    bad += try transferNarrowing(part, transfer: transfer)
+                }
+            }
+        }
+        return bad
+    }
+}
+
+/// A worker's two buffers: what is written or read, and the expected content for comparison.
+final class WorkerBuffers {
+    let io: AlignedBuffer
+    let expected: AlignedBuffer
+
+    init(count: Int, alignment: Int) {
+        io = AlignedBuffer(count: count, alignment: alignment)
+        expected = AlignedBuffer(count: count, alignment: alignment)
+    }
+}
+
+extension BlockDevice {
+    /// Writes all of `buffer` at `offset`, continuing after short writes and EINTR.
+    func writeFully(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) {
+        var done = 0
+        while done < buffer.count {
+            let part = UnsafeRawBufferPointer(rebasing: buffer[done...])
+            let written: Int
+            do {
+                written = try write(part, at: offset + UInt64(done))
+            } catch where error.errno == .interrupted {
+                continue
+            }
+            guard written > 0 else {
+                throw IOFailure(operation: .write, path: path, errno: .noSpace, offset: offset + UInt64(done), length: part.count)
+            }
+            done += written
+        }
+    }
+
+    /// Reads all of `buffer` from `offset`, continuing after short reads and EINTR.
+    func readFully(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) {
+        var done = 0
+        while done < buffer.count {
+            let part = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let count: Int
+            do {
+                count = try read(into: part, at: offset + UInt64(done))
+            } catch where error.errno == .interrupted {
+                continue
+            }
+            guard count > 0 else {
+                throw IOFailure(operation: .read, path: path, errno: .noSpace, offset: offset + UInt64(done), length: part.count)
+            }
+            done += count
+        }
+    }
+}

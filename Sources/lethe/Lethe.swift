@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+
+@main
+struct Lethe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lethe",
+        abstract: "Erase, verify and certify drives on a refurbishment bench.",
+        discussion: """
+            Lethe overwrites block devices at disk speed (O_DIRECT, several requests in flight),
+            verifies what it wrote by reading the device back, and refuses the system disk and
+            anything mounted or in use.
+
+            Examples:
+              lethe methods                                  list erase methods and their passes
+              lethe wipe /dev/sdb --method nist-clear        erase with confirmation
+              lethe wipe /dev/disk/by-id/usb-X --method zero --serial X --yes --json
+              lethe verify /dev/sdb --expect zero            read-only spot check
+            """,
+        version: LetheVersion.string,
+        subcommands: [Wipe.self, Verify.self, Methods.self]
+    )
+}
+
+/// Exit codes shared by every command (also listed in README.md).
+enum ExitStatus {
+    /// Erased and verified as asked (or: verification found what was expected).
+    static let success: Int32 = 0
+    /// Erased, verified, with bad sectors listed as exceptions.
+    static let erasedWithExceptions: Int32 = 3
+    /// Not erased: I/O failure, device vanished, or verification failed.
+    static let notErased: Int32 = 4
+    /// Stopped by SIGINT/SIGTERM.
+    static let aborted: Int32 = 5
+    /// Refused before anything was written: bad input, protected device, no confirmation.
+    static let refused: Int32 = 2
+
+    static func of(_ status: WipeStatus) -> Int32 {
+        switch status {
+        case .erased: success
+        case .erasedWithExceptions: erasedWithExceptions
+        case .notErased: notErased
+        case .aborted: aborted
+        }
+    }
+}
+
+enum LetheVersion {
+    static let string = "0.1.0"
+}

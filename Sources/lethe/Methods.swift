@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+
+struct Methods: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the erase methods and their passes.",
+        discussion: "Each method is a list of passes; `random` passes write an AES-128-CTR keystream seeded per pass.")
+
+    @Flag(help: "Print JSON (one array) instead of a table.")
+    var json = false
+
+    struct Entry: Encodable {
+        var name: String
+        var title: String
+        var category: String
+        var passCount: Int
+        var passes: [String]
+        var defaultVerification: String
+        var reference: String
+    }
+
+    func run() {
+        let entries = WipeMethod.catalog.map {
+            Entry(
+                name: $0.name, title: $0.title, category: $0.category.rawValue, passCount: $0.passes.count,
+                passes: $0.passes.map(\.summary), defaultVerification: $0.defaultVerification.rawValue,
+                reference: $0.reference)
+        }
+        if json {
+            Output.json(entries)
+            return
+        }
+        let nameWidth = entries.map(\.name.count).max() ?? 0
+        for entry in entries {
+            let name = entry.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            let passes = entry.passCount > 8
+                ? entry.passes.prefix(6).joined(separator: ", ") + ", … (\(entry.passCount) passes)"
+                : entry.passes.joined(separator: ", ")
+            print("\(name)  \(entry.passCount) pass\(entry.passCount == 1 ? " " : "es")  verify=\(entry.defaultVerification)  \(passes)")
+            print("\(String(repeating: " ", count: nameWidth))  \(entry.title): \(entry.reference)")
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheLinux
+import LetheWipe
+
+/// Options shared by commands that do bulk I/O.
+struct IOOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Bytes per request (multiple of 4096; suffixes K, M).", valueName: "size"))
+    var blockSize: String = "4M"
+
+    @Option(name: .long, help: "Requests in flight (worker threads).")
+    var queueDepth: Int = 8
+
+    func blockBytes(device: String) throws(LetheError) -> Int {
+        let text = blockSize.uppercased()
+        let multiplier = text.hasSuffix("M") ? 1 << 20 : text.hasSuffix("K") ? 1 << 10 : 1
+        let digits = multiplier == 1 ? text : String(text.dropLast())
+        guard let value = Int(digits), value > 0 else {
+            throw LetheError(.invalidArgument, path: device, "--block-size '\(blockSize)' is not a size (examples: 4M, 1024K, 65536)")
+        }
+        return value * multiplier
+    }
+}
+
+struct Wipe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Erase a block device with an overwrite method, then verify it.",
+        discussion: """
+            The device is refused, before anything is written, when it (or a partition or dm/md
+            device on it) holds /, /boot or swap, has a mounted file system, or is in use.
+            Writing needs --yes, or a typed confirmation on a terminal.
+
+            Exit status: 0 erased and verified as asked; 3 erased with exceptions (bad sectors
+            listed); 4 not erased; 5 aborted (SIGINT/SIGTERM); 2 refused or bad input.
+
+            With --json, stdout carries one JSON object per line: {"type":"progress",...} while
+            it runs, and exactly one {"type":"result",...} (or {"type":"error",...}) at the end.
+            """)
+
+    @Argument(help: "Block device to erase (/dev/sdX, /dev/nvmeXnY, /dev/disk/by-id/...).")
+    var device: String
+
+    @Option(help: "Erase method (see `lethe methods`).")
+    var method: String
+
+    @Option(name: .customLong("verify"), help: "Read-back: off, last, all, or sample (NIST: ≥1000 subsections, ≥10%). Default: the method's.")
+    var verification: VerificationMode?
+
+    @Option(help: "Refuse unless the device reports this serial number.")
+    var serial: String?
+
+    @Flag(help: "Do not ask for confirmation.")
+    var yes = false
+
+    @Flag(help: "Stream progress and the result as JSON lines on stdout.")
+    var json = false
+
+    @Flag(help: "Allow a regular file (a disk image) instead of a block device.")
+    var allowFile = false
+
+    @Flag(help: "Run every check (guard, serial, sizes), print the plan, and exit without writing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Seed for the sample verification plan (default: random, recorded in the result).", visibility: .hidden))
+    var sampleSeed: UInt64?
+
+    @OptionGroup var io: IOOptions
+
+    func run() throws {
+        let outcome: WipeOutcome
+        do {
+            guard let chosen = WipeMethod.named(method) else {
+                throw LetheError(.unknownMethod, path: device,
+                    "unknown method '\(method)'; known methods: \(WipeMethod.catalog.map(\.name).joined(separator: ", "))")
+            }
+            let target = try LinuxBlockDevice.inspect(device, allowFile: allowFile)
+            if !target.protection.isEmpty {
+                throw LetheError(.protectedDevice, path: device,
+                    "refusing to erase: " + target.protection.map(\.description).joined(separator: "; "))
+            }
+            if let serial {
+                let actual = target.identity?.serial
+                guard let actual else {
+                    throw LetheError(.serialMismatch, path: device, "--serial \(serial) given, but the device reports no serial number")
+                }
+                guard actual == serial else {
+                    throw LetheError(.serialMismatch, path: device, "serial mismatch: the device reports '\(actual)', not '\(serial)'")
+                }
+            }
+            let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
+            let options = WipeOptions(
+                method: chosen, verification: verification, blockSize: try io.blockBytes(device: device),
+                queueDepth: io.queueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
+            let engine = try WipeEngine(device: opened, options: options)
+            let summary = describe(opened, options: options)
+            if dryRun {
+                print("dry run: would erase \(summary)")
+                return
+            }
+            if !yes { try confirm(opened, summary: summary) }
+            Output.err("lethe: erasing \(summary)")
+            let renderer = ProgressRenderer(json: json)
+            let trap = SignalTrap { signal in
+                engine.cancellation.cancel(reason: signal)
+                Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping at the next block boundary and flushing")
+            }
+            outcome = engine.run(progress: renderer.show)
+            renderer.finish()
+            withExtendedLifetime(trap) {}
+        } catch let error as LetheError {
+            throw Output.fail(error, json: json)
+        }
+        report(outcome)
+        throw ExitCode(ExitStatus.of(outcome.status))
+    }
+
+    private func describe(_ device: LinuxBlockDevice, options: WipeOptions) -> String {
+        var who: [String] = []
+        if let model = device.identity?.model { who.append(model) }
+        if let serial = device.identity?.serial { who.append("serial \(serial)") }
+        if let backing = device.identity?.backingFile { who.append("backed by \(backing)") }
+        who.append("\(HumanFormat.bytes(Double(device.sizeBytes))), \(device.logicalSectorSize)-byte sectors")
+        if !device.isDirect { who.append("page cache (file system has no O_DIRECT)") }
+        let passes = options.method.passes.count
+        return "\(device.path) (\(who.joined(separator: ", "))) with \(options.method.name): \(passes) pass\(passes == 1 ? "" : "es"), verification \(options.verification.rawValue), \(HumanFormat.bytes(Double(options.blockSize))) × \(options.queueDepth) in flight"
+    }
+
+    private func confirm(_ device: LinuxBlockDevice, summary: String) throws(LetheError) {
+        guard Output.stdinIsTerminal else {
+            throw LetheError(.confirmationRequired, path: device.path, "refusing to erase without --yes (no terminal to confirm on)")
+        }
+        let name = device.identity?.kernelName ?? (device.path as NSString).lastPathComponent
+        Output.err("About to ERASE \(summary).\nEverything on it will be destroyed. Type \(name) to continue: ")
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces)
+        guard answer == name || answer == device.path else {
+            throw LetheError(.confirmationRequired, path: device.path, "not confirmed; nothing was written")
+        }
+    }
+
+    struct ResultLine: Encodable {
+        var type = "result"
+        var device: String
+        var method: String
+        var category: String
+        var status: WipeStatus
+        var sizeBytes: UInt64
+        var logicalSectorSize: Int
+        var bytesWritten: UInt64
+        var passes: [PassRecord]
+        var verification: VerificationRecord
+        var badSectors: [SectorRange]
+        var throughputBytesPerSecond: Double
+        var seconds: Double
+        var error: String?
+        var reportId: String?
+    }
+
+    private func report(_ o: WipeOutcome) {
+        if json {
+            Output.json(ResultLine(
+                device: o.device, method: o.method, category: o.category.rawValue, status: o.status, sizeBytes: o.sizeBytes,
+                logicalSectorSize: o.logicalSectorSize, bytesWritten: o.bytesWritten, passes: o.passes,
+                verification: o.verification, badSectors: o.badSectors,
+                throughputBytesPerSecond: o.throughputBytesPerSecond.rounded(), seconds: o.seconds, error: o.error))
+            if let error = o.error { Output.err("lethe: \(o.device): \(error)") }
+            return
+        }
+        print("device:       \(o.device)")
+        print("method:       \(o.method) (\(o.category.rawValue))")
+        print("status:       \(o.status.rawValue)")
+        for pass in o.passes {
+            let check = pass.verification.map { ", verify \($0.rawValue)" } ?? ""
+            print("pass \(pass.index):       \(pass.pattern), \(HumanFormat.bytes(Double(pass.bytesWritten))) in \(HumanFormat.fixed(pass.seconds, 1)) s (\(HumanFormat.bytes(pass.throughputBytesPerSecond))/s)\(pass.completed ? "" : ", INCOMPLETE")\(check)")
+        }
+        var verify = "\(o.verification.mode.rawValue): \(o.verification.result.rawValue), \(HumanFormat.bytes(Double(o.verification.bytesVerified))) read"
+        if o.verification.mode == .sample, let subsections = o.verification.sampleSubsections {
+            verify += ", \(subsections) subsections, \(HumanFormat.fixed(o.verification.coverage * 100, 1))% of the device, seed \(o.verification.sampleSeed ?? 0)"
+        }
+        print("verification: \(verify)")
+        for mismatch in o.verification.firstMismatches.prefix(5) {
+            print("  differs at offset \(mismatch.offset): expected \(hex(mismatch.expected)), found \(hex(mismatch.found))")
+        }
+        if !o.badSectors.isEmpty {
+            print("bad sectors:  \(o.badSectors.map(\.description).joined(separator: ", ")) (\(o.logicalSectorSize)-byte sectors)")
+        }
+        print("throughput:   \(HumanFormat.bytes(o.throughputBytesPerSecond))/s, \(HumanFormat.fixed(o.seconds, 1)) s in all")
+        if let error = o.error { Output.err("lethe: \(o.device): \(error)") }
+    }
+}
+
+func hex(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return "0x" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
+}
+
+extension VerificationMode: ExpressibleByArgument {}
