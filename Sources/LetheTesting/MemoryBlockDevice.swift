@@ -19,6 +19,8 @@ public final class MemoryBlockDevice: BlockDevice {
         public var vanishAfterBytesWritten: UInt64?
         public var droppedWrites: Set<UInt64> = []
         public var failFlushes: Int = 0
+        /// Called (outside the device lock) after each successful write with the write count.
+        public var onWrite: (@Sendable (Int) -> Void)?
 
         /// No faults.
         public init() {}
@@ -93,7 +95,7 @@ public final class MemoryBlockDevice: BlockDevice {
     }
 
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
-        try state.withLock { (s: inout State) throws(IOFailure) -> Int in
+        let (count, writes, hook) = try state.withLock { (s: inout State) throws(IOFailure) -> (Int, Int, (@Sendable (Int) -> Void)?) in
             try check(&s, .write, offset, buffer.count)
             s.writes += 1
             var count = buffer.count
@@ -110,8 +112,10 @@ public final class MemoryBlockDevice: BlockDevice {
             }
             s.bytesWritten += UInt64(count)
             if let limit = s.faults.vanishAfterBytesWritten, s.bytesWritten >= limit { s.vanished = true }
-            return count
+            return (count, s.writes, s.faults.onWrite)
         }
+        hook?(writes)
+        return count
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {

@@ -19,7 +19,7 @@ struct Lethe: ParsableCommand {
               lethe verify /dev/sdb --expect zero            read-only spot check
             """,
         version: LetheVersion.string,
-        subcommands: [Wipe.self, Verify.self, Methods.self]
+        subcommands: [Wipe.self, Verify.self, Methods.self, Bench.self]
     )
 }
 
