@@ -7,11 +7,14 @@ public struct ErrorNumber: Hashable, Sendable, CustomStringConvertible {
     /// Wraps a raw errno value.
     public init(_ rawValue: Int32) { self.rawValue = rawValue }
 
+    public static let notPermitted = ErrorNumber(1)       // EPERM
+    public static let noEntry = ErrorNumber(2)            // ENOENT
     public static let interrupted = ErrorNumber(4)        // EINTR
     public static let io = ErrorNumber(5)                 // EIO
     public static let noSuchDeviceOrAddress = ErrorNumber(6) // ENXIO
     public static let badFile = ErrorNumber(9)            // EBADF
     public static let tryAgain = ErrorNumber(11)          // EAGAIN
+    public static let accessDenied = ErrorNumber(13)      // EACCES
     public static let busy = ErrorNumber(16)              // EBUSY
     public static let noSuchDevice = ErrorNumber(19)      // ENODEV
     public static let invalid = ErrorNumber(22)           // EINVAL
@@ -27,11 +30,14 @@ public struct ErrorNumber: Hashable, Sendable, CustomStringConvertible {
     /// The conventional symbolic name, such as `EIO`, or `errno N`.
     public var description: String {
         switch rawValue {
+        case 1: "EPERM"
+        case 2: "ENOENT"
         case 4: "EINTR"
         case 5: "EIO"
         case 6: "ENXIO"
         case 9: "EBADF"
         case 11: "EAGAIN"
+        case 13: "EACCES"
         case 16: "EBUSY"
         case 19: "ENODEV"
         case 22: "EINVAL"

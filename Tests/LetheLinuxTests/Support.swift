@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// Runs programs and creates loop devices for the integration tests. Everything a test
+/// creates, it removes.
+enum Host {
+    static var isRoot: Bool { getuid() == 0 }
+    static var canLoop: Bool { isRoot && FileManager.default.fileExists(atPath: "/dev/loop-control") && which("losetup") != nil }
+
+    /// The build products folder (where `lethe` sits beside the test bundle).
+    static var products: URL {
+        URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            .deletingLastPathComponent()
+    }
+
+    static var lethe: String { products.appendingPathComponent("lethe").path }
+
+    static func which(_ tool: String) -> String? {
+        for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(tool)") {
+            return "\(dir)/\(tool)"
+        }
+        return nil
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        /// The last JSON object line on stdout.
+        var lastJSON: [String: Any]? {
+            for line in stdout.split(separator: "\n").reversed() {
+                if let data = line.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                    return object
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Runs a program to completion (killed after `timeout` seconds).
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 120, onStart: ((Process) -> Void)? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (which(executable) ?? executable))
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        onStart?(process)
+        let deadline = Date().addingTimeInterval(timeout)
+        // Drain pipes on background threads so a chatty child never blocks.
+        let outData = Drain(out.fileHandleForReading), errData = Drain(err.fileHandleForReading)
+        while process.isRunning {
+            if Date() > deadline { process.terminate(); break }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: outData.text(), stderr: errData.text())
+    }
+
+    static func lethe(_ arguments: String..., timeout: Double = 120) throws -> Result {
+        try run(Self.lethe, arguments, timeout: timeout)
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class Drain: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread {
+            self.data = handle.readDataToEndOfFile()
+            self.done.signal()
+        }.start()
+    }
+
+    func text() -> String {
+        done.wait()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A loop device over a sparse temporary file, detached and deleted on deinit.
+final class LoopDevice {
+    let path: String
+    let backing: String
+
+    init(sizeBytes: Int, fill: UInt8? = nil) throws {
+        backing = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
+        FileManager.default.createFile(atPath: backing, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: backing))
+        if let fill {
+            let block = Data(repeating: fill, count: 1 << 20)
+            for _ in 0..<(sizeBytes / (1 << 20)) { handle.write(block) }
+        }
+        try handle.truncate(atOffset: UInt64(sizeBytes))
+        try handle.close()
+        let result = try Host.run("losetup", ["-f", "--show", "--direct-io=on", backing])
+        guard result.status == 0 else {
+            try? FileManager.default.removeItem(atPath: backing)
+            throw TestFailure("losetup failed: \(result.stderr)")
+        }
+        path = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        _ = try? Host.run("losetup", ["-d", path])
+        try? FileManager.default.removeItem(atPath: backing)
+    }
+
+    /// Reads the whole device (through the loop device, with the cache dropped).
+    func contents() throws -> Data {
+        _ = try? Host.run("blockdev", ["--flushbufs", path])
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        return try handle.readToEnd() ?? Data()
+    }
+
+    /// Writes bytes at an offset through the device and syncs.
+    func poke(_ bytes: [UInt8], at offset: UInt64) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: offset)
+        handle.write(Data(bytes))
+        try handle.synchronize()
+        try handle.close()
+        _ = try? Host.run("blockdev", ["--flushbufs", path])
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
