@@ -134,27 +134,41 @@ public final class LinuxBlockDevice: BlockDevice {
     /// Whether the device is still attached (its sysfs node exists and has a non-zero size).
     public var isPresent: Bool {
         guard let number else { return FileManager.default.fileExists(atPath: resolvedPath) }
-        guard let dir = Sysfs.blockDirectory(for: number), let size = Sysfs.read("\(dir)/size") else { return false }
-        return size != "0"
+        guard let dir = Sysfs.blockDirectory(for: number), let sectors = Sysfs.read("\(dir)/size").flatMap(UInt64.init) else {
+            return false
+        }
+        // sysfs counts 512-byte units whatever the logical sector size.
+        return sectors * 512 == sizeBytes
     }
 
     private func failure(_ operation: IOFailure.Operation, offset: UInt64, length: Int) -> IOFailure {
         var code = ErrorNumber(lethe_errno())
-        // An unplugged disk often answers EIO first; if its node is gone, say so.
-        if code.meansMediumError, !isPresent { code = .noSuchDevice }
+        // An unplugged disk answers EIO, or ENOSPC once the kernel has shrunk it to 0 bytes.
+        // If its node is gone or its size changed, say what really happened.
+        if code != .interrupted, !code.meansDeviceGone, !isPresent { code = .noSuchDevice }
         return IOFailure(operation: operation, path: path, errno: code, offset: offset, length: length)
     }
 
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
         let count = pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset))
         guard count >= 0 else { throw failure(.write, offset: offset, length: buffer.count) }
+        try checkEndOfDevice(count, .write, offset: offset, length: buffer.count)
         return count
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
         let count = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
         guard count >= 0 else { throw failure(.read, offset: offset, length: buffer.count) }
+        try checkEndOfDevice(count, .read, offset: offset, length: buffer.count)
         return count
+    }
+
+    /// The kernel shrinks a deleted disk to 0 bytes, so I/O inside the old size returns 0
+    /// (end of device) instead of an error. Inside the size we opened, that means it is gone.
+    private func checkEndOfDevice(_ count: Int, _ operation: IOFailure.Operation, offset: UInt64, length: Int) throws(IOFailure) {
+        guard count == 0, length > 0, offset < sizeBytes else { return }
+        let code: ErrorNumber = isPresent ? .noSpace : .noSuchDevice
+        throw IOFailure(operation: operation, path: path, errno: code, offset: offset, length: length)
     }
 
     public func synchronize() throws(IOFailure) {

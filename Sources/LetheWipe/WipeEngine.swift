@@ -159,7 +159,6 @@ public final class WipeEngine: Sendable {
             guard let chunksToVerify else { continue }
             let check = verify(pattern: pattern, chunks: chunksToVerify, knownBad: badSectors, pass: number, tracker: &tracker, progress: progress)
             badSectors = SectorRange.coalesce(badSectors + check.badSectors)
-            passes[index].verification = check.record.result
             verification.bytesVerified += check.record.bytesVerified
             verification.seconds += check.record.seconds
             verification.mismatchedSectors += check.record.mismatchedSectors
@@ -174,6 +173,7 @@ public final class WipeEngine: Sendable {
                 verification.result = .notRun
                 break passLoop
             }
+            passes[index].verification = check.record.result
             // One failed pass fails the verification, whatever later passes find.
             if verification.result != .failed { verification.result = check.record.result }
         }

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs inside the lab guest (lab/lab.sh with LAB_BAD_LBA set). Erases each faulty twin, checks
+# it read-only, and unplugs a healthy SATA disk in the middle of a wipe. Results go to /lab/out
+# as JSON for the host-side test (Tests/LabTests) to assert on.
+#   LETHE=/path/to/lethe LAB_BAD_LBA=4096 lab/lab.sh "sh $PWD/lab/scenarios/bad-sectors.sh"
+set -u
+LETHE=${LETHE:?set LETHE to the lethe binary}
+out=/lab/out
+mkdir -p $out
+for twin in nvme-QEMU_NVMe_Ctrl_LABNVMEBAD1 ata-LAB_BAD_SATA_LABSATABAD1 usb-QEMU_QEMU_HARDDISK_LABUSBBAD1-0:0; do
+  name=${twin%%-*}
+  dev=/dev/disk/by-id/$twin
+  [ -e "$dev" ] || { echo "missing $dev"; continue; }
+  "$LETHE" wipe "$dev" --method zero --verify last --yes --json > $out/wipe-$name.json 2> $out/wipe-$name.err
+  echo $? > $out/wipe-$name.rc
+  "$LETHE" verify "$dev" --expect zero --json > $out/verify-$name.json 2> $out/verify-$name.err
+  echo $? > $out/verify-$name.rc
+  echo "$twin: wipe rc=$(cat $out/wipe-$name.rc) verify rc=$(cat $out/verify-$name.rc)"
+done
+
+# Unplug: delete the healthy SATA disk from the SCSI layer two seconds into a wipe. (A random
+# pass: QEMU turns zero writes into cheap unmaps, and the pass would be over before the unplug.)
+sata=/dev/disk/by-id/ata-LAB_SATA_DISK_LABSATA0001
+node=$(readlink -f $sata)
+"$LETHE" wipe "$sata" --method random --yes --json > $out/unplug.json 2> $out/unplug.err &
+pid=$!
+sleep 2
+echo 1 > /sys/block/$(basename $node)/device/delete
+wait $pid
+echo $? > $out/unplug.rc
+echo "unplug: wipe rc=$(cat $out/unplug.rc)"
