@@ -12,8 +12,9 @@ import LetheCore
 public struct Keystream: Sendable {
     private let key: SymmetricKey
     private let noncePrefix: [UInt8]
-    /// Bytes generated per call into BoringSSL (keeps the zero source and output in cache).
-    static let sliceBytes = 256 << 10
+    /// Bytes generated per call into BoringSSL. Small enough that the output buffer comes from
+    /// the malloc heap (not a fresh mmap with page faults) and stays in cache.
+    static let sliceBytes = 64 << 10
     private static let zeros = [UInt8](repeating: 0, count: sliceBytes)
 
     /// Builds the stream from a 32-byte seed: bytes 0..<16 are the key, 16..<24 the nonce prefix.
@@ -54,6 +55,43 @@ public struct PatternFiller: Sendable {
     public init(_ pattern: ResolvedPattern) {
         self.pattern = pattern
         if case .random(let seed) = pattern { keystream = Keystream(seed: seed) } else { keystream = nil }
+    }
+
+    /// Bytes compared per step in ``differences(in:offset:scratch:sectorSize:)``.
+    static let compareSlice = 64 << 10
+    /// Longest repeating pattern the engine accepts.
+    public static let maximumPatternLength = 16
+    /// Scratch space ``differences(in:offset:scratch:sectorSize:)`` needs.
+    static let scratchBytes = compareSlice * maximumPatternLength
+
+    /// Compares `got` (device bytes at `offset`) with the pattern, a cache-sized segment at a
+    /// time: byte patterns against one small template, random passes against the keystream
+    /// regenerated segment by segment. Returns differing sectors and the first differing bytes.
+    func differences(
+        in got: UnsafeMutableRawBufferPointer, offset: UInt64, scratch: UnsafeMutableRawBufferPointer, sectorSize: Int
+    ) -> (sectors: UInt64, first: [Mismatch]) {
+        var segment = Self.compareSlice
+        if case .bytes(let bytes) = pattern {
+            // A multiple of the pattern length keeps the phase from one segment to the next.
+            segment = Self.compareSlice * bytes.count
+            fill(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(segment, got.count)]), offset: offset)
+        }
+        var sectors = UInt64(0)
+        var first: [Mismatch] = []
+        var start = 0
+        while start < got.count {
+            let length = min(segment, got.count - start)
+            let want = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<length])
+            if case .random = pattern { fill(want, offset: offset + UInt64(start)) }
+            let have = UnsafeMutableRawBufferPointer(rebasing: got[start..<(start + length)])
+            if memcmp(have.baseAddress!, want.baseAddress!, length) != 0 {
+                let (count, mismatches) = WipeEngine.compare(have, want, offset: offset + UInt64(start), sectorSize: sectorSize)
+                sectors += count
+                first += mismatches.prefix(max(0, 16 - first.count))
+            }
+            start += length
+        }
+        return (sectors, first)
     }
 
     /// Writes the bytes that belong at device offsets `offset ..< offset + buffer.count`.

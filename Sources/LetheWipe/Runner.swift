@@ -197,14 +197,14 @@ final class PhaseRunner: Sendable {
     }
 }
 
-/// A worker's two buffers: what is written or read, and the expected content for comparison.
+/// A worker's buffers: what is written or read, and scratch space for the expected content.
 final class WorkerBuffers {
     let io: AlignedBuffer
     let expected: AlignedBuffer
 
     init(count: Int, alignment: Int) {
         io = AlignedBuffer(count: count, alignment: alignment)
-        expected = AlignedBuffer(count: count, alignment: alignment)
+        expected = AlignedBuffer(count: PatternFiller.scratchBytes, alignment: alignment)
     }
 }
 

@@ -49,6 +49,10 @@ public final class WipeEngine: Sendable {
     /// Prepares an erase. Throws ``LetheError`` when the device or options cannot work.
     public init(device: any BlockDevice, options: WipeOptions, cancellation: WipeCancellation = WipeCancellation()) throws(LetheError) {
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.queueDepth)
+        for case .bytes(let bytes) in options.method.passes where bytes.isEmpty || bytes.count > PatternFiller.maximumPatternLength {
+            throw LetheError(.invalidArgument, path: device.path,
+                "method \(options.method.name) has a pattern of \(bytes.count) bytes (1 to \(PatternFiller.maximumPatternLength) allowed)")
+        }
         self.device = device
         self.options = options
         self.cancellation = cancellation
@@ -255,11 +259,9 @@ public final class WipeEngine: Sendable {
                 }
                 var readBytes = UInt64(0)
                 for part in readable {
-                    let at = start + Int(part.offset - piece.offset)
-                    let got = buffers.io.slice(at, part.length)
-                    let want = buffers.expected.slice(at, part.length)
-                    filler.fill(want, offset: part.offset)
-                    let (sectors, mismatches) = Self.compare(got, want, offset: part.offset, sectorSize: runner.sectorSize)
+                    let got = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
+                    let (sectors, mismatches) = filler.differences(
+                        in: got, offset: part.offset, scratch: buffers.expected.bytes, sectorSize: runner.sectorSize)
                     runner.record(mismatches: mismatches, sectors: sectors)
                     readBytes += UInt64(part.length)
                 }

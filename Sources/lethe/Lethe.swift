@@ -8,9 +8,7 @@ struct Lethe: ParsableCommand {
         commandName: "lethe",
         abstract: "Erase, verify and certify drives on a refurbishment bench.",
         discussion: """
-            Lethe overwrites block devices at disk speed (O_DIRECT, several requests in flight),
-            verifies what it wrote by reading the device back, and refuses the system disk and
-            anything mounted or in use.
+            Lethe overwrites block devices at disk speed (O_DIRECT, several requests in flight), verifies what it wrote by reading the device back, and refuses the system disk and anything mounted or in use.
 
             Examples:
               lethe methods                                  list erase methods and their passes

@@ -8,11 +8,13 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read a whole device and check that it holds one byte value (read-only).",
         discussion: """
-            For QA spot checks after an erase. Nothing is written; the device may be in use.
-            Reads bypass the page cache (O_DIRECT).
+            For QA spot checks after an erase. Nothing is written, so the device may be in use. Reads bypass the page cache (O_DIRECT).
 
-            Exit status: 0 every byte matched; 4 some bytes differ (the first offsets are listed)
-            or sectors could not be read; 2 bad input.
+            Exit status: 0 every byte matched; 4 some bytes differ (the first offsets are listed) or sectors could not be read; 2 bad input.
+
+            Examples:
+              lethe verify /dev/sdb --expect zero
+              lethe verify /dev/sdb --expect byte:0xAA --json
             """)
 
     @Argument(help: "Block device (or, with --allow-file, an image) to read.")

@@ -27,15 +27,16 @@ struct Wipe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Erase a block device with an overwrite method, then verify it.",
         discussion: """
-            The device is refused, before anything is written, when it (or a partition or dm/md
-            device on it) holds /, /boot or swap, has a mounted file system, or is in use.
-            Writing needs --yes, or a typed confirmation on a terminal.
+            The device is refused, before anything is written, when it (or a partition or dm/md device on it) holds /, /boot or swap, has a mounted file system, or is in use. Writing needs --yes, or the device name typed at a terminal prompt. With --serial, the device must report that serial.
 
-            Exit status: 0 erased and verified as asked; 3 erased with exceptions (bad sectors
-            listed); 4 not erased; 5 aborted (SIGINT/SIGTERM); 2 refused or bad input.
+            Exit status: 0 erased and verified as asked; 3 erased with exceptions (bad sectors listed); 4 not erased; 5 aborted (SIGINT/SIGTERM); 2 refused or bad input.
 
-            With --json, stdout carries one JSON object per line: {"type":"progress",...} while
-            it runs, and exactly one {"type":"result",...} (or {"type":"error",...}) at the end.
+            With --json, stdout carries one JSON object per line: {"type":"progress",...} while it runs, and exactly one {"type":"result",...} (or {"type":"error",...}) at the end.
+
+            Examples:
+              lethe wipe /dev/sdb --method nist-clear
+              lethe wipe /dev/disk/by-id/ata-X --method dod-3 --verify sample --serial X --yes
+              lethe wipe disk.img --method zero --allow-file --yes --json
             """)
 
     @Argument(help: "Block device to erase (/dev/sdX, /dev/nvmeXnY, /dev/disk/by-id/...).")

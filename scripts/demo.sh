@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The demo: build Lethe, make a small loop-backed "customer drive" with data on it, erase it
+# with NIST 800-88 Clear (one pass + full verification), check it read-only, and remove it.
+# Run as root on Debian 12; installs what it needs with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
+for p in util-linux e2fsprogs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || {
+    apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
+done
+swift build -c release --product lethe 2>&1 | tail -1
+LETHE=$(swift build -c release --show-bin-path)/lethe
+
+work=$(mktemp -d)
+truncate -s 256M "$work/demo-drive.img"
+LOOP=$(losetup -f --show --direct-io=on "$work/demo-drive.img")
+trap 'losetup -d "$LOOP" 2>/dev/null; rm -rf "$work"' EXIT
+printf 'customer data: IBAN DE89 3704 0044 0532 0130 00\n' | dd of="$LOOP" bs=512 seek=2048 conv=notrunc,fsync status=none
+echo "== demo drive $LOOP (256 MiB) holds: $(dd if="$LOOP" bs=512 skip=2048 count=1 status=none | tr -d '\0')"
+echo "== lethe wipe $LOOP --method nist-clear --yes"
+"$LETHE" wipe "$LOOP" --method nist-clear --yes
+echo "== lethe verify $LOOP --expect zero"
+"$LETHE" verify "$LOOP" --expect zero
+echo "== the system disk is refused:"
+root=$(findmnt -no SOURCE / 2>/dev/null || true)
+if [ -b "$root" ]; then "$LETHE" wipe "$root" --method zero --yes --dry-run || true; else echo "(/ is not on a block device here)"; fi
