@@ -141,22 +141,17 @@ struct LoopDeviceTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("/dev/does-not-exist-lethe: no such device or file (ENOENT)"))
 
-        let dir = NSTemporaryDirectory()
-        let tiny = dir + "lethe-tiny-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: tiny, contents: Data(count: 2048))
-        defer { try? FileManager.default.removeItem(atPath: tiny) }
-        let small = try Host.lethe("wipe", tiny, "--method", "zero", "--yes", "--allow-file")
+        let tiny = try TemporaryImage(bytes: 2048)
+        let small = try Host.lethe("wipe", tiny.path, "--method", "zero", "--yes", "--allow-file")
         #expect(small.status == 2)
-        #expect(small.stderr.contains("\(tiny): device is too small to erase"))
+        #expect(small.stderr.contains("\(tiny.path): device is too small to erase"))
 
-        let odd = dir + "lethe-odd-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: odd, contents: Data(count: 1_000_001))
-        defer { try? FileManager.default.removeItem(atPath: odd) }
-        let unaligned = try Host.lethe("wipe", odd, "--method", "zero", "--yes", "--allow-file")
+        let odd = try TemporaryImage(bytes: 1_000_001)
+        let unaligned = try Host.lethe("wipe", odd.path, "--method", "zero", "--yes", "--allow-file")
         #expect(unaligned.status == 2)
         #expect(unaligned.stderr.contains("not a multiple of the 512-byte sector size"))
 
-        let file = try Host.lethe("wipe", odd, "--method", "zero", "--yes")
+        let file = try Host.lethe("wipe", odd.path, "--method", "zero", "--yes")
         #expect(file.status == 2)
         #expect(file.stderr.contains("--allow-file"))
 
@@ -178,12 +173,10 @@ struct LoopDeviceTests {
     }
 
     @Test func aDiskImageCanBeErasedWithAllowFile() throws {
-        let image = NSTemporaryDirectory() + "lethe-image-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: image, contents: Data(repeating: 0x77, count: 4 * mib))
-        defer { try? FileManager.default.removeItem(atPath: image) }
-        let result = try Host.lethe("wipe", image, "--method", "one", "--yes", "--allow-file")
+        let image = try TemporaryImage(bytes: 4 * mib, fill: 0x77)
+        let result = try Host.lethe("wipe", image.path, "--method", "one", "--yes", "--allow-file")
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: image)).allSatisfy { $0 == 0xFF })
+        #expect(try Data(contentsOf: URL(fileURLWithPath: image.path)).allSatisfy { $0 == 0xFF })
     }
 
     @Test func sigintStopsAtABlockBoundaryAndReportsAborted() throws {

@@ -130,6 +130,19 @@ final class LoopDevice {
     }
 }
 
+/// A temporary regular file (a "disk image"), deleted on deinit.
+final class TemporaryImage {
+    let path = NSTemporaryDirectory() + "lethe-image-\(UUID().uuidString).img"
+
+    init(bytes: Int, fill: UInt8 = 0) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(repeating: fill, count: bytes)) else {
+            throw TestFailure("cannot create \(path)")
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
