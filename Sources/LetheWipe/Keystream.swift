@@ -87,7 +87,7 @@ public struct PatternFiller: Sendable {
             if memcmp(have.baseAddress!, want.baseAddress!, length) != 0 {
                 let (count, mismatches) = WipeEngine.compare(have, want, offset: offset + UInt64(start), sectorSize: sectorSize)
                 sectors += count
-                first += mismatches.prefix(max(0, 16 - first.count))
+                first += mismatches.prefix(max(0, PhaseFindings.mismatchesKept - first.count))
             }
             start += length
         }

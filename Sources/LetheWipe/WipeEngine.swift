@@ -224,8 +224,6 @@ public final class WipeEngine: Sendable {
         let runner = PhaseRunner(
             device: device, chunks: chunks, threads: options.queueDepth, bufferBytes: options.blockSize,
             retries: options.retries, knownBad: knownBad, cancellation: cancellation)
-        var badSoFar = UInt64(0)
-        for range in knownBad { badSoFar += range.count }
         let findings = runner.run(interval: options.progressInterval, tick: {
             progress(tracker.snapshot(phaseDone: runner.bytesDone.load(ordering: .relaxed), badSectors: knownBad))
         }, work: work)
