@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "LetheWipe", targets: ["LetheWipe"]),
         .library(name: "LetheLinux", targets: ["LetheLinux"]),
         .library(name: "LetheTesting", targets: ["LetheTesting"]),
+        .library(name: "LetheDiagnostics", targets: ["LetheDiagnostics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -23,10 +24,15 @@ let package = Package(
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
         .target(name: "CLethe"),
+        // libudev (enumeration, monitor) and libusb (descriptors, hotplug), from Debian's -dev packages.
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .systemLibrary(name: "CUsb", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         // Pure values and protocols: methods, pass plans, verification policy, outcomes, errors.
         .target(name: "LetheCore", swiftSettings: strict),
         // The only module that touches the OS: block devices, sysfs, mount table, the guard.
-        .target(name: "LetheLinux", dependencies: ["LetheCore", "CLethe"], swiftSettings: strict),
+        .target(name: "LetheLinux", dependencies: ["LetheCore", "CLethe", "CUdev", "CUsb"], swiftSettings: strict),
+        // SMART (smartctl JSON) parsing and health grading.
+        .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
         .target(
             name: "LetheWipe",
@@ -43,12 +49,15 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(
+            name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",

@@ -3,7 +3,7 @@ import Foundation
 import LetheCore
 
 @main
-struct Lethe: ParsableCommand {
+struct Lethe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lethe",
         abstract: "Erase, verify and certify drives on a refurbishment bench.",
@@ -15,9 +15,13 @@ struct Lethe: ParsableCommand {
               lethe wipe /dev/sdb --method nist-clear        erase with confirmation
               lethe wipe /dev/disk/by-id/usb-X --method zero --serial X --yes --json
               lethe verify /dev/sdb --expect zero            read-only spot check
+              lethe devices                                  what is docked, in which bay, and whether it may be erased
+              lethe devices --watch --json                   stream plug and unplug events
+              lethe diagnose /dev/sdb                        SMART health verdict and firmware erase capabilities
+              lethe bays learn --count 4                     map bench sockets to bay labels
             """,
         version: LetheVersion.string,
-        subcommands: [Wipe.self, Verify.self, Methods.self, Bench.self]
+        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Bench.self]
     )
 }
 

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheLinux
+
+/// Where the station's bay map lives.
+struct BayOptions: ParsableArguments {
+    @Option(name: .customLong("bays"), help: ArgumentHelp("The station's bay map (JSON: {\"bays\": {PORT_PATH: LABEL}}).", valueName: "file"))
+    var file = "var/bays.json"
+
+    /// The map, or an empty one when the file does not exist. A file that exists but does not
+    /// parse is an error that names it.
+    func load() throws(LetheError) -> BayMap {
+        guard FileManager.default.fileExists(atPath: file) else { return BayMap() }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw LetheError(.permissionDenied, path: file, "cannot read the bay map")
+        }
+        do {
+            return try JSONDecoder().decode(BayMap.self, from: data)
+        } catch {
+            throw LetheError(.invalidArgument, path: file, "bay map is not valid: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context), DecodingError.typeMismatch(_, let context),
+            DecodingError.valueNotFound(_, let context):
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return (field.isEmpty ? "" : "field \(field): ") + context.debugDescription
+                + ((context.underlyingError as NSError?).map { " (\($0.userInfo["NSDebugDescription"] ?? $0.localizedDescription))" } ?? "")
+        case DecodingError.keyNotFound(let key, _):
+            return "missing field \(key.stringValue)"
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List docked drives and phones: bay, identity, size, and whether Lethe may erase them.",
+        discussion: """
+            Drives come from libudev (sysfs plus udev's database when systemd-udevd runs); phones from libusb, listed as soon as they are on USB, before adb or usbmux is set up. PROTECTED devices (the system disk, anything mounted or held) are refused by `lethe wipe`, with the reason shown here.
+
+            --watch keeps running and reports each plug (`add`) and unplug (`remove`). Binding a loop device or inserting a card counts as `add`. It listens to udev's events when systemd-udevd runs, else to the kernel's, and says which on stderr.
+
+            Examples:
+              lethe devices
+              lethe devices --json | jq '.[] | select(.protected == false)'
+              lethe devices --watch --json
+              lethe devices --usb        every USB device with its class (android, apple, massStorage, other)
+            """)
+
+    @Flag(help: "Print JSON: an array of devices, or with --watch one event object per line.")
+    var json = false
+
+    @Flag(help: "Keep running and report devices as they come and go.")
+    var watch = false
+
+    @Flag(help: "List every USB device with its descriptors and class instead.")
+    var usb = false
+
+    @Option(help: ArgumentHelp("With --watch: the netlink source, udev or kernel (default: udev when systemd-udevd runs).", valueName: "source"))
+    var source: String?
+
+    @OptionGroup var bays: BayOptions
+
+    func run() async throws {
+        let map: BayMap
+        let records: [DeviceRecord]
+        do throws(LetheError) {
+            map = try bays.load()
+            records = try DeviceDiscovery.all(bays: map)
+        } catch {
+            throw Output.fail(error, json: json)
+        }
+        if usb {
+            let devices = UsbBus.devices().map(UsbIdentity.init(facts:))
+            if json {
+                Output.json(devices)
+            } else {
+                for device in devices {
+                    print("\(device.portPath.padding(toLength: 10, withPad: " ", startingAt: 0)) \(device.vendorId):\(device.productId) \(device.deviceClass.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(device.manufacturer ?? "-") / \(device.product ?? "-") / serial \(device.serial ?? "-")")
+                    for note in device.notes { print("           note: \(note)") }
+                }
+            }
+            return
+        }
+        guard watch else {
+            if json {
+                Output.json(records)
+            } else {
+                Self.printTable(records)
+            }
+            return
+        }
+        var chosen: DeviceMonitor.Source?
+        if let source {
+            guard let parsed = DeviceMonitor.Source(rawValue: source) else {
+                throw Output.fail(LetheError(.invalidArgument, path: "--source", "unknown source \"\(source)\"; use udev or kernel"), json: json)
+            }
+            chosen = parsed
+        }
+        let monitor = DeviceMonitor(source: chosen, bays: map)
+        let why = chosen != nil ? "as asked" : monitor.source == .udev ? "systemd-udevd is running" : "systemd-udevd is not running"
+        Output.err("lethe: watching \(monitor.source.rawValue) events (\(why)); Ctrl-C to stop")
+        let stream: AsyncStream<DeviceEvent>
+        do throws(LetheError) {
+            stream = try monitor.events(initial: records)
+        } catch {
+            throw Output.fail(error, json: json)
+        }
+        for record in records { emit(DeviceEvent(event: .present, device: record)) }
+        for await event in stream { emit(event) }
+    }
+
+    func emit(_ event: DeviceEvent) {
+        if json {
+            Output.json(event)
+            return
+        }
+        let sign = switch event.event {
+        case .present: "="
+        case .add: "+"
+        case .remove: "-"
+        case .change: "~"
+        }
+        // Unbuffered: a watcher piped into another program sees each event at once.
+        FileHandle.standardOutput.write(Data("\(sign) \(Self.line(event.device))\n".utf8))
+    }
+
+    static func line(_ d: DeviceRecord) -> String {
+        let size = d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?"
+        var text = "\(d.path)  \(d.transport.rawValue)  \(size)  \(d.model ?? "-")  serial \(d.serial ?? "-")  bay \(d.bay ?? "-")"
+        if d.protected { text += "  PROTECTED: \(d.protectionReason ?? "")" }
+        return text
+    }
+
+    static func printTable(_ records: [DeviceRecord]) {
+        guard !records.isEmpty else {
+            print("No drives or phones found.")
+            return
+        }
+        let rows = records.map { d in
+            [
+                d.path, d.kind.rawValue, d.transport.rawValue, d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?", d.model ?? "-",
+                d.serial ?? "-", d.bay ?? "-", d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
+            ]
+        }
+        let header = ["PATH", "KIND", "TRANSPORT", "SIZE", "MODEL", "SERIAL", "BAY", "STATUS"]
+        let widths = (0..<header.count).map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        for row in [header] + rows {
+            print(zip(row, widths).enumerated().map { index, cell in
+                index == row.count - 1 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+            }.joined(separator: "  "))
+        }
+        for note in records.flatMap(\.notes) { Output.err("note: \(note)") }
+        if let port = records.first(where: { $0.bay == nil && $0.portPath != nil && $0.transport != .loop })?.portPath {
+            Output.err("hint: no bay label for port \(port); `lethe bays learn` writes the bay map")
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import LetheCore
+import LetheDiagnostics
+import LetheLinux
+
+struct Diagnose: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Grade a drive's health from SMART and probe its firmware erase capabilities.",
+        discussion: """
+            Runs smartmontools' `smartctl -j -a` (ATA, SCSI and NVMe) and grades power-on hours, temperature, reallocated / pending / uncorrectable sectors and, for NVMe, endurance used, media errors, available spare and critical warnings. The verdict is pass, warn or fail; unknown when SMART cannot be read (loop devices, docks that do not pass SMART through). Thresholds come from --thresholds (a JSON object; any key of the defaults below).
+
+            It also sends ATA IDENTIFY DEVICE (through ATA PASS-THROUGH(16)) or NVMe Identify Controller and reports the security feature set (supported, frozen, erase times), sanitize support and HPA: what a firmware erase could use. Nothing is written.
+
+            Exit status: 0 pass, 3 warn, 4 fail, 1 unknown, 2 refused (no such device).
+
+            Examples:
+              lethe diagnose /dev/sda
+              lethe diagnose /dev/nvme0n1 --json
+              lethe diagnose /dev/sdb --thresholds strict.json
+            """)
+
+    @Argument(help: "The drive (/dev/sdX, /dev/nvmeXnY, /dev/disk/by-id/...).")
+    var device: String
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Health thresholds (JSON), overriding the defaults key by key.", valueName: "file"))
+    var thresholds: String?
+
+    @Option(help: .hidden)
+    var smartctl: String?
+
+    @OptionGroup var bays: BayOptions
+
+    struct Report: Encodable {
+        var device: DeviceRecord?
+        var smart: SmartctlResult?
+        var smartError: String?
+        var health: HealthAssessment
+        var capabilities: FirmwareCapabilities
+        var thresholds: HealthThresholds
+    }
+
+    func run() throws {
+        let limits: HealthThresholds
+        let target: LinuxBlockDevice.Target
+        let map: BayMap
+        do throws(LetheError) {
+            limits = try loadThresholds()
+            target = try LinuxBlockDevice.inspect(device, allowFile: false)
+            map = try bays.load()
+        } catch {
+            throw Output.fail(error, json: json)
+        }
+        let name = target.identity?.kernelName ?? (target.resolvedPath as NSString).lastPathComponent
+        let record = DeviceDiscovery.drive(named: name, bays: map)
+
+        var smart: SmartctlResult?
+        var smartError: String?
+        do {
+            let output = try Smartctl.run(device: target.resolvedPath, executable: smartctl)
+            smart = try SmartctlResult.parse(json: output.stdout, exitStatus: output.exitStatus)
+        } catch let error as LetheError {
+            smartError = error.description
+        } catch {
+            smartError = "\(target.resolvedPath): \(error)"
+        }
+        var health = HealthAssessment(reading: smart?.reading ?? HealthReading(), thresholds: limits)
+        if smart?.available != true {
+            health.verdict = .unknown
+            let why = smartError ?? smart?.messages.first ?? "no SMART data"
+            health.findings.insert(HealthFinding(.unknown, "smart", "SMART unavailable on \(target.resolvedPath): \(why)"), at: 0)
+        }
+
+        let capabilities: FirmwareCapabilities
+        do throws(LetheError) {
+            let transport = try LinuxCommandTransport(path: target.resolvedPath)
+            capabilities = FirmwareCapabilities.probe(transport: record?.transport ?? .unknown, using: transport)
+        } catch {
+            capabilities = FirmwareCapabilities(problem: error.description)
+        }
+
+        let report = Report(device: record, smart: smart, smartError: smartError, health: health, capabilities: capabilities, thresholds: limits)
+        if json {
+            Output.json(report)
+        } else {
+            printReport(report, path: target.resolvedPath)
+        }
+        switch health.verdict {
+        case .pass: return
+        case .warn: throw ExitCode(ExitStatus.erasedWithExceptions)
+        case .fail: throw ExitCode(ExitStatus.notErased)
+        case .unknown: throw ExitCode(1)
+        }
+    }
+
+    func loadThresholds() throws(LetheError) -> HealthThresholds {
+        guard let thresholds else { return HealthThresholds() }
+        guard let data = FileManager.default.contents(atPath: thresholds) else {
+            throw LetheError(.deviceNotFound, path: thresholds, "cannot read the thresholds file")
+        }
+        do {
+            return try JSONDecoder().decode(HealthThresholds.self, from: data)
+        } catch {
+            throw LetheError(.invalidArgument, path: thresholds, "thresholds file is not valid: \(BayOptions.describe(error))")
+        }
+    }
+
+    func printReport(_ report: Report, path: String) {
+        if let d = report.device { print(Devices.line(d)) } else { print(path) }
+        print("health: \(report.health.verdict.rawValue.uppercased())")
+        for finding in report.health.findings { print("  [\(finding.verdict.rawValue)] \(finding.message)") }
+        if let r = report.smart?.reading, report.smart?.available == true {
+            var facts: [String] = []
+            if let v = r.powerOnHours { facts.append("power-on \(v) h") }
+            if let v = r.temperatureCelsius { facts.append("\(v) °C") }
+            if let v = r.reallocatedSectors { facts.append("reallocated \(v)") }
+            if let v = r.pendingSectors { facts.append("pending \(v)") }
+            if let v = r.uncorrectableSectors { facts.append("uncorrectable \(v)") }
+            if let v = r.percentageUsed { facts.append("endurance used \(v)%") }
+            if let v = r.mediaErrors { facts.append("media errors \(v)") }
+            if let v = r.availableSpare { facts.append("spare \(v)%") }
+            if let v = r.criticalWarning { facts.append("critical warning 0x\(String(v, radix: 16))") }
+            print("smart: " + facts.joined(separator: ", "))
+        }
+        let c = report.capabilities
+        if let ata = c.ata {
+            print("ata: security \(ata.securitySupported ? "supported" : "not supported")\(ata.securityFrozen ? ", FROZEN (power-cycle the drive to unfreeze)" : "")\(ata.securityEnabled ? ", password set" : ""), enhanced erase \(ata.enhancedEraseSupported ? "yes" : "no") (\(ata.enhancedEraseMinutes.map { "\($0) min" } ?? "time not given")), sanitize \(ata.sanitizeSupported ? [ata.cryptoScrambleSupported ? "crypto" : nil, ata.blockEraseSupported ? "block" : nil, ata.overwriteSupported ? "overwrite" : nil].compactMap { $0 }.joined(separator: "/") : "no"), HPA \(ata.hpaSupported ? (ata.hpaEnabled ? "enabled" : "supported") : "no")")
+        }
+        if let nvme = c.nvme {
+            print("nvme: format \(nvme.formatSupported ? "yes" : "no") (crypto erase \(nvme.cryptoEraseFormat ? "yes" : "no")), sanitize \(nvme.sanitizeCapabilities == 0 ? "no" : [nvme.cryptoEraseSanitize ? "crypto" : nil, nvme.blockEraseSanitize ? "block" : nil, nvme.overwriteSanitize ? "overwrite" : nil].compactMap { $0 }.joined(separator: "/")), FNA 0x\(String(nvme.formatAttributes, radix: 16))")
+        }
+        if let problem = c.problem { print("firmware: \(problem)") }
+    }
+}
