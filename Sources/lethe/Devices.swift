@@ -104,13 +104,14 @@ struct Devices: AsyncParsableCommand {
         }
         let monitor = DeviceMonitor(source: chosen, bays: map)
         let why = chosen != nil ? "as asked" : monitor.source == .udev ? "systemd-udevd is running" : "systemd-udevd is not running"
-        Output.err("lethe: watching \(monitor.source.rawValue) events (\(why)); Ctrl-C to stop")
         let stream: AsyncStream<DeviceEvent>
         do throws(LetheError) {
             stream = try monitor.events(initial: records)
         } catch {
             throw Output.fail(error, json: json)
         }
+        // Printed once the socket is bound: from here on no event is missed.
+        Output.err("lethe: watching \(monitor.source.rawValue) events (\(why)); Ctrl-C to stop")
         for record in records { emit(DeviceEvent(event: .present, device: record)) }
         for await event in stream { emit(event) }
     }

@@ -106,8 +106,19 @@ final class LoopDevice {
         path = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    private var attached = true
+
+    /// Detaches now (the hotplug tests watch this happen); deinit then only deletes the file,
+    /// so it never detaches a loop device another test bound to the same number since.
+    func detach() throws {
+        guard attached else { return }
+        attached = false
+        let result = try Host.run("losetup", ["-d", path])
+        guard result.status == 0 else { throw TestFailure("losetup -d \(path) failed: \(result.stderr)") }
+    }
+
     deinit {
-        _ = try? Host.run("losetup", ["-d", path])
+        if attached { _ = try? Host.run("losetup", ["-d", path]) }
         try? FileManager.default.removeItem(atPath: backing)
     }
 
@@ -146,4 +157,77 @@ final class TemporaryImage {
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A long-running child whose stdout lines and stderr are collected as they arrive, each
+/// stdout line with the time it was read.
+final class LineWatcher: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var lines: [(Date, String)] = []
+    private var errors = ""
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: 0x0a) {
+                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    lock.withLock { lines.append((Date(), line)) }
+                }
+            }
+        }.start()
+        Thread { [self] in
+            while true {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                lock.withLock { errors += String(decoding: chunk, as: UTF8.self) }
+            }
+        }.start()
+    }
+
+    var stderr: String { lock.withLock { errors } }
+
+    /// Waits until stderr contains `text`.
+    func waitForStderr(_ text: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    /// The first JSON line after `index` matching `predicate`, with when it arrived.
+    func waitForJSON(timeout: Double, where predicate: ([String: Any]) -> Bool) -> (Date, [String: Any])? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let snapshot = lock.withLock { lines }
+            for (time, line) in snapshot {
+                if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], predicate(object) {
+                    return (time, object)
+                }
+            }
+            usleep(5_000)
+        }
+        return nil
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
 }
