@@ -171,7 +171,10 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         let model = Self.decodeUdev(props["ID_MODEL_ENC"]) ?? props["ID_MODEL"].map { String($0.map { $0 == "_" ? " " : $0 }) }
             ?? attrs["device/model"] ?? attrs["device/name"]
         let vendor = Self.decodeUdev(props["ID_VENDOR_ENC"]) ?? props["ID_VENDOR"] ?? attrs["device/vendor"]
-        let serial = props["ID_SERIAL_SHORT"] ?? props["ID_SCSI_SERIAL"] ?? attrs["device/serial"] ?? attrs["serial"]
+        // SCSI disks: the unit serial (VPD page 80h); udev's ID_SERIAL_SHORT is often the WWN.
+        let serial = transport == .scsi
+            ? props["ID_SCSI_SERIAL"] ?? props["ID_SERIAL_SHORT"] ?? attrs["device/serial"]
+            : props["ID_SERIAL_SHORT"] ?? props["ID_SCSI_SERIAL"] ?? attrs["device/serial"] ?? attrs["serial"]
         let wwn = props["ID_WWN_WITH_EXTENSION"] ?? props["ID_WWN"] ?? attrs["wwid"] ?? attrs["device/wwid"]
         let firmware = props["ID_REVISION"] ?? attrs["device/firmware_rev"] ?? attrs["device/rev"]
 

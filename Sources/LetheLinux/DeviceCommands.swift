@@ -85,7 +85,14 @@ public final class LinuxCommandTransport: CommandTransport {
             ascq = bytes[13]
         }
         let key = senseKey(sense) ?? 0
-        return "key 0x\(String(key, radix: 16)) asc/ascq 0x\(String(asc, radix: 16))/0x\(String(ascq, radix: 16))"
+        let names = [
+            "NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR", "HARDWARE ERROR", "ILLEGAL REQUEST",
+            "UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED", "ABORTED COMMAND",
+        ]
+        var text = "key 0x\(String(key, radix: 16)) (\(Int(key) < names.count ? names[Int(key)] : "reserved")) asc/ascq 0x\(String(asc, radix: 16))/0x\(String(ascq, radix: 16))"
+        if key == 5, asc == 0x20 { text += ": the device or its USB bridge does not support this command (no ATA pass-through)" }
+        if key == 5, asc == 0x24 { text += ": invalid field in CDB" }
+        return text
     }
 }
 
