@@ -186,6 +186,9 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         if !props.keys.contains(where: { $0.hasPrefix("ID_") }), transport != .loop {
             notes.append("\(name): no udev database entry (is systemd-udevd running?); identity from sysfs only")
         }
+        if let usb = facts.usb, let usbSerial = usb.serial.cleaned, serial.cleaned == usbSerial {
+            notes.append("\(name): serial \(usbSerial) is the USB device's; behind a SATA dock that is the dock's, not the drive's (`lethe diagnose` reads the drive's own through ATA pass-through)")
+        }
         if serial.cleaned == nil, transport != .loop {
             notes.append("\(name): serial number unknown")
         }

@@ -146,7 +146,8 @@ struct Devices: AsyncParsableCommand {
         let rows = records.map { d in
             [
                 d.path, d.kind.rawValue, d.transport.rawValue, d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?", d.model ?? "-",
-                d.serial ?? "-", d.bay ?? "-", d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
+                d.serial ?? "-", d.bay ?? "-",
+                d.kind == .phone ? "on USB (\(d.transport == .ios ? "usbmux" : "adb") next)" : d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
             ]
         }
         let header = ["PATH", "KIND", "TRANSPORT", "SIZE", "MODEL", "SERIAL", "BAY", "STATUS"]

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// `lethe devices --json` under umockdev testbeds (Testbeds/README.md): hardware this machine
+/// lacks, described with real sysfs attribute names and values.
+@Suite struct UmockdevTests {
+    static let run = "/usr/bin/umockdev-run"
+
+    static var testbeds: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Testbeds")
+    }
+
+    /// Runs `lethe ARGS` inside a testbed and returns the parsed JSON.
+    static func devices(_ testbed: String, _ arguments: [String] = ["devices", "--json"]) throws -> (Any, String)? {
+        guard FileManager.default.isExecutableFile(atPath: run) else {
+            print("skipped: umockdev-run missing (Debian package umockdev)")
+            return nil
+        }
+        let path = testbed.hasPrefix("/") ? testbed : testbeds.appendingPathComponent(testbed).path
+        let result = try Host.run(run, ["-d", path, "--", Host.lethe] + arguments, timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)), result.stderr)
+    }
+
+    static func only(_ json: Any) throws -> [String: Any] {
+        let list = try #require(json as? [[String: Any]])
+        try #require(list.count == 1, "expected one device, got \(list.count)")
+        return list[0]
+    }
+
+    @Test func sataDiskBehindAUsbBridgeDock() throws {
+        guard let (json, _) = try Self.devices("usb-sata-dock-jms578.umockdev") else { return }
+        let disk = try Self.only(json)
+        #expect(disk["path"] as? String == "/dev/sdb")
+        #expect(disk["kind"] as? String == "drive")
+        #expect(disk["transport"] as? String == "usb")
+        #expect(disk["model"] as? String == "WD10EZEX-08WN4A0")
+        #expect(disk["vendor"] as? String == "WDC")
+        #expect(disk["sizeBytes"] as? Int == 1_000_204_886_016)
+        #expect(disk["logicalSectorSize"] as? Int == 512)
+        #expect(disk["physicalSectorSize"] as? Int == 4096)
+        #expect(disk["rotational"] as? Bool == true)
+        #expect(disk["portPath"] as? String == "usb-2-3")
+        #expect(disk["protected"] as? Bool == false)
+        let usb = try #require(disk["usb"] as? [String: Any])
+        #expect(usb["vendorId"] as? String == "0x152d")
+        #expect(usb["productId"] as? String == "0x0578")
+        #expect(usb["deviceClass"] as? String == "massStorage")
+        #expect(usb["product"] as? String == "USB to ATA/ATAPI Bridge")
+        // The serial is the bridge's: Lethe says so rather than pretending it is the drive's.
+        #expect(disk["serial"] as? String == "0123456789ABCDEF")
+        #expect((disk["notes"] as? [String])?.contains { $0.contains("is the USB device's") } == true)
+    }
+
+    @Test func androidPhoneOnUsb() throws {
+        guard let (json, _) = try Self.devices("android-pixel7-adb.umockdev") else { return }
+        let phone = try Self.only(json)
+        #expect(phone["kind"] as? String == "phone")
+        #expect(phone["transport"] as? String == "adb")
+        #expect(phone["path"] as? String == "usb:1-2")
+        #expect(phone["model"] as? String == "Pixel 7")
+        #expect(phone["vendor"] as? String == "Google")
+        #expect(phone["serial"] as? String == "28031FDH2003BZ")
+        let usb = try #require(phone["usb"] as? [String: Any])
+        #expect(usb["deviceClass"] as? String == "android")
+        #expect(usb["vendorId"] as? String == "0x18d1")
+        #expect(usb["productId"] as? String == "0x4ee7")
+    }
+
+    @Test func iPhoneOnUsb() throws {
+        guard let (json, _) = try Self.devices("iphone13.umockdev") else { return }
+        let phone = try Self.only(json)
+        #expect(phone["kind"] as? String == "phone")
+        #expect(phone["transport"] as? String == "ios")
+        #expect(phone["model"] as? String == "iPhone")
+        #expect(phone["vendor"] as? String == "Apple Inc.")
+        #expect(phone["serial"] as? String == "00008110000A1234123C801E")
+        #expect((phone["usb"] as? [String: Any])?["deviceClass"] as? String == "apple")
+    }
+
+    /// A real recording (umockdev-record in the hardware lab) of QEMU's USB disk.
+    @Test func recordedQemuUsbDisk() throws {
+        guard let (json, _) = try Self.devices("qemu-usb-disk.umockdev") else { return }
+        let disk = try Self.only(json)
+        #expect(disk["transport"] as? String == "usb")
+        #expect(disk["serial"] as? String == "LABUSB0001")
+        #expect(disk["sizeBytes"] as? Int == 1 << 30)
+        #expect(disk["model"] as? String == "QEMU HARDDISK")
+    }
+
+    /// Garbage and missing sysfs attributes: the device is still listed, with what is known
+    /// and a note naming each bad attribute.
+    @Test func garbageSysfsStillListsTheDevice() throws {
+        let original = try String(contentsOf: Self.testbeds.appendingPathComponent("usb-sata-dock-jms578.umockdev"), encoding: .utf8)
+        let broken = original
+            .replacingOccurrences(of: "A: size=1953525168\\n", with: "A: size=19535x25168\\n")
+            .replacingOccurrences(of: "A: queue/rotational=1\\n\n", with: "\n")
+            .replacingOccurrences(of: "A: queue/logical_block_size=512\\n", with: "A: queue/logical_block_size=\\n")
+        #expect(broken != original)
+        let file = NSTemporaryDirectory() + "lethe-broken-\(UUID().uuidString).umockdev"
+        try broken.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        guard let (json, stderr) = try Self.devices(file) else { return }
+        let disk = try Self.only(json)
+        #expect(disk["path"] as? String == "/dev/sdb")
+        #expect(disk["model"] as? String == "WD10EZEX-08WN4A0")
+        #expect(disk["sizeBytes"] is NSNull)
+        #expect(disk["rotational"] is NSNull)
+        let notes = (disk["notes"] as? [String]) ?? []
+        #expect(notes.contains("sdb: sysfs attribute size is not a number: \"19535x25168\""), "\(notes)")
+        #expect(notes.contains { $0.contains("queue/logical_block_size") }, "\(notes)")
+        _ = stderr
+    }
+}
