@@ -34,6 +34,77 @@ struct LabTests {
     }
 }
 
+extension LabTests {
+    /// Real kernel, real udev: the four emulated drives are identified; SMART is read from the
+    /// NVMe and SATA drives; a disk deleted under `--watch` is reported removed.
+    @Test func emulatedDrivesAreIdentifiedAndDiagnosed() throws {
+        let out = try Lab.run(scenario: "discovery.sh", environment: [:])
+        let devices = try #require(
+            try JSONSerialization.jsonObject(with: Data(Lab.text(out, "devices.json").utf8)) as? [[String: Any]],
+            "devices.json: \((try? Lab.text(out, "devices.err")) ?? "")")
+        func device(serial: String) -> [String: Any]? { devices.first { $0["serial"] as? String == serial } }
+        let expected: [(serial: String, transport: String, model: String)] = [
+            ("LABNVME0001", "nvme", "QEMU NVMe Ctrl"), ("LABSATA0001", "sata", "LAB SATA DISK"),
+            ("LABUSB0001", "usb", "QEMU HARDDISK"), ("LABSCSI0001", "scsi", "LAB SCSI DISK"),
+        ]
+        for drive in expected {
+            let d = try #require(device(serial: drive.serial), "no device with serial \(drive.serial) in \(devices.map { $0["serial"] ?? "-" })")
+            #expect(d["transport"] as? String == drive.transport, "\(drive.serial)")
+            #expect(d["model"] as? String == drive.model, "\(drive.serial)")
+            #expect(d["sizeBytes"] as? Int == 1 << 30, "\(drive.serial)")
+            #expect(d["logicalSectorSize"] as? Int == 512, "\(drive.serial)")
+            #expect(d["physicalSectorSize"] as? Int != nil, "\(drive.serial)")
+            #expect(d["protected"] as? Bool == false, "\(drive.serial)")
+            #expect((d["portPath"] as? String)?.isEmpty == false, "\(drive.serial)")
+        }
+        #expect(device(serial: "LABSATA0001")?["wwn"] as? String == "0x5000c500a1b2c3d4")
+        #expect(device(serial: "LABSCSI0001")?["wwn"] as? String == "0x5000c500deadbeef")
+        #expect((device(serial: "LABNVME0001")?["wwn"] as? String)?.hasPrefix("nvme.1b36-") == true)
+
+        for name in ["nvme", "sata"] {
+            let report = try #require(try Lab.lastJSON(out, "diagnose-\(name).json"), "\(name): \((try? Lab.text(out, "diagnose-\(name).err")) ?? "")")
+            #expect(try Lab.text(out, "diagnose-\(name).rc") == "0", "\(name)")
+            #expect((report["smart"] as? [String: Any])?["available"] as? Bool == true, "\(name)")
+            #expect((report["health"] as? [String: Any])?["verdict"] as? String == "pass", "\(name)")
+            let reading = (report["smart"] as? [String: Any])?["reading"] as? [String: Any]
+            #expect(reading?["powerOnHours"] != nil, "\(name)")
+            #expect(reading?["temperatureCelsius"] != nil, "\(name)")
+        }
+        let nvme = try #require(try Lab.lastJSON(out, "diagnose-nvme.json"))
+        let nvmeCaps = (nvme["capabilities"] as? [String: Any])?["nvme"] as? [String: Any]
+        #expect(nvmeCaps?["sanitizeCapabilities"] as? Int == 0)
+        #expect(nvmeCaps?["formatSupported"] as? Bool == true)
+        let sata = try #require(try Lab.lastJSON(out, "diagnose-sata.json"))
+        let ataCaps = (sata["capabilities"] as? [String: Any])?["ata"] as? [String: Any]
+        #expect(ataCaps?["serial"] as? String == "LABSATA0001")
+        #expect(ataCaps?["securitySupported"] as? Bool == false)
+        // The USB disk hides SMART (unknown bridge): unknown, exit 1, and the reason.
+        let usb = try #require(try Lab.lastJSON(out, "diagnose-usb.json"))
+        #expect(try Lab.text(out, "diagnose-usb.rc") == "1")
+        #expect((usb["health"] as? [String: Any])?["verdict"] as? String == "unknown")
+
+        // Deleted under --watch: a remove event for it; the dead node is refused with a reason.
+        let watch = try Lab.text(out, "watch.json").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(watch.contains { $0["event"] as? String == "remove" && ($0["device"] as? [String: Any])?["serial"] as? String == "LABSCSI0001" },
+                "\(watch.map { "\($0["event"] ?? "") \(($0["device"] as? [String: Any])?["path"] ?? "")" })")
+        #expect(try Lab.text(out, "gone.rc") == "2", "\((try? Lab.text(out, "gone.err")) ?? "")")
+        #expect((try? Lab.text(out, "gone.err"))?.contains("no such device") == true)
+    }
+
+    /// QEMU's NVMe with critical warning bit 2 (reliability degraded): the verdict is fail.
+    @Test func nvmeCriticalWarningFails() throws {
+        let out = try Lab.run(scenario: "discovery.sh", environment: ["LAB_NVME_OPTS": "smart_critical_warning=4"])
+        let report = try #require(try Lab.lastJSON(out, "diagnose-nvme.json"), "\((try? Lab.text(out, "diagnose-nvme.err")) ?? "")")
+        #expect(try Lab.text(out, "diagnose-nvme.rc") == "4")
+        let health = try #require(report["health"] as? [String: Any])
+        #expect(health["verdict"] as? String == "fail")
+        let findings = (health["findings"] as? [[String: Any]]) ?? []
+        #expect(findings.contains { $0["field"] as? String == "criticalWarning" && ($0["message"] as? String)?.contains("reliability degraded") == true }, "\(findings)")
+    }
+}
+
 enum Lab {
     static var repoRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

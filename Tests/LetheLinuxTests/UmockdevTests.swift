@@ -112,3 +112,24 @@ import Testing
         _ = stderr
     }
 }
+
+extension UmockdevTests {
+    /// `lethe bays set` writes the map; `lethe devices` then shows the dock's bay, and a phone
+    /// in a hub behind that socket would share it.
+    @Test func bayLabelFromTheStationMap() throws {
+        let map = NSTemporaryDirectory() + "lethe-bays-\(UUID().uuidString)/bays.json"
+        defer { try? FileManager.default.removeItem(atPath: (map as NSString).deletingLastPathComponent) }
+        let set = try Host.run(Host.lethe, ["bays", "set", "usb-2-3", "Bay 2", "--bays", map], timeout: 30)
+        #expect(set.status == 0, "\(set.stderr)")
+        guard let (json, _) = try Self.devices("usb-sata-dock-jms578.umockdev", ["devices", "--json", "--bays", map]) else { return }
+        #expect(try Self.only(json)["bay"] as? String == "Bay 2")
+        let show = try Host.run(Host.lethe, ["bays", "show", "--bays", map], timeout: 30)
+        #expect(show.stdout.contains("Bay 2\tusb-2-3"))
+
+        // A broken map is named, with the problem.
+        try "{\"bays\": [1, 2]}".write(toFile: map, atomically: true, encoding: .utf8)
+        let broken = try Host.run(Host.lethe, ["devices", "--bays", map], timeout: 30)
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains(map) && broken.stderr.contains("bays"), "\(broken.stderr)")
+    }
+}
