@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
-for p in util-linux e2fsprogs; do
+for p in util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || {
     apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
 done
@@ -18,6 +18,10 @@ LOOP=$(losetup -f --show --direct-io=on "$work/demo-drive.img")
 trap 'losetup -d "$LOOP" 2>/dev/null; rm -rf "$work"' EXIT
 printf 'customer data: IBAN DE89 3704 0044 0532 0130 00\n' | dd of="$LOOP" bs=512 seek=2048 conv=notrunc,fsync status=none
 echo "== demo drive $LOOP (256 MiB) holds: $(dd if="$LOOP" bs=512 skip=2048 count=1 status=none | tr -d '\0')"
+echo "== lethe devices   (what is docked; PROTECTED ones are refused)"
+"$LETHE" devices 2>/dev/null
+echo "== lethe diagnose $LOOP"
+"$LETHE" diagnose "$LOOP" || true
 echo "== lethe wipe $LOOP --method nist-clear --yes"
 "$LETHE" wipe "$LOOP" --method nist-clear --yes
 echo "== lethe verify $LOOP --expect zero"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils udev
-      smartmontools nvme-cli hdparm sg3-utils dmsetup"
+      smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libusb-1.0-0-dev umockdev"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
