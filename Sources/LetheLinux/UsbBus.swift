@@ -11,7 +11,8 @@ public enum UsbBus {
         var context: OpaquePointer?
         let status = libusb_init(&context)
         guard status == 0, let context else {
-            let why = "libusb could not start (\(errorName(status))); descriptors read from sysfs"
+            let hint = geteuid() != 0 ? "; not running as root, and USB device nodes are usually root-only" : ""
+            let why = "libusb could not start (\(errorName(status))\(hint)); descriptors read from sysfs"
             return sysfsDevices().map { facts in
                 var facts = facts
                 facts.problems.append(why)

@@ -133,3 +133,29 @@ extension UmockdevTests {
         #expect(broken.stderr.contains(map) && broken.stderr.contains("bays"), "\(broken.stderr)")
     }
 }
+
+extension UmockdevTests {
+    /// Without permission on the USB device nodes (run as nobody), the phone is still listed,
+    /// from sysfs, with a note that says why.
+    @Test func usbPermissionErrorStillListsThePhone() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.run), Host.isRoot, let setpriv = Host.which("setpriv") else {
+            print("skipped: needs umockdev-run, root and setpriv")
+            return
+        }
+        // The binary must be reachable by nobody.
+        guard access(Host.lethe, X_OK) == 0 else { return }
+        let testbed = Self.testbeds.appendingPathComponent("android-pixel7-adb.umockdev").path
+        let script = "chmod -R a+rX \"$UMOCKDEV_DIR\"; chmod 600 \"$UMOCKDEV_DIR\"/dev/bus/usb/001/005; exec \(setpriv) --reuid=65534 --regid=65534 --clear-groups \"\(Host.lethe)\" devices --json"
+        let result = try Host.run(Self.run, ["-d", testbed, "--", "/bin/sh", "-c", script], timeout: 60)
+        guard result.status == 0, let list = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else {
+            // nobody cannot reach the build folder on this machine (a private home directory).
+            print("skipped: lethe not runnable as nobody here: \(result.stderr)")
+            return
+        }
+        let phone = try #require(list.first, "\(result.stderr)")
+        #expect(phone["model"] as? String == "Pixel 7")
+        #expect(phone["transport"] as? String == "adb")
+        let notes = (phone["notes"] as? [String]) ?? []
+        #expect(notes.contains { $0.contains("not running as root") }, "\(notes)")
+    }
+}
