@@ -178,8 +178,9 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         let wwn = props["ID_WWN_WITH_EXTENSION"] ?? props["ID_WWN"] ?? attrs["wwid"] ?? attrs["device/wwid"]
         let firmware = props["ID_REVISION"] ?? attrs["device/firmware_rev"] ?? attrs["device/rev"]
 
-        // USB: the bus and port chain, the same for a phone and for a dock in that socket.
-        var portPath = facts.usb.map { "usb-\($0.portPath)" } ?? props["ID_PATH"]
+        // udev's ID_PATH; without udev, USB devices get `usb-BUS-PORTS` (the same for a phone
+        // and a dock in that socket) and others their sysfs path.
+        var portPath = props["ID_PATH"] ?? facts.usb.map { $0.idPath ?? "usb-\($0.portPath)" }
         if portPath == nil, transport != .loop {
             portPath = Self.sysfsPortPath(facts.sysPath)
         }
@@ -238,7 +239,7 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         self.init(
             path: "usb:\(usb.portPath)", kind: .phone, transport: identity.deviceClass == .apple ? .ios : .adb,
             model: identity.product, vendor: identity.manufacturer, serial: identity.serial,
-            portPath: "usb-\(usb.portPath)", usb: identity, notes: identity.notes)
+            portPath: usb.idPath ?? "usb-\(usb.portPath)", usb: identity, notes: identity.notes)
     }
 
     /// The sysfs device path from the controller down to the port (`pci0000:00/0000:00:1f.2/ata1`,

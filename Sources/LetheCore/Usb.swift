@@ -32,13 +32,16 @@ public struct UsbFacts: Sendable, Equatable {
     public var interfaces: [UsbInterface]
     /// Why strings or descriptors could not be read (permission, unplugged), if they could not.
     public var problems: [String]
+    /// udev's ID_PATH for the device (`pci-0000:00:14.0-usb-0:2`), when udev has a database.
+    public var idPath: String?
 
     /// Creates facts.
     public init(
         busNumber: UInt8, deviceAddress: UInt8, portPath: String, vendorId: UInt16, productId: UInt16,
         manufacturer: String? = nil, product: String? = nil, serial: String? = nil,
-        interfaces: [UsbInterface] = [], problems: [String] = []
+        interfaces: [UsbInterface] = [], problems: [String] = [], idPath: String? = nil
     ) {
+        self.idPath = idPath
         self.busNumber = busNumber
         self.deviceAddress = deviceAddress
         self.portPath = portPath

@@ -78,9 +78,11 @@ public enum UsbBus {
                 facts.problems.append("\(portPath): cannot open \(node): \(errorName(opened))\(hint); strings read from sysfs")
             }
         }
-        if strings.allSatisfy({ $0 == nil }), let udev, let sysfs = udev.device(subsystem: "usb", sysname: portPath) {
+        let sysfs = udev?.device(subsystem: "usb", sysname: portPath)
+        if strings.allSatisfy({ $0 == nil }), let sysfs {
             strings = [sysfs.attribute("manufacturer"), sysfs.attribute("product"), sysfs.attribute("serial")].map { $0?.trimmedLine }
         }
+        facts.idPath = sysfs?.properties["ID_PATH"]
         facts.manufacturer = strings[0]
         facts.product = strings[1]
         facts.serial = strings[2]
@@ -101,7 +103,7 @@ public enum UsbBus {
             deviceAddress: UInt8(device.attribute("devnum")?.trimmedLine ?? "") ?? 0,
             portPath: device.sysname, vendorId: hex("idVendor"), productId: hex("idProduct"),
             manufacturer: device.attribute("manufacturer")?.trimmedLine, product: device.attribute("product")?.trimmedLine,
-            serial: device.attribute("serial")?.trimmedLine)
+            serial: device.attribute("serial")?.trimmedLine, idPath: device.properties["ID_PATH"])
         // Interfaces are the device's children named `1-2:1.0`.
         let base = device.syspath
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: base))?.sorted() ?? [] where entry.hasPrefix(device.sysname + ":") {

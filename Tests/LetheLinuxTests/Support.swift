@@ -90,7 +90,7 @@ final class LoopDevice {
 
     init(sizeBytes: Int, fill: UInt8? = nil) throws {
         backing = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: backing, contents: nil)
+        _ = FileManager.default.createFile(atPath: backing, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: backing))
         if let fill {
             let block = Data(repeating: fill, count: 1 << 20)

@@ -40,7 +40,7 @@ import Testing
         #expect(disk["logicalSectorSize"] as? Int == 512)
         #expect(disk["physicalSectorSize"] as? Int == 4096)
         #expect(disk["rotational"] as? Bool == true)
-        #expect(disk["portPath"] as? String == "usb-2-3")
+        #expect(disk["portPath"] as? String == "pci-0000:00:14.0-usb-0:3:1.0-scsi-0:0:0:0")
         #expect(disk["protected"] as? Bool == false)
         let usb = try #require(disk["usb"] as? [String: Any])
         #expect(usb["vendorId"] as? String == "0x152d")
@@ -58,6 +58,7 @@ import Testing
         #expect(phone["kind"] as? String == "phone")
         #expect(phone["transport"] as? String == "adb")
         #expect(phone["path"] as? String == "usb:1-2")
+        #expect(phone["portPath"] as? String == "pci-0000:00:14.0-usb-0:2")
         #expect(phone["model"] as? String == "Pixel 7")
         #expect(phone["vendor"] as? String == "Google")
         #expect(phone["serial"] as? String == "28031FDH2003BZ")
@@ -119,12 +120,12 @@ extension UmockdevTests {
     @Test func bayLabelFromTheStationMap() throws {
         let map = NSTemporaryDirectory() + "lethe-bays-\(UUID().uuidString)/bays.json"
         defer { try? FileManager.default.removeItem(atPath: (map as NSString).deletingLastPathComponent) }
-        let set = try Host.run(Host.lethe, ["bays", "set", "usb-2-3", "Bay 2", "--bays", map], timeout: 30)
+        let set = try Host.run(Host.lethe, ["bays", "set", "pci-0000:00:14.0-usb-0:3", "Bay 2", "--bays", map], timeout: 30)
         #expect(set.status == 0, "\(set.stderr)")
         guard let (json, _) = try Self.devices("usb-sata-dock-jms578.umockdev", ["devices", "--json", "--bays", map]) else { return }
         #expect(try Self.only(json)["bay"] as? String == "Bay 2")
         let show = try Host.run(Host.lethe, ["bays", "show", "--bays", map], timeout: 30)
-        #expect(show.stdout.contains("Bay 2\tusb-2-3"))
+        #expect(show.stdout.contains("Bay 2\tpci-0000:00:14.0-usb-0:3"))
 
         // A broken map is named, with the problem.
         try "{\"bays\": [1, 2]}".write(toFile: map, atomically: true, encoding: .utf8)
