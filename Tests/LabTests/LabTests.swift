@@ -91,6 +91,17 @@ extension LabTests {
                 "\(watch.map { "\($0["event"] ?? "") \(($0["device"] as? [String: Any])?["path"] ?? "")" })")
         #expect(try Lab.text(out, "gone.rc") == "2", "\((try? Lab.text(out, "gone.err")) ?? "")")
         #expect((try? Lab.text(out, "gone.err"))?.contains("no such device") == true)
+
+        // `lethe bays learn` on a real hotplug (the SCSI host rescanned): the bay map gets the
+        // disk's port path, and `lethe devices` then shows the bay.
+        #expect(try Lab.text(out, "learn.rc") == "0", "\((try? Lab.text(out, "learn.err")) ?? "")")
+        let map = try #require(
+            try JSONSerialization.jsonObject(with: Data(Lab.text(out, "bays.json").utf8)) as? [String: Any])
+        #expect((map["bays"] as? [String: String])?.values.contains("Bay 7") == true, "\(map)")
+        let after = try #require(
+            try JSONSerialization.jsonObject(with: Data(Lab.text(out, "devices-bays.json").utf8)) as? [[String: Any]])
+        #expect(after.first { $0["serial"] as? String == "LABSCSI0001" }?["bay"] as? String == "Bay 7")
+        #expect(after.first { $0["serial"] as? String == "LABSATA0001" }?["bay"] is NSNull)
     }
 
     /// QEMU's NVMe with critical warning bit 2 (reliability degraded): the verdict is fail.

@@ -20,6 +20,7 @@ done
 
 # Unplug while watching: the watcher reports the removal; probing the dead node fails cleanly.
 scsi=$(readlink -f /dev/disk/by-id/wwn-0x5000c500deadbeef)
+host=$(basename "$(dirname "$(dirname "$(readlink -f /sys/block/$(basename $scsi)/device)")")")
 "$LETHE" devices --watch --json > $out/watch.json 2> $out/watch.err &
 watcher=$!
 sleep 2
@@ -29,3 +30,14 @@ kill $watcher
 "$LETHE" diagnose "$scsi" --json > $out/gone.json 2> $out/gone.err
 echo $? > $out/gone.rc
 echo "scsi=$scsi gone rc=$(cat $out/gone.rc)"
+
+# Bay learning on a real hotplug: the disk comes back when its SCSI host is rescanned.
+"$LETHE" bays learn --count 1 --labels "Bay 7" --timeout 30 --bays $out/bays.json > $out/learn.out 2> $out/learn.err &
+learner=$!
+sleep 2
+echo "- - -" > /sys/class/scsi_host/$host/scan
+wait $learner
+echo $? > $out/learn.rc
+udevadm settle
+"$LETHE" devices --json --bays $out/bays.json > $out/devices-bays.json 2> $out/devices-bays.err
+echo "learn rc=$(cat $out/learn.rc) host=$host"
