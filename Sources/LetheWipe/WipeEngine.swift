@@ -9,8 +9,11 @@ public struct WipeOptions: Sendable {
     public var verification: VerificationMode
     /// Bytes per request (default 4 MiB, as fio's `bs=4M`).
     public var blockSize: Int
-    /// Requests in flight (default 8, as fio's `iodepth=8`).
+    /// Write requests in flight (default 8, as fio's `iodepth=8`).
     public var queueDepth: Int
+    /// Read requests in flight while verifying. Each reader also checks what it read, so
+    /// twice the write depth keeps the device as busy as `queueDepth` idle readers would.
+    public var readQueueDepth: Int
     /// Extra tries for a failed request before narrowing it down to sectors.
     public var retries: Int
     /// Seconds between progress callbacks.
@@ -21,8 +24,9 @@ public struct WipeOptions: Sendable {
     /// Options with the method's default verification and fio-equivalent I/O shape.
     public init(
         method: WipeMethod, verification: VerificationMode? = nil, blockSize: Int = 4 << 20, queueDepth: Int = 8,
-        retries: Int = 1, progressInterval: Double = 0.5, sampleSeed: UInt64? = nil
+        readQueueDepth: Int? = nil, retries: Int = 1, progressInterval: Double = 0.5, sampleSeed: UInt64? = nil
     ) {
+        self.readQueueDepth = readQueueDepth ?? min(64, 2 * queueDepth)
         self.method = method
         self.verification = verification ?? method.defaultVerification
         self.blockSize = blockSize
@@ -49,6 +53,7 @@ public final class WipeEngine: Sendable {
     /// Prepares an erase. Throws ``LetheError`` when the device or options cannot work.
     public init(device: any BlockDevice, options: WipeOptions, cancellation: WipeCancellation = WipeCancellation()) throws(LetheError) {
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.queueDepth)
+        try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.readQueueDepth)
         for case .bytes(let bytes) in options.method.passes where bytes.isEmpty || bytes.count > PatternFiller.maximumPatternLength {
             throw LetheError(.invalidArgument, path: device.path,
                 "method \(options.method.name) has a pattern of \(bytes.count) bytes (1 to \(PatternFiller.maximumPatternLength) allowed)")
@@ -218,11 +223,13 @@ public final class WipeEngine: Sendable {
     // MARK: - Phases
 
     private func runPhase(
-        chunks: [Chunk], knownBad: [SectorRange], tracker: inout ProgressTracker, progress: (WipeProgress) -> Void,
+        chunks: [Chunk], knownBad: [SectorRange], reading: Bool = false, tracker: inout ProgressTracker,
+        progress: (WipeProgress) -> Void,
         work: @escaping @Sendable (PhaseRunner, Chunk, WorkerBuffers) throws(IOFailure) -> Void
     ) -> PhaseFindings {
         let runner = PhaseRunner(
-            device: device, chunks: chunks, threads: options.queueDepth, bufferBytes: options.blockSize,
+            device: device, chunks: chunks, threads: reading ? options.readQueueDepth : options.queueDepth,
+            bufferBytes: options.blockSize,
             retries: options.retries, knownBad: knownBad, cancellation: cancellation)
         let findings = runner.run(interval: options.progressInterval, tick: {
             progress(tracker.snapshot(phaseDone: runner.bytesDone.load(ordering: .relaxed), badSectors: knownBad))
@@ -245,7 +252,7 @@ public final class WipeEngine: Sendable {
         let filler = PatternFiller(pattern)
         let total = chunks.reduce(UInt64(0)) { $0 + UInt64($1.length) }
         tracker.begin(.verify, pass: pass, bytes: total)
-        let found = runPhase(chunks: chunks, knownBad: knownBad, tracker: &tracker, progress: progress) {
+        let found = runPhase(chunks: chunks, knownBad: knownBad, reading: true, tracker: &tracker, progress: progress) {
             runner, chunk, buffers throws(IOFailure) in
             for piece in runner.usablePieces(of: chunk) {
                 let start = Int(piece.offset - chunk.offset)

@@ -56,7 +56,7 @@ struct Verify: ParsableCommand {
             let opened = try LinuxBlockDevice(target: target, access: .readOnly)
             let options = WipeOptions(
                 method: WipeMethod.named("zero")!, verification: .last, blockSize: try io.blockBytes(device: device),
-                queueDepth: io.queueDepth)
+                queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth)
             let engine = try WipeEngine(device: opened, options: options)
             let trap = SignalTrap { engine.cancellation.cancel(reason: $0) }
             let renderer = ProgressRenderer(json: false)

@@ -9,8 +9,11 @@ struct IOOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bytes per request (multiple of 4096; suffixes K, M).", valueName: "size"))
     var blockSize: String = "4M"
 
-    @Option(name: .long, help: "Requests in flight (worker threads).")
+    @Option(name: .long, help: "Write requests in flight (worker threads).")
     var queueDepth: Int = 8
+
+    @Option(name: .long, help: "Read requests in flight while verifying (default: twice --queue-depth, since each reader also checks what it read).")
+    var readQueueDepth: Int?
 
     func blockBytes(device: String) throws(LetheError) -> Int {
         let text = blockSize.uppercased()
@@ -92,7 +95,7 @@ struct Wipe: ParsableCommand {
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
             let options = WipeOptions(
                 method: chosen, verification: verification, blockSize: try io.blockBytes(device: device),
-                queueDepth: io.queueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
+                queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
             let engine = try WipeEngine(device: opened, options: options)
             let summary = describe(opened, options: options)
             if dryRun {
@@ -124,7 +127,7 @@ struct Wipe: ParsableCommand {
         who.append("\(HumanFormat.bytes(Double(device.sizeBytes))), \(device.logicalSectorSize)-byte sectors")
         if !device.isDirect { who.append("page cache (file system has no O_DIRECT)") }
         let passes = options.method.passes.count
-        return "\(device.path) (\(who.joined(separator: ", "))) with \(options.method.name): \(passes) pass\(passes == 1 ? "" : "es"), verification \(options.verification.rawValue), \(HumanFormat.bytes(Double(options.blockSize))) × \(options.queueDepth) in flight"
+        return "\(device.path) (\(who.joined(separator: ", "))) with \(options.method.name): \(passes) pass\(passes == 1 ? "" : "es"), verification \(options.verification.rawValue), \(HumanFormat.bytes(Double(options.blockSize))) × \(options.queueDepth) in flight (\(options.readQueueDepth) when verifying)"
     }
 
     private func confirm(_ device: LinuxBlockDevice, summary: String) throws(LetheError) {
