@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LetheLinux", targets: ["LetheLinux"]),
         .library(name: "LetheTesting", targets: ["LetheTesting"]),
         .library(name: "LetheDiagnostics", targets: ["LetheDiagnostics"]),
+        .library(name: "LetheReports", targets: ["LetheReports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -27,10 +28,18 @@ let package = Package(
         // libudev (enumeration, monitor) and libusb (descriptors, hotplug), from Debian's -dev packages.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CUsb", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+        // cairo + pango (PDF), libqrencode (QR codes).
+        .systemLibrary(name: "CCairo", pkgConfig: "pangocairo", providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]),
+        .systemLibrary(name: "CQrencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         // Pure values and protocols: methods, pass plans, verification policy, outcomes, errors.
         .target(name: "LetheCore", swiftSettings: strict),
         // The only module that touches the OS: block devices, sysfs, mount table, the guard.
         .target(name: "LetheLinux", dependencies: ["LetheCore", "CLethe", "CUdev", "CUsb"], swiftSettings: strict),
+        // Canonical JSON, JWS signing and verification, station keys, PDF + QR rendering.
+        .target(
+            name: "LetheReports",
+            dependencies: ["LetheCore", "CCairo", "CQrencode", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // SMART (smartctl JSON) parsing and health grading.
         .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
@@ -49,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -58,6 +67,7 @@ let package = Package(
         .testTarget(
             name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "LetheReportsTests", dependencies: ["LetheReports", "LetheCore", "lethe"], swiftSettings: strict),
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",

@@ -10,7 +10,9 @@ struct BayOptions: ParsableArguments {
 
     /// The map, or an empty one when the file does not exist. A file that exists but does not
     /// parse is an error that names it.
-    func load() throws(LetheError) -> BayMap {
+    func load() throws(LetheError) -> BayMap { try Self.load(file: file) }
+
+    static func load(file: String) throws(LetheError) -> BayMap {
         guard FileManager.default.fileExists(atPath: file) else { return BayMap() }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw LetheError(.permissionDenied, path: file, "cannot read the bay map")

@@ -19,9 +19,12 @@ struct Lethe: AsyncParsableCommand {
               lethe devices --watch --json                   stream plug and unplug events
               lethe diagnose /dev/sdb                        SMART health verdict and firmware erase capabilities
               lethe bays learn --count 4                     map bench sockets to bay labels
+              lethe keys init                                create the station's signing key (once)
+              lethe wipe /dev/sdb --method nist-clear --report-dir var/reports   signed certificate (JSON + PDF with QR)
+              lethe report verify var/reports/ID.json        check a certificate's signature
             """,
         version: LetheVersion.string,
-        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Bench.self]
+        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Report.self, Keys.self, Bench.self]
     )
 }
 
@@ -37,6 +40,8 @@ enum ExitStatus {
     static let aborted: Int32 = 5
     /// Refused before anything was written: bad input, protected device, no confirmation.
     static let refused: Int32 = 2
+    /// The erase ran, but its certificate or record could not be written (disk full, …).
+    static let reportNotWritten: Int32 = 6
 
     static func of(_ status: WipeStatus) -> Int32 {
         switch status {

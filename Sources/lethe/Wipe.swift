@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LetheCore
 import LetheLinux
+import LetheDiagnostics
+import LetheReports
 import LetheWipe
 
 /// Options shared by commands that do bulk I/O.
@@ -71,8 +73,20 @@ struct Wipe: ParsableCommand {
 
     @OptionGroup var io: IOOptions
 
+    @Option(help: ArgumentHelp("Write the signed certificate and the refurb report here (<reportId>.json and .pdf). Needs the station key (`lethe keys init`).", valueName: "dir"))
+    var reportDir: String?
+
+    @Option(help: "Language of the PDFs: en or zh-CN.")
+    var lang: ReportLanguage = .en
+
+    @Option(name: .customLong("operator"), help: ArgumentHelp("Who is erasing, for the certificate (default: operatorName in station.json, else the login name).", valueName: "name"))
+    var operatorName: String?
+
+    @OptionGroup var state: StateOptions
+
     func run() throws {
         let outcome: WipeOutcome
+        var reporting: Reporting?
         do {
             guard let chosen = WipeMethod.named(method) else {
                 throw LetheError(.unknownMethod, path: device,
@@ -92,6 +106,10 @@ struct Wipe: ParsableCommand {
                     throw LetheError(.serialMismatch, path: device, "serial mismatch: the device reports '\(actual)', not '\(serial)'")
                 }
             }
+            if let reportDir {
+                // Before anything is written: no key, no erase that promises a certificate.
+                reporting = try Reporting(directory: reportDir, state: state, target: target, operatorName: operatorName)
+            }
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
             let options = WipeOptions(
                 method: chosen, verification: verification, blockSize: try io.blockBytes(device: device),
@@ -103,7 +121,9 @@ struct Wipe: ParsableCommand {
                 return
             }
             if !yes { try confirm(opened, summary: summary) }
+            reporting?.diagnoseBeforeErasing()
             Output.err("lethe: erasing \(summary)")
+            reporting?.started = Date()
             let renderer = ProgressRenderer(json: json)
             let trap = SignalTrap { signal in
                 engine.cancellation.cancel(reason: signal)
@@ -115,7 +135,21 @@ struct Wipe: ParsableCommand {
         } catch let error as LetheError {
             throw Output.fail(error, json: json)
         }
-        report(outcome)
+        var reportId: String?
+        var reportFailed = false
+        if let reporting, let chosen = WipeMethod.named(method) {
+            do {
+                let written = try reporting.write(outcome: outcome, method: chosen, language: lang)
+                reportId = written.certificate.reportId
+                Output.err("lethe: \(written.certified ? "certificate" : "erase record (NOT a certificate: \(outcome.status.rawValue), verification \(outcome.verification.result.rawValue))") \(written.certificate.jsonPath) and \(written.certificate.pdfPath)")
+                Output.err("lethe: refurb report \(written.refurb.jsonPath) and \(written.refurb.pdfPath)")
+            } catch {
+                reportFailed = true
+                Output.err("lethe: \(outcome.device): the erase finished (\(outcome.status.rawValue)) but its report could not be written to \(reporting.directory): \(error)")
+            }
+        }
+        report(outcome, reportId: reportId)
+        if reportFailed { throw ExitCode(ExitStatus.reportNotWritten) }
         throw ExitCode(ExitStatus.of(outcome.status))
     }
 
@@ -160,13 +194,14 @@ struct Wipe: ParsableCommand {
         var reportId: String?
     }
 
-    private func report(_ o: WipeOutcome) {
+    private func report(_ o: WipeOutcome, reportId: String?) {
         if json {
             Output.json(ResultLine(
                 device: o.device, method: o.method, category: o.category.rawValue, status: o.status, sizeBytes: o.sizeBytes,
                 logicalSectorSize: o.logicalSectorSize, bytesWritten: o.bytesWritten, passes: o.passes,
                 verification: o.verification, badSectors: o.badSectors,
-                throughputBytesPerSecond: o.throughputBytesPerSecond.rounded(), seconds: o.seconds, error: o.error))
+                throughputBytesPerSecond: o.throughputBytesPerSecond.rounded(), seconds: o.seconds, error: o.error,
+                reportId: reportId))
             if let error = o.error { Output.err("lethe: \(o.device): \(error)") }
             return
         }
@@ -189,6 +224,7 @@ struct Wipe: ParsableCommand {
             print("bad sectors:  \(o.badSectors.map(\.description).joined(separator: ", ")) (\(o.logicalSectorSize)-byte sectors)")
         }
         print("throughput:   \(HumanFormat.bytes(o.throughputBytesPerSecond))/s, \(HumanFormat.fixed(o.seconds, 1)) s in all")
+        if let reportId { print("report:       \(reportId)") }
         if let error = o.error { Output.err("lethe: \(o.device): \(error)") }
     }
 }

@@ -1,0 +1,431 @@
+/// A person named on a report (who erased, who verified).
+public struct ReportParty: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: String
+    public var contact: String?
+
+    /// Creates a party.
+    public init(name: String, role: String, contact: String? = nil) {
+        self.name = name
+        self.role = role
+        self.contact = contact
+    }
+}
+
+/// The station that issued a report.
+public struct ReportStation: Codable, Sendable, Equatable {
+    /// Station id (from the station config).
+    public var id: String
+    public var name: String
+    /// Where the bench is (NIST 800-88 §4.8 "location").
+    public var location: String
+    /// Organisation contact (NIST "contact information").
+    public var contact: String
+    /// RFC 7638 thumbprint of the station's public key: the JWS `kid`.
+    public var keyId: String
+
+    /// Creates a station.
+    public init(id: String, name: String, location: String, contact: String, keyId: String) {
+        self.id = id
+        self.name = name
+        self.location = location
+        self.contact = contact
+        self.keyId = keyId
+    }
+}
+
+/// The device a report is about.
+public struct ReportDevice: Codable, Sendable, Equatable {
+    public var manufacturer: String?
+    public var model: String?
+    public var serial: String?
+    public var firmware: String?
+    public var wwn: String?
+    /// Media type in NIST's words: `magnetic hard disk`, `solid state (SATA)`, `solid state (NVMe)`,
+    /// `flash (USB)`, `virtual (loop device)`, `mobile phone`.
+    public var mediaType: String
+    /// Transport (`sata`, `nvme`, `usb`, …).
+    public var transport: String
+    public var sizeBytes: UInt64?
+    public var logicalSectorSize: Int?
+    /// Where the media came from (NIST "media source": customer trade-in, lease return…).
+    public var source: String
+    /// Bay label, if the station has a bay map.
+    public var bay: String?
+    /// Device path at the time (`/dev/sdb`).
+    public var path: String
+
+    /// Creates a device description.
+    public init(
+        manufacturer: String?, model: String?, serial: String?, firmware: String? = nil, wwn: String? = nil,
+        mediaType: String, transport: String, sizeBytes: UInt64?, logicalSectorSize: Int?, source: String,
+        bay: String? = nil, path: String
+    ) {
+        self.manufacturer = manufacturer
+        self.model = model
+        self.serial = serial
+        self.firmware = firmware
+        self.wwn = wwn
+        self.mediaType = mediaType
+        self.transport = transport
+        self.sizeBytes = sizeBytes
+        self.logicalSectorSize = logicalSectorSize
+        self.source = source
+        self.bay = bay
+        self.path = path
+    }
+
+    /// NIST-style media type from transport and rotation.
+    public static func mediaType(transport: Transport, rotational: Bool?) -> String {
+        switch transport {
+        case .nvme: "solid state (NVMe)"
+        case .loop: "virtual (loop device)"
+        case .adb, .ios: "mobile phone"
+        case .mmc: "flash (MMC/SD)"
+        case .usb: rotational == true ? "magnetic hard disk (USB)" : "flash or solid state (USB)"
+        default: rotational == true ? "magnetic hard disk" : rotational == false ? "solid state (\(transport.rawValue.uppercased()))" : "unknown (\(transport.rawValue))"
+        }
+    }
+}
+
+/// One pass as certified.
+public struct ReportPass: Codable, Sendable, Equatable {
+    public var index: Int
+    public var pattern: String
+    public var bytesWritten: UInt64
+    public var completed: Bool
+    public var durationMs: Int
+    public var throughputBytesPerSecond: UInt64
+
+    /// Creates a pass record.
+    public init(index: Int, pattern: String, bytesWritten: UInt64, completed: Bool, durationMs: Int, throughputBytesPerSecond: UInt64) {
+        self.index = index
+        self.pattern = pattern
+        self.bytesWritten = bytesWritten
+        self.completed = completed
+        self.durationMs = durationMs
+        self.throughputBytesPerSecond = throughputBytesPerSecond
+    }
+}
+
+/// How the erase was verified (NIST "verification method" and "verification result").
+public struct ReportVerification: Codable, Sendable, Equatable {
+    /// `off`, `last`, `all`, `sample`.
+    public var mode: String
+    /// Plain words: "full read-back of the last pass", "NIST sampling: 1000 subsections…".
+    public var method: String
+    /// `passed`, `failed`, `skipped`, `notRun`.
+    public var result: String
+    public var bytesVerified: UInt64
+    /// Share of the device read back, in basis points (10000 = all of it).
+    public var coverageBasisPoints: Int
+    public var mismatchedSectors: UInt64
+    /// The sampling seed (hex), so the sectors read can be listed again.
+    public var sampleSeed: String?
+
+    /// Creates a verification record.
+    public init(
+        mode: String, method: String, result: String, bytesVerified: UInt64, coverageBasisPoints: Int,
+        mismatchedSectors: UInt64, sampleSeed: String? = nil
+    ) {
+        self.mode = mode
+        self.method = method
+        self.result = result
+        self.bytesVerified = bytesVerified
+        self.coverageBasisPoints = coverageBasisPoints
+        self.mismatchedSectors = mismatchedSectors
+        self.sampleSeed = sampleSeed
+    }
+}
+
+/// What was done to the media.
+public struct ReportSanitization: Codable, Sendable, Equatable {
+    /// `Clear` or `Purge` (NIST SP 800-88 "sanitization description").
+    public var category: String
+    /// Method name (`nist-clear`).
+    public var method: String
+    /// Method title and reference, in words.
+    public var description: String
+    /// `overwrite`, `firmware sanitize`, `factory reset (crypto erase)`.
+    public var technique: String
+    public var passes: [ReportPass]
+    public var bytesWritten: UInt64
+    public var startedAt: String
+    public var finishedAt: String
+    /// Unreadable/unwritable LBA ranges: exceptions to the erase.
+    public var badSectors: [SectorRange]
+    /// Errors, in words.
+    public var errors: [String]
+
+    /// Creates a sanitization record.
+    public init(
+        category: String, method: String, description: String, technique: String, passes: [ReportPass],
+        bytesWritten: UInt64, startedAt: String, finishedAt: String, badSectors: [SectorRange], errors: [String]
+    ) {
+        self.category = category
+        self.method = method
+        self.description = description
+        self.technique = technique
+        self.passes = passes
+        self.bytesWritten = bytesWritten
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.badSectors = badSectors
+        self.errors = errors
+    }
+}
+
+/// The tool that did it.
+public struct ReportTool: Codable, Sendable, Equatable {
+    public var name: String
+    public var version: String
+
+    /// Creates a tool record.
+    public init(name: String = "Lethe", version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// The privacy-wipe certificate: NIST SP 800-88 Rev. 1 §4.8 fields plus the station, bay,
+/// passes, errors and exceptions. Integers only (no floating point), so its canonical JSON is
+/// the same on every machine.
+public struct WipeCertificate: Codable, Sendable, Equatable {
+    /// Document type and version: `lethe.wipe-certificate/1`.
+    public var schema: String
+    public var reportId: String
+    public var issuedAt: String
+    /// `erased`, `erasedWithExceptions`, `notErased`, `aborted`.
+    public var status: WipeStatus
+    /// True only when the erase finished (erased, or erased with exceptions) and its
+    /// verification passed. Anything else is a signed record of what happened, never a
+    /// certificate.
+    public var certified: Bool
+    public var device: ReportDevice
+    public var sanitization: ReportSanitization
+    public var verification: ReportVerification
+    public var tool: ReportTool
+    public var performedBy: ReportParty
+    public var verifiedBy: ReportParty
+    public var station: ReportStation
+    /// Post-sanitization destination (NIST): `resale`, `reuse`, `recycling`, `destruction`.
+    public var destination: String
+
+    public static let schemaName = "lethe.wipe-certificate/1"
+
+    /// Creates a certificate.
+    public init(
+        reportId: String, issuedAt: String, status: WipeStatus, device: ReportDevice, sanitization: ReportSanitization,
+        verification: ReportVerification, tool: ReportTool, performedBy: ReportParty, verifiedBy: ReportParty,
+        station: ReportStation, destination: String
+    ) {
+        schema = Self.schemaName
+        self.reportId = reportId
+        self.issuedAt = issuedAt
+        self.status = status
+        certified = (status == .erased || status == .erasedWithExceptions) && verification.result == "passed"
+        self.device = device
+        self.sanitization = sanitization
+        self.verification = verification
+        self.tool = tool
+        self.performedBy = performedBy
+        self.verifiedBy = verifiedBy
+        self.station = station
+        self.destination = destination
+    }
+}
+
+/// Battery figures for a phone (nil for drives).
+public struct ReportBattery: Codable, Sendable, Equatable {
+    public var healthPercent: Int?
+    public var cycleCount: Int?
+    /// Where the figures came from (`dumpsys battery`, `tradeinmode getstatus`).
+    public var source: String
+
+    /// Creates battery figures.
+    public init(healthPercent: Int?, cycleCount: Int?, source: String) {
+        self.healthPercent = healthPercent
+        self.cycleCount = cycleCount
+        self.source = source
+    }
+}
+
+/// Diagnostics as reported.
+public struct ReportDiagnostics: Codable, Sendable, Equatable {
+    /// `pass`, `warn`, `fail`, `unknown`.
+    public var verdict: String
+    public var findings: [String]
+    public var powerOnHours: UInt64?
+    public var temperatureCelsius: Int?
+    public var reallocatedSectors: UInt64?
+    public var pendingSectors: UInt64?
+    public var uncorrectableSectors: UInt64?
+    public var percentageUsed: Int?
+    public var mediaErrors: UInt64?
+
+    /// Builds the report view of a graded reading.
+    public init(assessment: HealthAssessment, reading: HealthReading?) {
+        verdict = assessment.verdict.rawValue
+        findings = assessment.findings.map(\.message)
+        powerOnHours = reading?.powerOnHours
+        temperatureCelsius = reading?.temperatureCelsius
+        reallocatedSectors = reading?.reallocatedSectors
+        pendingSectors = reading?.pendingSectors
+        uncorrectableSectors = reading?.uncorrectableSectors
+        percentageUsed = reading?.percentageUsed
+        mediaErrors = reading?.mediaErrors
+    }
+}
+
+/// The certificate a refurb report points to.
+public struct CertificateReference: Codable, Sendable, Equatable {
+    public var reportId: String
+    /// base64url SHA-256 of the certificate's signed (canonical) bytes.
+    public var digest: String
+    public var status: WipeStatus
+
+    /// Creates a reference.
+    public init(reportId: String, digest: String, status: WipeStatus) {
+        self.reportId = reportId
+        self.digest = digest
+        self.status = status
+    }
+}
+
+/// The refurb report: identity, diagnostics, battery, grade, and the certificate it goes with.
+public struct RefurbReport: Codable, Sendable, Equatable {
+    /// `lethe.refurb-report/1`.
+    public var schema: String
+    public var reportId: String
+    public var issuedAt: String
+    public var device: ReportDevice
+    public var diagnostics: ReportDiagnostics
+    public var battery: ReportBattery?
+    /// `A` (as new) to `D` (parts only).
+    public var grade: String
+    public var gradeReason: String
+    public var certificate: CertificateReference?
+    public var performedBy: ReportParty
+    public var station: ReportStation
+    public var tool: ReportTool
+
+    public static let schemaName = "lethe.refurb-report/1"
+
+    /// Creates a report.
+    public init(
+        reportId: String, issuedAt: String, device: ReportDevice, diagnostics: ReportDiagnostics, battery: ReportBattery?,
+        grade: String, gradeReason: String, certificate: CertificateReference?, performedBy: ReportParty,
+        station: ReportStation, tool: ReportTool
+    ) {
+        schema = Self.schemaName
+        self.reportId = reportId
+        self.issuedAt = issuedAt
+        self.device = device
+        self.diagnostics = diagnostics
+        self.battery = battery
+        self.grade = grade
+        self.gradeReason = gradeReason
+        self.certificate = certificate
+        self.performedBy = performedBy
+        self.station = station
+        self.tool = tool
+    }
+
+    /// The grade from the health verdict and the erase: only a verified erase can be sold
+    /// as A or B; a failed drive is parts only.
+    public static func grade(verdict: HealthVerdict, status: WipeStatus?) -> (grade: String, reason: String) {
+        if let status, status != .erased && status != .erasedWithExceptions {
+            return ("D", "not erased (\(status.rawValue)): not for sale until erased")
+        }
+        switch verdict {
+        case .fail: return ("D", "health check failed: parts or recycling only")
+        case .warn: return ("B", "health check passed with warnings")
+        case .unknown: return ("C", "health could not be read (no SMART)")
+        case .pass:
+            return status == .erasedWithExceptions ? ("B", "healthy; erased with exceptions (bad sectors)") : ("A", "healthy and erased")
+        }
+    }
+}
+
+/// The station's identity and defaults for reports (`<state>/station.json`).
+public struct StationConfig: Codable, Sendable, Equatable {
+    public var id: String = "station-1"
+    public var name: String = "Lethe refurbishment bench"
+    public var location: String = "not configured (set location in station.json)"
+    public var contact: String = "not configured (set contact in station.json)"
+    /// Base of the verify URL in QR codes (the daemon's `/verify/{id}` page).
+    public var verifyBaseURL: String = "http://127.0.0.1:8765"
+    /// Default operator name when `--operator` is not given.
+    public var operatorName: String?
+    /// NIST post-sanitization destination.
+    public var destination: String = "resale"
+    /// NIST media source.
+    public var mediaSource: String = "bench intake"
+
+    /// The defaults.
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, location, contact, verifyBaseURL, operatorName, destination, mediaSource
+    }
+
+    /// Decodes over the defaults; an unknown key is an error that names it.
+    public init(from decoder: any Decoder) throws {
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: any,
+                debugDescription: "unknown station setting \"\(key.stringValue)\"; known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = StationConfig()
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? d.id
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+        location = try c.decodeIfPresent(String.self, forKey: .location) ?? d.location
+        contact = try c.decodeIfPresent(String.self, forKey: .contact) ?? d.contact
+        verifyBaseURL = try c.decodeIfPresent(String.self, forKey: .verifyBaseURL) ?? d.verifyBaseURL
+        operatorName = try c.decodeIfPresent(String.self, forKey: .operatorName)
+        destination = try c.decodeIfPresent(String.self, forKey: .destination) ?? d.destination
+        mediaSource = try c.decodeIfPresent(String.self, forKey: .mediaSource) ?? d.mediaSource
+    }
+}
+
+extension WipeCertificate {
+    /// Builds the certificate for an engine outcome. Times are ISO 8601 UTC strings, durations
+    /// milliseconds, so the document has no floating point.
+    public init(
+        outcome o: WipeOutcome, method: WipeMethod, device: ReportDevice, reportId: String, issuedAt: String,
+        startedAt: String, finishedAt: String, station: ReportStation, performedBy: ReportParty, destination: String,
+        toolVersion: String
+    ) {
+        let passes = o.passes.map {
+            ReportPass(
+                index: $0.index, pattern: $0.pattern, bytesWritten: $0.bytesWritten, completed: $0.completed,
+                durationMs: Int(($0.seconds * 1000).rounded()), throughputBytesPerSecond: UInt64(max(0, $0.throughputBytesPerSecond.rounded())))
+        }
+        let v = o.verification
+        let how: String
+        switch v.mode {
+        case .off: how = "none (verification was turned off)"
+        case .last: how = "full read-back with O_DIRECT of the last pass, compared with the pattern written"
+        case .all: how = "full read-back with O_DIRECT after every pass, compared with the pattern written"
+        case .sample:
+            how = "NIST SP 800-88 sampling: \(v.sampleSubsections ?? 0) subsections with a pseudorandom run of sectors in each, plus the first and last sectors, read with O_DIRECT"
+        }
+        let verification = ReportVerification(
+            mode: v.mode.rawValue, method: how, result: v.result.rawValue, bytesVerified: v.bytesVerified,
+            coverageBasisPoints: Int((v.coverage * 10000).rounded()), mismatchedSectors: v.mismatchedSectors,
+            sampleSeed: v.sampleSeed.map { String($0, radix: 16) })
+        let sanitization = ReportSanitization(
+            category: method.category.rawValue, method: method.name, description: "\(method.title): \(method.reference)",
+            technique: "overwrite", passes: passes, bytesWritten: o.bytesWritten, startedAt: startedAt, finishedAt: finishedAt,
+            badSectors: o.badSectors, errors: o.error.map { [$0] } ?? [])
+        let verifier = v.mode == .off
+            ? ReportParty(name: "nobody", role: "verification was turned off")
+            : ReportParty(name: "Lethe \(toolVersion)", role: "automatic read-back verification", contact: performedBy.name)
+        self.init(
+            reportId: reportId, issuedAt: issuedAt, status: o.status, device: device, sanitization: sanitization,
+            verification: verification, tool: ReportTool(version: toolVersion), performedBy: performedBy,
+            verifiedBy: verifier, station: station, destination: destination)
+    }
+}

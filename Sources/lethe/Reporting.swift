@@ -1,0 +1,112 @@
+import Foundation
+import LetheCore
+import LetheDiagnostics
+import LetheLinux
+import LetheReports
+
+/// What `lethe wipe --report-dir` needs: the station key and config (loaded before anything is
+/// written), the device as discovered, its health before the erase, and the writer.
+final class Reporting {
+    let directory: String
+    let key: StationKey
+    let station: StationConfig
+    let target: LinuxBlockDevice.Target
+    let performedBy: ReportParty
+    let record: DeviceRecord?
+    var health = HealthAssessment(reading: HealthReading())
+    var reading: HealthReading?
+    var started = Date()
+
+    init(directory: String, state: StateOptions, target: LinuxBlockDevice.Target, operatorName: String?) throws(LetheError) {
+        self.directory = directory
+        self.target = target
+        key = try StationKey.load(stateDirectory: state.directory)
+        station = try state.station()
+        let env = ProcessInfo.processInfo.environment
+        let name = operatorName ?? station.operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator"
+        performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
+        let kernelName = target.identity?.kernelName
+        let bays = (try? BayOptions.load(file: "\(state.directory)/bays.json")) ?? BayMap()
+        record = kernelName.flatMap { DeviceDiscovery.drive(named: $0, bays: bays) }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw LetheError(.invalidArgument, path: directory, "--report-dir is a file, not a directory")
+        }
+    }
+
+    /// SMART before the erase (for the refurb report); a drive without SMART is `unknown`.
+    func diagnoseBeforeErasing() {
+        guard target.number != nil else {
+            health.verdict = .unknown
+            health.findings = [HealthFinding(.unknown, "smart", "a disk image has no SMART")]
+            return
+        }
+        do {
+            let output = try Smartctl.run(device: target.resolvedPath, timeoutSeconds: 30)
+            let result = try SmartctlResult.parse(json: output.stdout, exitStatus: output.exitStatus)
+            reading = result.available ? result.reading : nil
+            health = HealthAssessment(reading: result.reading)
+            if !result.available {
+                health.verdict = .unknown
+                health.findings.insert(HealthFinding(.unknown, "smart", "SMART unavailable: \(result.messages.first ?? "no data")"), at: 0)
+            }
+        } catch {
+            health.verdict = .unknown
+            health.findings = [HealthFinding(.unknown, "smart", "SMART unavailable: \(error)")]
+        }
+    }
+
+    var reportDevice: ReportDevice {
+        let identity = target.identity
+        guard target.number != nil else {
+            return ReportDevice(
+                manufacturer: nil, model: "disk image", serial: nil, mediaType: "disk image (regular file)", transport: "file",
+                sizeBytes: nil, logicalSectorSize: 512, source: station.mediaSource, path: target.resolvedPath)
+        }
+        return ReportDevice(
+            manufacturer: record?.vendor ?? identity?.vendor, model: record?.model ?? identity?.model,
+            serial: record?.serial ?? identity?.serial, firmware: record?.firmware, wwn: record?.wwn,
+            mediaType: ReportDevice.mediaType(transport: record?.transport ?? .unknown, rotational: record?.rotational),
+            transport: record?.transport.rawValue ?? "unknown", sizeBytes: record?.sizeBytes,
+            logicalSectorSize: record?.logicalSectorSize, source: station.mediaSource, bay: record?.bay, path: target.resolvedPath)
+    }
+
+    var reportStation: ReportStation {
+        ReportStation(id: station.id, name: station.name, location: station.location, contact: station.contact, keyId: key.keyId)
+    }
+
+    struct Written {
+        var certificate: ReportWriter.Written
+        var refurb: ReportWriter.Written
+        var certified: Bool
+    }
+
+    static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    func write(outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage) throws -> Written {
+        let finished = Date()
+        var device = reportDevice
+        if device.sizeBytes == nil { device.sizeBytes = outcome.sizeBytes }
+        let certificate = WipeCertificate(
+            outcome: outcome, method: method, device: device, reportId: ReportID.make(date: finished), issuedAt: Self.iso(finished),
+            startedAt: Self.iso(started), finishedAt: Self.iso(finished), station: reportStation, performedBy: performedBy,
+            destination: station.destination, toolVersion: LetheVersion.string)
+        let written = try ReportWriter.write(
+            certificate: certificate, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
+        let grade = RefurbReport.grade(verdict: health.verdict, status: outcome.status)
+        let refurb = RefurbReport(
+            reportId: ReportID.make(date: finished.addingTimeInterval(0.001)), issuedAt: Self.iso(finished), device: device,
+            diagnostics: ReportDiagnostics(assessment: health, reading: reading), battery: nil, grade: grade.grade,
+            gradeReason: grade.reason,
+            certificate: CertificateReference(reportId: certificate.reportId, digest: written.signed.digest, status: outcome.status),
+            performedBy: performedBy, station: reportStation, tool: ReportTool(version: LetheVersion.string))
+        let refurbWritten = try ReportWriter.write(
+            refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
+        return Written(certificate: written, refurb: refurbWritten, certified: certificate.certified)
+    }
+}
