@@ -153,6 +153,14 @@ public struct SignedReport: Sendable {
     /// The document.
     public let document: JSONValue
 
+    /// Assembles a signed report from its parts (as read from a file, or altered in a test).
+    public init(payload: Data, protectedHeader: String, signature: Data, document: JSONValue) {
+        self.payload = payload
+        self.protectedHeader = protectedHeader
+        self.signature = signature
+        self.document = document
+    }
+
     /// `typ` of wipe certificates.
     public static let certificateType = "lethe-wipe-certificate+json"
     /// `typ` of refurb reports.

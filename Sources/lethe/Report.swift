@@ -12,7 +12,7 @@ struct Report: ParsableCommand {
         discussion: """
             A report file (<reportId>.json) is a JWS in the flattened JSON serialization (RFC 7515): "payload" is the RFC 8785 canonical JSON of the document, signed with the station's Ed25519 key (alg "Ed25519", RFC 9864), and "report" is the same document, readable. Any JOSE library verifies it with the station's public JWK (`lethe keys export`).
             """,
-        subcommands: [VerifyReport.self, Show.self, Render.self, Strings.self])
+        subcommands: [VerifyReport.self, Show.self, Render.self, Strings.self, Sample.self])
 
     static func read(_ file: String) throws(LetheError) -> Data {
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -166,6 +166,31 @@ struct Report: ParsableCommand {
         func run() {
             let value = JSONValue.object(lang.strings.mapValues { .string($0) })
             FileHandle.standardOutput.write(value.prettyData())
+        }
+    }
+}
+
+extension Report {
+    /// Writes `reports/samples/` (hidden: for maintainers).
+    struct Sample: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write sample reports signed with the public TEST key.", shouldDisplay: false)
+        @Option(help: "Output directory.") var out = "reports/samples"
+
+        func run() throws {
+            let key = ReportSamples.testKey()
+            let base = "https://verify.refurb.example"
+            let certificate = ReportSamples.certificate()
+            let written = try ReportWriter.write(certificate: certificate, key: key, directory: out, verifyBase: base, language: .en)
+            let refurb = ReportSamples.refurb(certificateDigest: written.signed.digest)
+            let refurbWritten = try ReportWriter.write(refurb: refurb, key: key, directory: out, verifyBase: base, language: .en)
+            try ReportRenderer.certificatePDF(written.signed, certificate: certificate, verifyBase: base, language: .zhCN)
+                .write(to: URL(fileURLWithPath: "\(out)/\(certificate.reportId).zh-CN.pdf"))
+            try ReportRenderer.refurbPDF(refurbWritten.signed, report: refurb, verifyBase: base, language: .zhCN)
+                .write(to: URL(fileURLWithPath: "\(out)/\(refurb.reportId).zh-CN.pdf"))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(key.publicJWK).write(to: URL(fileURLWithPath: "\(out)/test-key.pub.jwk"))
+            print("wrote \(out)")
         }
     }
 }
