@@ -67,7 +67,10 @@ let package = Package(
         .testTarget(
             name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "LetheReportsTests", dependencies: ["LetheReports", "LetheCore", "lethe"], swiftSettings: strict),
+        .testTarget(
+            name: "LetheReportsTests", dependencies: ["LetheReports", "LetheCore", "lethe"],
+            exclude: ["verify_jws.py"],  // run with Debian's python3 by the tests
+            swiftSettings: strict),
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
-for p in util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools; do
+for p in util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev \
+         libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || {
     apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
 done
@@ -22,8 +23,18 @@ echo "== lethe devices   (what is docked; PROTECTED ones are refused)"
 "$LETHE" devices 2>/dev/null
 echo "== lethe diagnose $LOOP"
 "$LETHE" diagnose "$LOOP" || true
-echo "== lethe wipe $LOOP --method nist-clear --yes"
-"$LETHE" wipe "$LOOP" --method nist-clear --yes
+if [ ! -e var/keys/station.jwk ]; then
+  echo "== lethe keys init   (the station's signing key, once; kept in ./var/keys)"
+  "$LETHE" keys init
+fi
+echo "== lethe wipe $LOOP --method nist-clear --yes --report-dir var/reports"
+"$LETHE" wipe "$LOOP" --method nist-clear --yes --report-dir var/reports --operator "demo technician" | tee "$work/wipe.out"
+cert=var/reports/$(awk '/^report:/ {print $2}' "$work/wipe.out").json
+echo "== lethe report verify $cert"
+"$LETHE" report verify "$cert"
+pdf=${cert%.json}.pdf
+pdftoppm -r 120 -png -f 1 -l 1 "$pdf" "$work/page"
+echo "== the QR code on $pdf says: $(zbarimg -q --raw "$work"/page*.png 2>/dev/null)"
 echo "== lethe verify $LOOP --expect zero"
 "$LETHE" verify "$LOOP" --expect zero
 echo "== the system disk is refused:"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LetheCore
+import LetheReports
 import LetheWipe
 
 /// Hidden measurement helpers used by Benchmarks/ scripts.
@@ -9,7 +10,7 @@ struct Bench: ParsableCommand {
         commandName: "bench",
         abstract: "Measure internal speeds (used by Benchmarks/wipe-vs-fio.sh).",
         shouldDisplay: false,
-        subcommands: [PRNG.self])
+        subcommands: [PRNG.self, ReportSpeed.self])
 
     struct PRNG: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -43,6 +44,51 @@ struct Bench: ParsableCommand {
                 print("{\"prngGBPerSecondPerCore\":\(HumanFormat.fixed(rate, 2))}")
             } else {
                 print("AES-128-CTR keystream: \(HumanFormat.fixed(rate, 2)) GB/s on one core")
+            }
+        }
+    }
+
+    struct ReportSpeed: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "report", abstract: "Time to sign one certificate and to render its PDF (median of N, milliseconds).")
+
+        @Option(help: "Iterations.")
+        var iterations = 30
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let key = ReportSamples.testKey()
+            let certificate = ReportSamples.certificate()
+            // The first render loads fonts (fontconfig): time it apart.
+            let coldStart = Date()
+            let first = try SignedReport.sign(certificate, type: SignedReport.certificateType, key: key)
+            _ = try ReportRenderer.certificatePDF(first, certificate: certificate, verifyBase: "https://v.example", language: .en)
+            let cold = Date().timeIntervalSince(coldStart) * 1000
+            var sign: [Double] = []
+            var render: [Double] = []
+            var renderZh: [Double] = []
+            for _ in 0..<max(1, iterations) {
+                var t = Date()
+                let signed = try SignedReport.sign(certificate, type: SignedReport.certificateType, key: key)
+                sign.append(Date().timeIntervalSince(t) * 1000)
+                t = Date()
+                _ = try ReportRenderer.certificatePDF(signed, certificate: certificate, verifyBase: "https://v.example", language: .en)
+                render.append(Date().timeIntervalSince(t) * 1000)
+                t = Date()
+                _ = try ReportRenderer.certificatePDF(signed, certificate: certificate, verifyBase: "https://v.example", language: .zhCN)
+                renderZh.append(Date().timeIntervalSince(t) * 1000)
+            }
+            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            let m = (sign: median(sign), en: median(render), zh: median(renderZh))
+            if json {
+                print("{\"signMs\":\(HumanFormat.fixed(m.sign, 2)),\"renderEnMs\":\(HumanFormat.fixed(m.en, 2)),\"renderZhCNMs\":\(HumanFormat.fixed(m.zh, 2)),\"firstSignAndRenderMs\":\(HumanFormat.fixed(cold, 1))}")
+            } else {
+                print("sign (canonical JSON + Ed25519): \(HumanFormat.fixed(m.sign, 2)) ms")
+                print("render PDF, en:                  \(HumanFormat.fixed(m.en, 2)) ms")
+                print("render PDF, zh-CN:               \(HumanFormat.fixed(m.zh, 2)) ms")
+                print("first sign + render (fonts):     \(HumanFormat.fixed(cold, 1)) ms")
             }
         }
     }

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// `lethe wipe --report-dir` on real loop devices: the key is required before anything is
+/// written, a verified erase gets a certificate, an unverified one only a record, and another
+/// station's key is not trusted.
+@Suite struct ReportWipeTests {
+    static func stateDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "lethe-state-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func noStationKeyMeansNothingIsWritten() throws {
+        guard Host.canLoop else {
+            print("skipped: needs root and loop devices")
+            return
+        }
+        let state = try Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let loop = try LoopDevice(sizeBytes: 8 << 20, fill: 0xab)
+        let result = try Host.lethe("wipe", loop.path, "--method", "zero", "--yes", "--report-dir", "\(state)/reports", "--state-dir", state)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("no station key") && result.stderr.contains("lethe keys init"), "\(result.stderr)")
+        #expect(try loop.contents().allSatisfy { $0 == 0xab }, "the device was written without a key")
+        #expect(!FileManager.default.fileExists(atPath: "\(state)/keys/station.jwk"), "a key was created behind the operator's back")
+    }
+
+    @Test func verifiedEraseGetsACertificateUnverifiedOnlyARecord() throws {
+        guard Host.canLoop else { return }
+        let state = try Self.stateDirectory()
+        let other = try Self.stateDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: other)
+        }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let again = try Host.lethe("keys", "init", "--state-dir", state)
+        #expect(again.status == 2 && again.stderr.contains("refusing to replace"))
+        let mode = try FileManager.default.attributesOfItem(atPath: "\(state)/keys/station.jwk")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let loop = try LoopDevice(sizeBytes: 16 << 20, fill: 0x5a)
+        let reports = "\(state)/reports"
+        let wipe = try Host.lethe("wipe", loop.path, "--method", "nist-clear", "--yes", "--json", "--report-dir", reports, "--state-dir", state, "--operator", "Test Operator")
+        #expect(wipe.status == 0, "\(wipe.stderr)")
+        let reportId = try #require(wipe.lastJSON?["reportId"] as? String)
+        let file = "\(reports)/\(reportId).json"
+        #expect(FileManager.default.fileExists(atPath: "\(reports)/\(reportId).pdf"))
+        let verify = try Host.lethe("report", "verify", file, "--state-dir", state)
+        #expect(verify.status == 0, "\(verify.stderr)")
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
+        let report = try #require(document?["report"] as? [String: Any])
+        #expect(report["certified"] as? Bool == true)
+        #expect(report["status"] as? String == "erased")
+        #expect((report["performedBy"] as? [String: Any])?["name"] as? String == "Test Operator")
+        #expect((report["verification"] as? [String: Any])?["result"] as? String == "passed")
+        // The private key never appears in a report.
+        let privateJWK = try String(contentsOfFile: "\(state)/keys/station.jwk", encoding: .utf8)
+        let d = try #require((try JSONSerialization.jsonObject(with: Data(privateJWK.utf8)) as? [String: Any])?["d"] as? String)
+        #expect(!(try String(contentsOfFile: file, encoding: .utf8)).contains(d))
+
+        // Another station does not trust this one's key, and says so.
+        #expect(try Host.lethe("keys", "init", "--state-dir", other).status == 0)
+        let foreign = try Host.lethe("report", "verify", file, "--state-dir", other)
+        #expect(foreign.status == 1)
+        #expect(foreign.stderr.contains("not a trusted station key"), "\(foreign.stderr)")
+        // ...until it is told to.
+        let exported = try Host.lethe("keys", "export", "--state-dir", state)
+        let jwk = "\(other)/peer.jwk"
+        try exported.stdout.write(toFile: jwk, atomically: true, encoding: .utf8)
+        #expect(try Host.lethe("keys", "trust", jwk, "--state-dir", other).status == 0)
+        #expect(try Host.lethe("report", "verify", file, "--state-dir", other).status == 0)
+
+        // No verification: a signed record that says so, never a certificate.
+        let unverified = try Host.lethe("wipe", loop.path, "--method", "zero", "--verify", "off", "--yes", "--json", "--report-dir", reports, "--state-dir", state)
+        #expect(unverified.status == 0, "\(unverified.stderr)")
+        #expect(unverified.stderr.contains("NOT a certificate"))
+        let recordId = try #require(unverified.lastJSON?["reportId"] as? String)
+        let record = try Host.lethe("report", "verify", "\(reports)/\(recordId).json", "--state-dir", state)
+        #expect(record.status == 0)
+        #expect(record.stdout.contains("not a certificate"))
+        let show = try Host.lethe("report", "show", "\(reports)/\(recordId).json", "--state-dir", state)
+        #expect(show.stdout.contains("certified: no"))
+    }
+}
