@@ -9,10 +9,11 @@ public struct WipeOptions: Sendable {
     public var verification: VerificationMode
     /// Bytes per request (default 4 MiB, as fio's `bs=4M`).
     public var blockSize: Int
-    /// Write requests in flight (default 8, as fio's `iodepth=8`).
+    /// Write requests in flight (default 16: one thread per request, so a few more than an
+    /// async engine needs to keep the device as busy as fio's `iodepth=8`).
     public var queueDepth: Int
-    /// Read requests in flight while verifying. Each reader also checks what it read, so
-    /// twice the write depth keeps the device as busy as `queueDepth` idle readers would.
+    /// Read requests in flight while verifying (default: the write depth). Each reader also
+    /// checks what it read, and the extra depth covers that time.
     public var readQueueDepth: Int
     /// Extra tries for a failed request before narrowing it down to sectors.
     public var retries: Int
@@ -23,10 +24,10 @@ public struct WipeOptions: Sendable {
 
     /// Options with the method's default verification and fio-equivalent I/O shape.
     public init(
-        method: WipeMethod, verification: VerificationMode? = nil, blockSize: Int = 4 << 20, queueDepth: Int = 8,
+        method: WipeMethod, verification: VerificationMode? = nil, blockSize: Int = 4 << 20, queueDepth: Int = 16,
         readQueueDepth: Int? = nil, retries: Int = 1, progressInterval: Double = 0.5, sampleSeed: UInt64? = nil
     ) {
-        self.readQueueDepth = readQueueDepth ?? min(64, 2 * queueDepth)
+        self.readQueueDepth = readQueueDepth ?? queueDepth
         self.method = method
         self.verification = verification ?? method.defaultVerification
         self.blockSize = blockSize

@@ -11,10 +11,10 @@ struct IOOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bytes per request (multiple of 4096; suffixes K, M).", valueName: "size"))
     var blockSize: String = "4M"
 
-    @Option(name: .long, help: "Write requests in flight (worker threads).")
-    var queueDepth: Int = 8
+    @Option(name: .long, help: "Write requests in flight (one worker thread each).")
+    var queueDepth: Int = 16
 
-    @Option(name: .long, help: "Read requests in flight while verifying (default: twice --queue-depth, since each reader also checks what it read).")
+    @Option(name: .long, help: "Read requests in flight while verifying (default: --queue-depth).")
     var readQueueDepth: Int?
 
     func blockBytes(device: String) throws(LetheError) -> Int {
