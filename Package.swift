@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
@@ -40,6 +42,13 @@ let package = Package(
             name: "LetheReports",
             dependencies: ["LetheCore", "CCairo", "CQrencode", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // Profiles and station config from YAML (comments allowed; errors with file, line, field).
+        .target(name: "LetheConfig", dependencies: ["LetheCore", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        // The store: SQLite through GRDB (WAL, numbered migrations), jobs, reports, audit chain.
+        .target(
+            name: "LetheStore",
+            dependencies: ["LetheCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // SMART (smartctl JSON) parsing and health grading.
         .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
@@ -58,12 +67,13 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(name: "LetheConfigTests", dependencies: ["LetheConfig", "LetheCore"], swiftSettings: strict),
         .testTarget(
             name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],
             resources: [.copy("Fixtures")], swiftSettings: strict),

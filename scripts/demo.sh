@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
 for p in util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev \
-         libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils; do
+         libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils libsqlite3-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || {
     apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
 done
@@ -35,6 +35,8 @@ echo "== lethe report verify $cert"
 pdf=${cert%.json}.pdf
 pdftoppm -r 120 -png -f 1 -l 1 "$pdf" "$work/page"
 echo "== the QR code on $pdf says: $(zbarimg -q --raw "$work"/page*.png 2>/dev/null)"
+echo "== lethe audit verify   (jobs and reports are logged in var/lethe.sqlite, hash-chained)"
+"$LETHE" audit verify
 echo "== lethe verify $LOOP --expect zero"
 "$LETHE" verify "$LOOP" --expect zero
 echo "== the system disk is refused:"

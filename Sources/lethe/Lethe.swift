@@ -13,6 +13,7 @@ struct Lethe: AsyncParsableCommand {
             Examples:
               lethe methods                                  list erase methods and their passes
               lethe wipe /dev/sdb --method nist-clear        erase with confirmation
+              lethe wipe /dev/sdb --profile hdd              erase as a profile says (lethe profiles list)
               lethe wipe /dev/disk/by-id/usb-X --method zero --serial X --yes --json
               lethe verify /dev/sdb --expect zero            read-only spot check
               lethe devices                                  what is docked, in which bay, and whether it may be erased
@@ -24,7 +25,7 @@ struct Lethe: AsyncParsableCommand {
               lethe report verify var/reports/ID.json        check a certificate's signature
             """,
         version: LetheVersion.string,
-        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Report.self, Keys.self, Bench.self]
+        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Profiles.self, Report.self, Keys.self, Audit.self, Bench.self]
     )
 }
 

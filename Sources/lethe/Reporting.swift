@@ -3,6 +3,7 @@ import LetheCore
 import LetheDiagnostics
 import LetheLinux
 import LetheReports
+import LetheStore
 
 /// What `lethe wipe --report-dir` needs: the station key and config (loaded before anything is
 /// written), the device as discovered, its health before the erase, and the writer.
@@ -16,12 +17,18 @@ final class Reporting {
     var health = HealthAssessment(reading: HealthReading())
     var reading: HealthReading?
     var started = Date()
+    var thresholds = HealthThresholds()
+    /// The store (`<state>/lethe.sqlite`): the job, its reports and the audit chain.
+    let store: Store
+    let jobId = ReportID.make()
 
     init(directory: String, state: StateOptions, target: LinuxBlockDevice.Target, operatorName: String?) throws(LetheError) {
         self.directory = directory
         self.target = target
         key = try StationKey.load(stateDirectory: state.directory)
         station = try state.station()
+        store = try Store(stateDirectory: state.directory)
+        try store.markOrphanedJobsInterrupted()
         let env = ProcessInfo.processInfo.environment
         let name = operatorName ?? station.operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator"
         performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
@@ -45,7 +52,7 @@ final class Reporting {
             let output = try Smartctl.run(device: target.resolvedPath, timeoutSeconds: 30)
             let result = try SmartctlResult.parse(json: output.stdout, exitStatus: output.exitStatus)
             reading = result.available ? result.reading : nil
-            health = HealthAssessment(reading: result.reading)
+            health = HealthAssessment(reading: result.reading, thresholds: thresholds)
             if !result.available {
                 health.verdict = .unknown
                 health.findings.insert(HealthFinding(.unknown, "smart", "SMART unavailable: \(result.messages.first ?? "no data")"), at: 0)
@@ -86,6 +93,46 @@ final class Reporting {
         formatter.formatOptions = [.withInternetDateTime]
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
+    }
+
+    /// Records the job as running (with this process's pid) before the first write.
+    func recordStart(method: WipeMethod, profile: String?) throws(LetheError) {
+        var job = JobRow(
+            id: jobId, devicePath: target.resolvedPath, serial: reportDevice.serial, model: reportDevice.model, method: method.name,
+            profile: profile, status: "running", startedAt: Self.iso(started))
+        job.pid = getpid()
+        let row = job
+        try store.write { db in
+            try row.insert(db)
+            try Store.appendAudit(db, kind: "job.started", subject: row.id, detail: ["device": row.devicePath, "method": row.method, "serial": row.serial ?? ""])
+        }
+    }
+
+    /// Records the outcome and the reports in one transaction, with their audit events.
+    func recordFinish(outcome: WipeOutcome, written: Written?) throws(LetheError) {
+        let finished = Self.iso(Date())
+        let jobId = jobId
+        let serial = reportDevice.serial
+        try store.write { db in
+            guard var job = try JobRow.fetchOne(db, key: jobId) else { return }
+            job.status = outcome.status.rawValue
+            job.finishedAt = finished
+            job.bytesWritten = Int64(clamping: outcome.bytesWritten)
+            job.error = outcome.error
+            job.reportId = written?.certificate.reportId
+            try job.update(db)
+            try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": outcome.status.rawValue, "bytesWritten": String(outcome.bytesWritten)])
+            guard let written else { return }
+            for (document, schema, certified) in [
+                (written.certificate, WipeCertificate.schemaName, written.certified), (written.refurb, RefurbReport.schemaName, false),
+            ] {
+                let row = ReportRow(
+                    id: document.reportId, jobId: jobId, schema: schema, serial: serial, certified: certified, digest: document.signed.digest,
+                    jsonPath: document.jsonPath, pdfPath: document.pdfPath, issuedAt: finished)
+                try row.insert(db)
+                try Store.appendAudit(db, kind: "report.issued", subject: document.reportId, detail: ["job": jobId, "schema": schema, "digest": document.signed.digest, "certified": String(certified)])
+            }
+        }
     }
 
     func write(outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage) throws -> Written {

@@ -48,7 +48,12 @@ struct Wipe: ParsableCommand {
     var device: String
 
     @Option(help: "Erase method (see `lethe methods`).")
-    var method: String
+    var method: String?
+
+    @Option(help: ArgumentHelp("Erase as this profile says (method, verification, thresholds); see `lethe profiles list`.", valueName: "name"))
+    var profile: String?
+
+    @OptionGroup var profiles: ProfileOptions
 
     @Option(name: .customLong("verify"), help: "Read-back: off, last, all, or sample (NIST: ≥1000 subsections, ≥10%). Default: the method's.")
     var verification: VerificationMode?
@@ -88,10 +93,7 @@ struct Wipe: ParsableCommand {
         let outcome: WipeOutcome
         var reporting: Reporting?
         do {
-            guard let chosen = WipeMethod.named(method) else {
-                throw LetheError(.unknownMethod, path: device,
-                    "unknown method '\(method)'; known methods: \(WipeMethod.catalog.map(\.name).joined(separator: ", "))")
-            }
+            let chosen = try chooseMethod()
             let target = try LinuxBlockDevice.inspect(device, allowFile: allowFile)
             if !target.protection.isEmpty {
                 throw LetheError(.protectedDevice, path: device,
@@ -109,10 +111,11 @@ struct Wipe: ParsableCommand {
             if let reportDir {
                 // Before anything is written: no key, no erase that promises a certificate.
                 reporting = try Reporting(directory: reportDir, state: state, target: target, operatorName: operatorName)
+                reporting?.thresholds = chosen.profile?.thresholds ?? HealthThresholds()
             }
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
             let options = WipeOptions(
-                method: chosen, verification: verification, blockSize: try io.blockBytes(device: device),
+                method: chosen.method, verification: verification ?? chosen.verification, blockSize: try io.blockBytes(device: device),
                 queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
             let engine = try WipeEngine(device: opened, options: options)
             let summary = describe(opened, options: options)
@@ -124,6 +127,7 @@ struct Wipe: ParsableCommand {
             reporting?.diagnoseBeforeErasing()
             Output.err("lethe: erasing \(summary)")
             reporting?.started = Date()
+            try reporting?.recordStart(method: chosen.method, profile: chosen.profile?.name)
             let renderer = ProgressRenderer(json: json)
             let trap = SignalTrap { signal in
                 engine.cancellation.cancel(reason: signal)
@@ -137,20 +141,48 @@ struct Wipe: ParsableCommand {
         }
         var reportId: String?
         var reportFailed = false
-        if let reporting, let chosen = WipeMethod.named(method) {
+        if let reporting, let chosen = try? chooseMethod() {
+            var written: Reporting.Written?
             do {
-                let written = try reporting.write(outcome: outcome, method: chosen, language: lang)
-                reportId = written.certificate.reportId
-                Output.err("lethe: \(written.certified ? "certificate" : "erase record (NOT a certificate: \(outcome.status.rawValue), verification \(outcome.verification.result.rawValue))") \(written.certificate.jsonPath) and \(written.certificate.pdfPath)")
-                Output.err("lethe: refurb report \(written.refurb.jsonPath) and \(written.refurb.pdfPath)")
+                written = try reporting.write(outcome: outcome, method: chosen.method, language: lang)
             } catch {
                 reportFailed = true
                 Output.err("lethe: \(outcome.device): the erase finished (\(outcome.status.rawValue)) but its report could not be written to \(reporting.directory): \(error)")
+            }
+            do throws(LetheError) {
+                try reporting.recordFinish(outcome: outcome, written: written)
+            } catch {
+                reportFailed = true
+                Output.err("lethe: \(error)")
+            }
+            if let written {
+                reportId = written.certificate.reportId
+                Output.err("lethe: \(written.certified ? "certificate" : "erase record (NOT a certificate: \(outcome.status.rawValue), verification \(outcome.verification.result.rawValue))") \(written.certificate.jsonPath) and \(written.certificate.pdfPath)")
+                Output.err("lethe: refurb report \(written.refurb.jsonPath) and \(written.refurb.pdfPath)")
             }
         }
         report(outcome, reportId: reportId)
         if reportFailed { throw ExitCode(ExitStatus.reportNotWritten) }
         throw ExitCode(ExitStatus.of(outcome.status))
+    }
+
+    /// The method and verification from --method or --profile (exactly one).
+    private func chooseMethod() throws(LetheError) -> (method: WipeMethod, verification: VerificationMode?, profile: Profile?) {
+        switch (method, profile) {
+        case (nil, nil):
+            throw LetheError(.invalidArgument, path: device, "say how to erase: --method NAME (see `lethe methods`) or --profile NAME (see `lethe profiles list`)")
+        case (.some, .some):
+            throw LetheError(.invalidArgument, path: device, "give --method or --profile, not both")
+        case (let name?, nil):
+            guard let chosen = WipeMethod.named(name) else {
+                throw LetheError(.unknownMethod, path: device,
+                    "unknown method '\(name)'; known methods: \(WipeMethod.catalog.map(\.name).joined(separator: ", "))")
+            }
+            return (chosen, nil, nil)
+        case (nil, let name?):
+            let chosen = try profiles.named(name)
+            return (chosen.method, chosen.verification, chosen)
+        }
     }
 
     private func describe(_ device: LinuxBlockDevice, options: WipeOptions) -> String {

@@ -84,3 +84,20 @@ import Testing
         #expect(show.stdout.contains("certified: no"))
     }
 }
+
+extension ReportWipeTests {
+    /// A damaged key file is named and refused; it is not silently replaced.
+    @Test func damagedKeyIsRefusedNotReplaced() throws {
+        let state = try Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let path = "\(state)/keys/station.jwk"
+        try Data("{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"abc\",\"d\":\"!!\"}".utf8).write(to: URL(fileURLWithPath: path))
+        let show = try Host.lethe("keys", "show", "--state-dir", state)
+        #expect(show.status == 2)
+        #expect(show.stderr.contains(path) && show.stderr.contains("damaged"), "\(show.stderr)")
+        let again = try Host.lethe("keys", "init", "--state-dir", state)
+        #expect(again.status == 2, "a damaged key must not be replaced without the operator deciding to")
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("!!"))
+    }
+}

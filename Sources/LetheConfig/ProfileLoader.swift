@@ -1,0 +1,225 @@
+import Foundation
+import LetheCore
+import Yams
+
+/// A problem in a config or profile file, with where it is.
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    /// 1-based; nil when the problem is the whole file.
+    public var line: Int?
+    public var column: Int?
+    /// Dotted path of the field (`erase.method`), when there is one.
+    public var field: String?
+    public var message: String
+
+    public var description: String {
+        var location = file
+        if let line { location += ":\(line)" + (column.map { ":\($0)" } ?? "") }
+        return "\(location): " + (field.map { "\($0): " } ?? "") + message
+    }
+}
+
+/// Reads YAML nodes with types checked and positions kept, so every error names the file,
+/// line and field.
+struct YAMLFields {
+    let file: String
+
+    func error(_ node: Node?, _ field: String?, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: node?.mark?.line, column: node?.mark?.column, field: field, message: message)
+    }
+
+    /// Parses a document; a syntax error keeps libyaml's position.
+    func document(_ text: String) throws(ConfigError) -> Node {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw error(nil, nil, "the file is empty") }
+            return node
+        } catch let error as ConfigError {
+            throw error
+        } catch let YamlError.scanner(context, problem, mark, _) {
+            throw ConfigError(file: file, line: mark.line, column: mark.column, field: nil, message: "YAML syntax: \(problem)\(context.map { " (\($0.text))" } ?? "")")
+        } catch let YamlError.parser(context, problem, mark, _) {
+            throw ConfigError(file: file, line: mark.line, column: mark.column, field: nil, message: "YAML syntax: \(problem)\(context.map { " (\($0.text))" } ?? "")")
+        } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
+            throw ConfigError(file: file, line: context.mark.line, column: context.mark.column, field: duplicates.sorted().joined(separator: ", "), message: "given twice in this mapping")
+        } catch {
+            throw self.error(nil, nil, "YAML: \(error)")
+        }
+    }
+
+    /// The members of a mapping; unknown keys are errors that list the known ones.
+    func mapping(_ node: Node, _ field: String?, allowed: [String]) throws(ConfigError) -> [String: Node] {
+        guard case .mapping(let mapping) = node else { throw error(node, field, "expected a mapping (key: value lines)") }
+        var members: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else { throw error(key, field, "keys must be strings") }
+            let path = field.map { "\($0).\(name)" } ?? name
+            guard allowed.contains(name) else {
+                throw error(key, path, "unknown field; known here: \(allowed.joined(separator: ", "))")
+            }
+            guard members[name] == nil else { throw error(key, path, "given twice") }
+            members[name] = value
+        }
+        return members
+    }
+
+    func string(_ node: Node, _ field: String) throws(ConfigError) -> String {
+        guard case .scalar(let scalar) = node else { throw error(node, field, "expected text") }
+        return scalar.string
+    }
+
+    func bool(_ node: Node, _ field: String) throws(ConfigError) -> Bool {
+        guard case .scalar = node, let value = node.bool else { throw error(node, field, "expected true or false") }
+        return value
+    }
+
+    func int(_ node: Node, _ field: String) throws(ConfigError) -> Int {
+        guard case .scalar = node, let value = node.int else { throw error(node, field, "expected a whole number") }
+        return value
+    }
+
+    func uint64(_ node: Node, _ field: String) throws(ConfigError) -> UInt64 {
+        let value = try int(node, field)
+        guard value >= 0 else { throw error(node, field, "must not be negative") }
+        return UInt64(value)
+    }
+
+    func strings(_ node: Node, _ field: String) throws(ConfigError) -> [String] {
+        if case .scalar = node { return [try string(node, field)] }
+        guard case .sequence(let sequence) = node else { throw error(node, field, "expected a list") }
+        var result: [String] = []
+        for item in sequence { result.append(try string(item, field)) }
+        return result
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ field: String, _: T.Type) throws(ConfigError) -> T where T.RawValue == String {
+        let text = try string(node, field)
+        guard let value = T(rawValue: text) else {
+            throw error(node, field, "\"\(text)\" is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+}
+
+extension DeviceKind: CaseIterable {
+    public static var allCases: [DeviceKind] { [.drive, .phone] }
+}
+
+extension VerificationMode: CaseIterable {
+    public static var allCases: [VerificationMode] { [.off, .last, .all, .sample] }
+}
+
+/// Loads profiles from YAML files (comments allowed).
+public enum ProfileLoader {
+    /// Parses one profile file's text.
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> Profile {
+        let y = YAMLFields(file: file)
+        let root = try y.document(text)
+        let top = try y.mapping(root, nil, allowed: ["name", "description", "priority", "match", "diagnostics", "erase", "start"])
+        guard let nameNode = top["name"] else { throw y.error(root, "name", "required") }
+        let name = try y.string(nameNode, "name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw y.error(nameNode, "name", "use letters, digits, - and _ only")
+        }
+        var match = ProfileMatch()
+        if let node = top["match"] {
+            let m = try y.mapping(node, "match", allowed: ["kind", "transport", "rotational", "removable", "model", "vendor", "usbVendorId", "minSizeBytes", "maxSizeBytes"])
+            if let n = m["kind"] {
+                var kinds: [DeviceKind] = []
+                for text in try y.strings(n, "match.kind") {
+                    guard let kind = DeviceKind(rawValue: text) else { throw y.error(n, "match.kind", "\"\(text)\" is not drive or phone") }
+                    kinds.append(kind)
+                }
+                match.kinds = kinds
+            }
+            if let n = m["transport"] {
+                var transports: [Transport] = []
+                for text in try y.strings(n, "match.transport") {
+                    guard let transport = Transport(rawValue: text), transport != .unknown else {
+                        throw y.error(n, "match.transport", "\"\(text)\" is not one of \(Transport.allCases.filter { $0 != .unknown }.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    transports.append(transport)
+                }
+                match.transports = transports
+            }
+            if let n = m["rotational"] { match.rotational = try y.bool(n, "match.rotational") }
+            if let n = m["removable"] { match.removable = try y.bool(n, "match.removable") }
+            for (key, path) in [("model", \ProfileMatch.modelPattern), ("vendor", \ProfileMatch.vendorPattern)] {
+                guard let n = m[key] else { continue }
+                let pattern = try y.string(n, "match.\(key)")
+                do {
+                    _ = try Regex(pattern)
+                } catch {
+                    throw y.error(n, "match.\(key)", "not a regular expression: \(error)")
+                }
+                match[keyPath: path] = pattern
+            }
+            if let n = m["usbVendorId"] {
+                let ids = try y.strings(n, "match.usbVendorId")
+                for id in ids where !(id.hasPrefix("0x") && id.count == 6 && UInt16(id.dropFirst(2), radix: 16) != nil) {
+                    throw y.error(n, "match.usbVendorId", "\"\(id)\" is not a USB vendor id like 0x05ac")
+                }
+                match.usbVendorIds = ids
+            }
+            if let n = m["minSizeBytes"] { match.minSizeBytes = try y.uint64(n, "match.minSizeBytes") }
+            if let n = m["maxSizeBytes"] { match.maxSizeBytes = try y.uint64(n, "match.maxSizeBytes") }
+        }
+        var smart = true
+        var thresholds = HealthThresholds()
+        if let node = top["diagnostics"] {
+            let d = try y.mapping(node, "diagnostics", allowed: ["smart", "thresholds"])
+            if let n = d["smart"] { smart = try y.bool(n, "diagnostics.smart") }
+            if let n = d["thresholds"] {
+                let known = ["reallocatedWarn", "reallocatedFail", "pendingWarn", "pendingFail", "uncorrectableWarn", "uncorrectableFail",
+                             "mediaErrorsWarn", "mediaErrorsFail", "percentageUsedWarn", "percentageUsedFail", "temperatureWarn",
+                             "temperatureFail", "powerOnHoursWarn"]
+                let t = try y.mapping(n, "diagnostics.thresholds", allowed: known)
+                var json: [String: Int] = [:]
+                for (key, value) in t { json[key] = try y.int(value, "diagnostics.thresholds.\(key)") }
+                do {
+                    thresholds = try JSONDecoder().decode(HealthThresholds.self, from: JSONEncoder().encode(json))
+                } catch {
+                    throw y.error(n, "diagnostics.thresholds", "\(error)")
+                }
+            }
+        }
+        guard let eraseNode = top["erase"] else { throw y.error(root, "erase", "required (method and verification)") }
+        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification"])
+        guard let methodNode = e["method"] else { throw y.error(eraseNode, "erase.method", "required") }
+        let methodName = try y.string(methodNode, "erase.method")
+        guard let method = WipeMethod.named(methodName) else {
+            throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.catalog.map(\.name).joined(separator: ", "))")
+        }
+        let verification = try e["verification"].map { (n: Node) throws(ConfigError) in try y.choice(n, "erase.verification", VerificationMode.self) } ?? method.defaultVerification
+        return Profile(
+            name: name, description: try top["description"].map { (n: Node) throws(ConfigError) in try y.string(n, "description") } ?? "",
+            priority: try top["priority"].map { (n: Node) throws(ConfigError) in try y.int(n, "priority") } ?? 0, match: match,
+            smart: smart, thresholds: thresholds, method: method, verification: verification,
+            start: try top["start"].map { (n: Node) throws(ConfigError) in try y.choice(n, "start", ProfileStart.self) } ?? .manual,
+            source: file)
+    }
+
+    /// Loads one file.
+    public static func load(file: String) throws(ConfigError) -> Profile {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(file: file, message: FileManager.default.fileExists(atPath: file) ? "cannot read the file" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError(file: file, message: "not UTF-8 text") }
+        return try parse(text, file: file)
+    }
+
+    /// Loads every `*.yaml` in a directory; names must be unique.
+    public static func loadDirectory(_ directory: String) throws(ConfigError) -> [Profile] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw ConfigError(file: directory, message: "no such profiles directory")
+        }
+        var profiles: [Profile] = []
+        for entry in entries.sorted() where entry.hasSuffix(".yaml") || entry.hasSuffix(".yml") {
+            let profile = try load(file: "\(directory)/\(entry)")
+            if let clash = profiles.first(where: { $0.name == profile.name }) {
+                throw ConfigError(file: profile.source, field: "name", message: "profile name \"\(profile.name)\" is also used by \(clash.source)")
+            }
+            profiles.append(profile)
+        }
+        return profiles
+    }
+}

@@ -1,0 +1,304 @@
+import Crypto
+import Foundation
+import GRDB
+import LetheCore
+
+/// One entry of the audit log. Each entry's hash covers the previous entry's hash, so editing,
+/// deleting or reordering any row breaks the chain from there on.
+public struct AuditEvent: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "audit"
+    public var id: Int64
+    /// ISO 8601 UTC.
+    public var at: String
+    /// `job.started`, `job.finished`, `report.issued`, …
+    public var kind: String
+    /// What it is about (a device path, a job or report id).
+    public var subject: String
+    /// Details, as canonical-looking JSON text.
+    public var detail: String
+    /// The previous entry's hash (64 zeros for the first).
+    public var previousHash: String
+    /// SHA-256 over `previousHash`, id, at, kind, subject and detail (length-prefixed).
+    public var hash: String
+
+    /// The hash an entry must have.
+    public static func computeHash(previous: String, id: Int64, at: String, kind: String, subject: String, detail: String) -> String {
+        var data = Data()
+        for field in [previous, String(id), at, kind, subject, detail] {
+            let bytes = Data(field.utf8)
+            var length = UInt32(bytes.count).bigEndian
+            data.append(Data(bytes: &length, count: 4))
+            data.append(bytes)
+        }
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static let genesis = String(repeating: "0", count: 64)
+}
+
+/// A job as stored.
+public struct JobRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "job"
+    public var id: String
+    public var devicePath: String
+    public var serial: String?
+    public var model: String?
+    public var method: String
+    public var profile: String?
+    /// `running`, `erased`, `erasedWithExceptions`, `notErased`, `aborted`, `interrupted`.
+    public var status: String
+    public var startedAt: String
+    public var finishedAt: String?
+    public var bytesWritten: Int64
+    public var error: String?
+    public var reportId: String?
+    /// The process running it, to tell a crashed job from a running one.
+    public var pid: Int32?
+
+    /// Creates a row.
+    public init(id: String, devicePath: String, serial: String?, model: String?, method: String, profile: String?, status: String, startedAt: String) {
+        self.id = id
+        self.devicePath = devicePath
+        self.serial = serial
+        self.model = model
+        self.method = method
+        self.profile = profile
+        self.status = status
+        self.startedAt = startedAt
+        bytesWritten = 0
+    }
+}
+
+/// A report as stored (the signed file's digest and where it is).
+public struct ReportRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "report"
+    public var id: String
+    public var jobId: String?
+    /// `lethe.wipe-certificate/1` or `lethe.refurb-report/1`.
+    public var schema: String
+    public var serial: String?
+    public var certified: Bool
+    public var digest: String
+    public var jsonPath: String
+    public var pdfPath: String
+    public var issuedAt: String
+
+    /// Creates a row.
+    public init(id: String, jobId: String?, schema: String, serial: String?, certified: Bool, digest: String, jsonPath: String, pdfPath: String, issuedAt: String) {
+        self.id = id
+        self.jobId = jobId
+        self.schema = schema
+        self.serial = serial
+        self.certified = certified
+        self.digest = digest
+        self.jsonPath = jsonPath
+        self.pdfPath = pdfPath
+        self.issuedAt = issuedAt
+    }
+}
+
+/// Why the audit chain does not verify.
+public struct AuditChainBreak: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The first entry that does not check out.
+    public var eventId: Int64
+    public var reason: String
+    public var description: String { "audit event \(eventId): \(reason)" }
+}
+
+/// The station's store: SQLite through GRDB, WAL mode, numbered migrations that are never
+/// edited once shipped (add a new one instead).
+public final class Store: Sendable {
+    let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (and migrates) `<stateDirectory>/lethe.sqlite`.
+    public init(stateDirectory: String) throws(LetheError) {
+        path = "\(stateDirectory)/lethe.sqlite"
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw LetheError(.ioFailure, path: path, errno: Self.errno(error), "cannot open the store: \(error.message ?? "\(error.resultCode)")")
+        } catch {
+            throw LetheError(.ioFailure, path: path, "cannot open the store: \(error.localizedDescription)")
+        }
+    }
+
+    static func errno(_ error: DatabaseError) -> ErrorNumber? {
+        switch error.resultCode {
+        case .SQLITE_FULL: .noSpace
+        case .SQLITE_READONLY, .SQLITE_PERM: .accessDenied
+        case .SQLITE_IOERR: .io
+        default: nil
+        }
+    }
+
+    /// The migrations, in order. Shipped ones are never edited.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, reports, audit chain") { db in
+            try db.create(table: "job") { t in
+                t.primaryKey("id", .text)
+                t.column("devicePath", .text).notNull()
+                t.column("serial", .text)
+                t.column("model", .text)
+                t.column("method", .text).notNull()
+                t.column("profile", .text)
+                t.column("status", .text).notNull()
+                t.column("startedAt", .text).notNull()
+                t.column("finishedAt", .text)
+                t.column("bytesWritten", .integer).notNull().defaults(to: 0)
+                t.column("error", .text)
+                t.column("reportId", .text)
+                t.column("pid", .integer)
+            }
+            try db.create(index: "job_serial", on: "job", columns: ["serial"])
+            try db.create(table: "report") { t in
+                t.primaryKey("id", .text)
+                t.column("jobId", .text).references("job")
+                t.column("schema", .text).notNull()
+                t.column("serial", .text)
+                t.column("certified", .boolean).notNull()
+                t.column("digest", .text).notNull()
+                t.column("jsonPath", .text).notNull()
+                t.column("pdfPath", .text).notNull()
+                t.column("issuedAt", .text).notNull()
+            }
+            try db.create(index: "report_serial", on: "report", columns: ["serial"])
+            try db.create(table: "audit") { t in
+                t.column("id", .integer).primaryKey()
+                t.column("at", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("subject", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("previousHash", .text).notNull()
+                t.column("hash", .text).notNull().unique()
+            }
+        }
+        return migrator
+    }
+
+    /// Runs a write transaction. A full disk or read-only store is a `LetheError` naming the
+    /// database; the transaction is rolled back, so no record is half-written.
+    public func write<T>(_ body: @escaping @Sendable (Database) throws -> T) throws(LetheError) -> T {
+        do {
+            return try pool.write(body)
+        } catch let error as DatabaseError {
+            let why = error.resultCode == .SQLITE_FULL ? "the disk under \((path as NSString).deletingLastPathComponent) is full" : (error.message ?? "\(error.resultCode)")
+            throw LetheError(.ioFailure, path: path, errno: Self.errno(error), "store write failed, nothing was recorded: \(why)")
+        } catch let error as LetheError {
+            throw error
+        } catch {
+            throw LetheError(.ioFailure, path: path, "store write failed: \(error)")
+        }
+    }
+
+    /// Runs a read.
+    public func read<T>(_ body: @escaping @Sendable (Database) throws -> T) throws(LetheError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw LetheError(.ioFailure, path: path, "store read failed: \(error)")
+        }
+    }
+
+    /// Appends an audit event inside a write transaction, chained to the last one.
+    @discardableResult
+    public static func appendAudit(_ db: Database, kind: String, subject: String, detail: [String: String] = [:], at date: Date = Date()) throws -> AuditEvent {
+        let last = try AuditEvent.order(Column("id").desc).fetchOne(db)
+        let id = (last?.id ?? 0) + 1
+        let previous = last?.hash ?? AuditEvent.genesis
+        let at = iso8601(date)
+        let body = detail.keys.sorted().map { "\"\($0)\":\"\(escape(detail[$0]!))\"" }.joined(separator: ",")
+        let text = "{\(body)}"
+        let event = AuditEvent(
+            id: id, at: at, kind: kind, subject: subject, detail: text, previousHash: previous,
+            hash: AuditEvent.computeHash(previous: previous, id: id, at: at, kind: kind, subject: subject, detail: text))
+        try event.insert(db)
+        return event
+    }
+
+    /// Checks every link of the audit chain. Returns how many events were checked.
+    public func verifyAudit() throws(LetheError) -> Result<Int, AuditChainBreak> {
+        let events = try read { db in try AuditEvent.order(Column("id")).fetchAll(db) }
+        var previous = AuditEvent.genesis
+        var expectedId: Int64 = 1
+        for event in events {
+            if event.id != expectedId {
+                return .failure(AuditChainBreak(eventId: expectedId, reason: "missing (the log jumps to \(event.id)): a row was deleted"))
+            }
+            if event.previousHash != previous {
+                return .failure(AuditChainBreak(eventId: event.id, reason: "does not link to the event before it: the chain was rewritten"))
+            }
+            let hash = AuditEvent.computeHash(previous: event.previousHash, id: event.id, at: event.at, kind: event.kind, subject: event.subject, detail: event.detail)
+            if hash != event.hash {
+                return .failure(AuditChainBreak(eventId: event.id, reason: "its content does not match its hash: the row was edited"))
+            }
+            previous = event.hash
+            expectedId += 1
+        }
+        return .success(events.count)
+    }
+
+    /// The audit log, oldest first.
+    public func auditLog(limit: Int = 1000) throws(LetheError) -> [AuditEvent] {
+        try read { db in try AuditEvent.order(Column("id").desc).limit(limit).fetchAll(db).reversed() }
+    }
+
+    /// Reports, newest first, optionally for one serial.
+    public func reports(serial: String? = nil) throws(LetheError) -> [ReportRow] {
+        try read { db in
+            var request = ReportRow.order(Column("issuedAt").desc)
+            if let serial { request = request.filter(Column("serial") == serial) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    /// Marks `running` jobs whose process is gone as `interrupted` (kill -9, power cut), with
+    /// an audit event each. Returns their ids.
+    @discardableResult
+    public func markOrphanedJobsInterrupted(now: Date = Date()) throws(LetheError) -> [String] {
+        try write { db in
+            var ids: [String] = []
+            for var job in try JobRow.filter(Column("status") == "running").fetchAll(db) {
+                if let pid = job.pid, pid > 0, kill(pid, 0) == 0 || Foundation.errno == EPERM { continue }
+                job.status = "interrupted"
+                job.finishedAt = Self.iso8601(now)
+                job.error = "the process running it (pid \(job.pid ?? 0)) stopped before it finished"
+                try job.update(db)
+                try Self.appendAudit(db, kind: "job.interrupted", subject: job.id, detail: ["device": job.devicePath, "pid": String(job.pid ?? 0)], at: now)
+                ids.append(job.id)
+            }
+            return ids
+        }
+    }
+
+    /// Jobs, newest first.
+    public func jobs() throws(LetheError) -> [JobRow] {
+        try read { db in try JobRow.order(Column("startedAt").desc).fetchAll(db) }
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+}

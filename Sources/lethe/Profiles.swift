@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import LetheConfig
+import LetheCore
+
+/// Where the profiles are.
+struct ProfileOptions: ParsableArguments {
+    @Option(name: .customLong("profiles"), help: ArgumentHelp("The profiles directory.", valueName: "dir"))
+    var directory = "profiles"
+
+    func load() throws(LetheError) -> [Profile] {
+        do {
+            return try ProfileLoader.loadDirectory(directory)
+        } catch {
+            throw LetheError(.invalidArgument, path: error.file, error.description)
+        }
+    }
+
+    func named(_ name: String) throws(LetheError) -> Profile {
+        let profiles = try load()
+        guard let profile = profiles.first(where: { $0.name == name }) else {
+            throw LetheError(.invalidArgument, path: directory, "no profile named \"\(name)\"; profiles: \(profiles.map(\.name).joined(separator: ", "))")
+        }
+        return profile
+    }
+}
+
+struct Profiles: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, show and check erase profiles (profiles/*.yaml).",
+        discussion: "A profile matches devices (transport, rotation, model…) and says what runs on them: SMART, method, verification, thresholds, and whether the job starts by itself. Schema: profiles/README.md.",
+        subcommands: [List.self, Show.self, Check.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per profile.")
+        @OptionGroup var profiles: ProfileOptions
+
+        func run() throws {
+            do throws(LetheError) {
+                for p in try profiles.load().sorted(by: { ($0.priority, $0.name) > ($1.priority, $1.name) }) {
+                    print("\(p.name.padding(toLength: 12, withPad: " ", startingAt: 0)) priority \(String(p.priority).padding(toLength: 3, withPad: " ", startingAt: 0)) \(p.method.name) verify=\(p.verification.rawValue) start=\(p.start.rawValue)  [\(p.match.summary)]")
+                }
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One profile in full.")
+        @Argument(help: "Profile name.") var name: String
+        @OptionGroup var profiles: ProfileOptions
+
+        func run() throws {
+            do throws(LetheError) {
+                Profiles.describe(try profiles.named(name))
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a profile file; errors name the file, line and field.",
+            discussion: "Exit status: 0 valid, 2 not valid.")
+        @Argument(help: "The profile file.") var file: String
+
+        func run() throws {
+            do throws(ConfigError) {
+                let profile = try ProfileLoader.load(file: file)
+                print("\(file): valid profile \"\(profile.name)\"")
+                Profiles.describe(profile)
+            } catch {
+                Output.err("lethe: \(error)")
+                throw ExitCode(ExitStatus.refused)
+            }
+        }
+    }
+
+    static func describe(_ p: Profile) {
+        print("name:         \(p.name)")
+        print("description:  \(p.description)")
+        print("file:         \(p.source)")
+        print("priority:     \(p.priority)")
+        print("matches:      \(p.match.summary)")
+        print("diagnostics:  SMART \(p.smart ? "yes" : "no"); thresholds: reallocated \(p.thresholds.reallocatedWarn)/\(p.thresholds.reallocatedFail), pending \(p.thresholds.pendingWarn)/\(p.thresholds.pendingFail), uncorrectable \(p.thresholds.uncorrectableWarn)/\(p.thresholds.uncorrectableFail), endurance \(p.thresholds.percentageUsedWarn)/\(p.thresholds.percentageUsedFail) %, temperature \(p.thresholds.temperatureWarn)/\(p.thresholds.temperatureFail) °C (warn/fail)")
+        print("erase:        \(p.method.name) (\(p.method.title)), verification \(p.verification.rawValue)")
+        print("start:        \(p.start == .auto ? "automatically when docked" : "when the technician starts it")")
+    }
+}
