@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
@@ -49,6 +52,16 @@ let package = Package(
             name: "LetheStore",
             dependencies: ["LetheCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // The daemon's library: jobs (erase, certify, record), the bench state, services, HTTP.
+        .target(
+            name: "LetheAgent",
+            dependencies: [
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // SMART (smartctl JSON) parsing and health grading.
         .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
@@ -67,8 +80,11 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

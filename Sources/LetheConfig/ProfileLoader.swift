@@ -104,9 +104,6 @@ extension DeviceKind: CaseIterable {
     public static var allCases: [DeviceKind] { [.drive, .phone] }
 }
 
-extension VerificationMode: CaseIterable {
-    public static var allCases: [VerificationMode] { [.off, .last, .all, .sample] }
-}
 
 /// Loads profiles from YAML files (comments allowed).
 public enum ProfileLoader {

@@ -11,6 +11,7 @@ struct Lethe: AsyncParsableCommand {
             Lethe overwrites block devices at disk speed (O_DIRECT, several requests in flight), verifies what it wrote by reading the device back, and refuses the system disk and anything mounted or in use.
 
             Examples:
+              lethe daemon --demo                            the bench: dashboard at http://127.0.0.1:8765/
               lethe methods                                  list erase methods and their passes
               lethe wipe /dev/sdb --method nist-clear        erase with confirmation
               lethe wipe /dev/sdb --profile hdd              erase as a profile says (lethe profiles list)
@@ -25,7 +26,7 @@ struct Lethe: AsyncParsableCommand {
               lethe report verify var/reports/ID.json        check a certificate's signature
             """,
         version: LetheVersion.string,
-        subcommands: [Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Profiles.self, Report.self, Keys.self, Audit.self, Bench.self]
+        subcommands: [Daemon.self, Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Profiles.self, Report.self, Keys.self, Audit.self, Bench.self]
     )
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LetheAgent
 import LetheCore
 import LetheLinux
 import LetheDiagnostics
@@ -110,7 +111,7 @@ struct Wipe: ParsableCommand {
             }
             if let reportDir {
                 // Before anything is written: no key, no erase that promises a certificate.
-                reporting = try Reporting(directory: reportDir, state: state, target: target, operatorName: operatorName)
+                reporting = try Reporting(directory: reportDir, stateDirectory: state.directory, station: try state.station(), target: target, operatorName: operatorName)
                 reporting?.thresholds = chosen.profile?.thresholds ?? HealthThresholds()
             }
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
@@ -144,7 +145,7 @@ struct Wipe: ParsableCommand {
         if let reporting, let chosen = try? chooseMethod() {
             var written: Reporting.Written?
             do {
-                written = try reporting.write(outcome: outcome, method: chosen.method, language: lang)
+                written = try reporting.write(outcome: outcome, method: chosen.method, language: lang, toolVersion: LetheVersion.string)
             } catch {
                 reportFailed = true
                 Output.err("lethe: \(outcome.device): the erase finished (\(outcome.status.rawValue)) but its report could not be written to \(reporting.directory): \(error)")

@@ -1,39 +1,49 @@
 import Foundation
+import LetheConfig
 import LetheCore
 import LetheDiagnostics
 import LetheLinux
 import LetheReports
 import LetheStore
 
-/// What `lethe wipe --report-dir` needs: the station key and config (loaded before anything is
-/// written), the device as discovered, its health before the erase, and the writer.
-final class Reporting {
-    let directory: String
+/// Everything a certified erase needs besides the engine: the station key and config (loaded
+/// before anything is written), the device as discovered, its health before the erase, the
+/// store (job, reports, audit chain) and the report writer. Used by `lethe wipe --report-dir`
+/// and by the daemon's jobs.
+public final class Reporting: @unchecked Sendable {
+    public let directory: String
     let key: StationKey
     let station: StationConfig
     let target: LinuxBlockDevice.Target
     let performedBy: ReportParty
-    let record: DeviceRecord?
+    /// The device as discovered (nil for an image file).
+    public let record: DeviceRecord?
     var health = HealthAssessment(reading: HealthReading())
     var reading: HealthReading?
-    var started = Date()
-    var thresholds = HealthThresholds()
+    /// When the erase started (set just before the first write).
+    public var started = Date()
+    /// Grading thresholds (from the profile).
+    public var thresholds = HealthThresholds()
     /// The store (`<state>/lethe.sqlite`): the job, its reports and the audit chain.
-    let store: Store
-    let jobId = ReportID.make()
+    public let store: Store
+    /// The job's id in the store.
+    public let jobId = ReportID.make()
 
-    init(directory: String, state: StateOptions, target: LinuxBlockDevice.Target, operatorName: String?) throws(LetheError) {
+    /// Loads the key, the station config and the store; marks orphaned jobs interrupted.
+    public init(
+        directory: String, stateDirectory: String, station: StationConfig, target: LinuxBlockDevice.Target, operatorName: String?
+    ) throws(LetheError) {
         self.directory = directory
         self.target = target
-        key = try StationKey.load(stateDirectory: state.directory)
-        station = try state.station()
-        store = try Store(stateDirectory: state.directory)
+        key = try StationKey.load(stateDirectory: stateDirectory)
+        self.station = station
+        store = try Store(stateDirectory: stateDirectory)
         try store.markOrphanedJobsInterrupted()
         let env = ProcessInfo.processInfo.environment
         let name = operatorName ?? station.operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator"
         performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
         let kernelName = target.identity?.kernelName
-        let bays = (try? BayOptions.load(file: "\(state.directory)/bays.json")) ?? BayMap()
+        let bays = (try? BayMapFile.load("\(stateDirectory)/bays.json")) ?? BayMap()
         record = kernelName.flatMap { DeviceDiscovery.drive(named: $0, bays: bays) }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
@@ -42,7 +52,7 @@ final class Reporting {
     }
 
     /// SMART before the erase (for the refurb report); a drive without SMART is `unknown`.
-    func diagnoseBeforeErasing() {
+    public func diagnoseBeforeErasing() {
         guard target.number != nil else {
             health.verdict = .unknown
             health.findings = [HealthFinding(.unknown, "smart", "a disk image has no SMART")]
@@ -82,10 +92,11 @@ final class Reporting {
         ReportStation(id: station.id, name: station.name, location: station.location, contact: station.contact, keyId: key.keyId)
     }
 
-    struct Written {
-        var certificate: ReportWriter.Written
-        var refurb: ReportWriter.Written
-        var certified: Bool
+    /// What was written.
+    public struct Written: Sendable {
+        public var certificate: ReportWriter.Written
+        public var refurb: ReportWriter.Written
+        public var certified: Bool
     }
 
     static func iso(_ date: Date) -> String {
@@ -96,7 +107,7 @@ final class Reporting {
     }
 
     /// Records the job as running (with this process's pid) before the first write.
-    func recordStart(method: WipeMethod, profile: String?) throws(LetheError) {
+    public func recordStart(method: WipeMethod, profile: String?) throws(LetheError) {
         var job = JobRow(
             id: jobId, devicePath: target.resolvedPath, serial: reportDevice.serial, model: reportDevice.model, method: method.name,
             profile: profile, status: "running", startedAt: Self.iso(started))
@@ -109,7 +120,7 @@ final class Reporting {
     }
 
     /// Records the outcome and the reports in one transaction, with their audit events.
-    func recordFinish(outcome: WipeOutcome, written: Written?) throws(LetheError) {
+    public func recordFinish(outcome: WipeOutcome, written: Written?) throws(LetheError) {
         let finished = Self.iso(Date())
         let jobId = jobId
         let serial = reportDevice.serial
@@ -135,14 +146,15 @@ final class Reporting {
         }
     }
 
-    func write(outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage) throws -> Written {
+    /// Builds, signs and writes the certificate (or record) and the refurb report.
+    public func write(outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage, toolVersion: String) throws -> Written {
         let finished = Date()
         var device = reportDevice
         if device.sizeBytes == nil { device.sizeBytes = outcome.sizeBytes }
         let certificate = WipeCertificate(
             outcome: outcome, method: method, device: device, reportId: ReportID.make(date: finished), issuedAt: Self.iso(finished),
             startedAt: Self.iso(started), finishedAt: Self.iso(finished), station: reportStation, performedBy: performedBy,
-            destination: station.destination, toolVersion: LetheVersion.string)
+            destination: station.destination, toolVersion: toolVersion)
         let written = try ReportWriter.write(
             certificate: certificate, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
         let grade = RefurbReport.grade(verdict: health.verdict, status: outcome.status)
@@ -151,7 +163,7 @@ final class Reporting {
             diagnostics: ReportDiagnostics(assessment: health, reading: reading), battery: nil, grade: grade.grade,
             gradeReason: grade.reason,
             certificate: CertificateReference(reportId: certificate.reportId, digest: written.signed.digest, status: outcome.status),
-            performedBy: performedBy, station: reportStation, tool: ReportTool(version: LetheVersion.string))
+            performedBy: performedBy, station: reportStation, tool: ReportTool(version: toolVersion))
         let refurbWritten = try ReportWriter.write(
             refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
         return Written(certificate: written, refurb: refurbWritten, certified: certificate.certified)

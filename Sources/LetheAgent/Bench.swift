@@ -1,0 +1,231 @@
+import Foundation
+import LetheConfig
+import LetheCore
+import LetheLinux
+import LetheReports
+import LetheStore
+import LetheWipe
+import Synchronization
+
+/// One job as the API and the dashboard show it.
+public struct JobView: Codable, Sendable, Equatable {
+    public var id: String
+    public var device: String
+    public var bay: String?
+    public var model: String?
+    public var serial: String?
+    public var profile: String?
+    public var method: String
+    /// `waiting` (manual start), `running`, then the wipe status, or `interrupted` (unplugged).
+    public var state: String
+    /// `diagnose`, `write`, `flush`, `verify`, `certify`, `done`.
+    public var step: String
+    public var pass: Int
+    public var passCount: Int
+    public var percent: Double
+    public var bytesPerSecond: Double
+    public var etaSeconds: Double?
+    public var reportId: String?
+    public var certified: Bool?
+    public var error: String?
+}
+
+/// What the daemon needs to run jobs.
+public struct BenchSettings: Sendable {
+    public var stateDirectory: String
+    public var reportDirectory: String
+    public var station: StationConfig
+    public var profiles: [Profile]
+    public var language: ReportLanguage
+    public var toolVersion: String
+    /// Devices whose job starts by itself whatever their profile says (the `--demo` drive).
+    public var autoStartPaths: Set<String> = []
+
+    /// Creates settings.
+    public init(stateDirectory: String, reportDirectory: String, station: StationConfig, profiles: [Profile], language: ReportLanguage, toolVersion: String) {
+        self.stateDirectory = stateDirectory
+        self.reportDirectory = reportDirectory
+        self.station = station
+        self.profiles = profiles
+        self.language = language
+        self.toolVersion = toolVersion
+    }
+}
+
+/// The bench: devices present, jobs and their live progress. Thread-safe; jobs run on threads
+/// of their own (the engine's I/O never touches the cooperative pool).
+public final class Bench: Sendable {
+    struct State {
+        var devices: [String: DeviceRecord] = [:]
+        var jobs: [String: JobView] = [:]
+        var order: [String] = []
+        var cancellations: [String: WipeCancellation] = [:]
+    }
+
+    let settings: BenchSettings
+    private let state = Mutex(State())
+    /// Log lines go here (stderr, journald-friendly).
+    let log: @Sendable (String) -> Void
+
+    /// Creates a bench.
+    public init(settings: BenchSettings, log: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.log = log
+    }
+
+    public var devices: [DeviceRecord] { state.withLock { Array($0.devices.values).sorted { $0.path < $1.path } } }
+    public var jobs: [JobView] { state.withLock { s in s.order.reversed().compactMap { s.jobs[$0] } } }
+    public func job(_ id: String) -> JobView? { state.withLock { $0.jobs[id] } }
+
+    /// A device appeared: remember it, match a profile, and start or queue its job.
+    public func deviceAppeared(_ device: DeviceRecord) {
+        state.withLock { $0.devices[device.path] = device }
+        guard device.kind == .drive else { return }
+        guard !device.protected else {
+            log("\(device.path): protected, not touched: \(device.protectionReason ?? "")")
+            return
+        }
+        switch ProfileChoice.choose(for: device, among: settings.profiles) {
+        case .none:
+            log("\(device.path): no profile matches (\(device.transport.rawValue)); waiting")
+        case .ambiguous(let tied):
+            log("\(device.path): profiles \(tied.map(\.name).joined(separator: ", ")) tie at priority \(tied[0].priority); fix the profiles")
+        case .chosen(let profile):
+            let auto = profile.start == .auto || settings.autoStartPaths.contains(device.path)
+            log("\(device.path): \(device.model ?? device.transport.rawValue) matched profile \(profile.name) (\(auto ? "starting" : "waiting for the technician"))")
+            let id = enqueue(device: device, profile: profile)
+            if auto { _ = try? start(id) }
+        }
+    }
+
+    /// A device left: forget it; a job still running on it stops (and ends as not erased).
+    public func deviceRemoved(_ device: DeviceRecord) {
+        let running: [WipeCancellation] = state.withLock { s in
+            s.devices[device.path] = nil
+            var found: [WipeCancellation] = []
+            for id in s.order where s.jobs[id]?.device == device.path {
+                if s.jobs[id]?.state == "waiting" { s.jobs[id]?.state = "interrupted"; s.jobs[id]?.error = "unplugged before it started" }
+                if s.jobs[id]?.state == "running", let c = s.cancellations[id] { found.append(c) }
+            }
+            return found
+        }
+        for c in running { c.cancel(reason: 19) }
+        log("\(device.path): removed")
+    }
+
+    func enqueue(device: DeviceRecord, profile: Profile) -> String {
+        let id = ReportID.make()
+        let view = JobView(
+            id: id, device: device.path, bay: device.bay, model: device.model, serial: device.serial, profile: profile.name,
+            method: profile.method.name, state: "waiting", step: "waiting", pass: 0, passCount: profile.method.passes.count,
+            percent: 0, bytesPerSecond: 0)
+        state.withLock {
+            $0.jobs[id] = view
+            $0.order.append(id)
+        }
+        return id
+    }
+
+    /// Why a job could not start.
+    public struct StartError: Error, Sendable { public var status: Int; public var message: String }
+
+    /// Starts a waiting job on its own thread.
+    public func start(_ id: String) throws(StartError) -> JobView {
+        let cancellation = WipeCancellation()
+        let view: JobView = try {
+            () throws(StartError) -> JobView in
+            try state.withLock { s throws(StartError) -> JobView in
+                guard var job = s.jobs[id] else { throw StartError(status: 404, message: "no job \(id)") }
+                guard job.state == "waiting" else { throw StartError(status: 409, message: "job \(id) is \(job.state), not waiting") }
+                job.state = "running"
+                job.step = "diagnose"
+                s.jobs[id] = job
+                s.cancellations[id] = cancellation
+                return job
+            }
+        }()
+        let profile = settings.profiles.first { $0.name == view.profile }!
+        let thread = Thread { [self] in run(jobId: id, device: view.device, profile: profile, cancellation: cancellation) }
+        thread.name = "lethe-job"
+        thread.start()
+        return view
+    }
+
+    /// Asks a running job to stop at the next block boundary.
+    public func abort(_ id: String) throws(StartError) -> JobView {
+        try state.withLock { s throws(StartError) -> JobView in
+            guard var job = s.jobs[id] else { throw StartError(status: 404, message: "no job \(id)") }
+            switch job.state {
+            case "running": s.cancellations[id]?.cancel(reason: 15)
+            case "waiting": job.state = "aborted"; job.step = "done"; s.jobs[id] = job
+            default: throw StartError(status: 409, message: "job \(id) is \(job.state)")
+            }
+            return job
+        }
+    }
+
+    func update(_ id: String, _ change: (inout JobView) -> Void) {
+        state.withLock { s in
+            guard var job = s.jobs[id] else { return }
+            change(&job)
+            s.jobs[id] = job
+        }
+    }
+
+    /// The whole job: guard, diagnose, erase, verify, certify, record. Blocking; own thread.
+    func run(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation) {
+        func fail(_ message: String, state: String = "notErased") {
+            log("\(path): job \(jobId): \(message)")
+            update(jobId) { $0.state = state; $0.step = "done"; $0.error = message }
+        }
+        do {
+            let target = try LinuxBlockDevice.inspect(path, allowFile: false)
+            guard target.protection.isEmpty else {
+                return fail("refused: " + target.protection.map(\.description).joined(separator: "; "), state: "refused")
+            }
+            let reporting = try Reporting(
+                directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, target: target,
+                operatorName: nil)
+            reporting.thresholds = profile.thresholds
+            if profile.smart { reporting.diagnoseBeforeErasing() }
+            let opened = try LinuxBlockDevice(target: target, access: .readWrite)
+            let engine = try WipeEngine(
+                device: opened, options: WipeOptions(method: profile.method, verification: profile.verification, progressInterval: 0.5),
+                cancellation: cancellation)
+            reporting.started = Date()
+            try reporting.recordStart(method: profile.method, profile: profile.name)
+            log("\(path): job \(jobId): erasing with \(profile.method.name), verification \(profile.verification.rawValue)")
+            let outcome = engine.run { progress in
+                self.update(jobId) {
+                    $0.step = progress.phase.rawValue
+                    $0.pass = progress.pass
+                    $0.percent = progress.bytesTotal > 0 ? 100 * Double(progress.bytesDone) / Double(progress.bytesTotal) : 0
+                    $0.bytesPerSecond = progress.bytesPerSecond
+                    $0.etaSeconds = progress.etaSeconds
+                }
+            }
+            update(jobId) { $0.step = "certify" }
+            var written: Reporting.Written?
+            do {
+                written = try reporting.write(outcome: outcome, method: profile.method, language: settings.language, toolVersion: settings.toolVersion)
+            } catch {
+                log("\(path): job \(jobId): report not written: \(error)")
+            }
+            try reporting.recordFinish(outcome: outcome, written: written)
+            let gone = cancellation.reason == 19
+            update(jobId) {
+                $0.state = gone ? "interrupted" : outcome.status.rawValue
+                $0.step = "done"
+                $0.percent = outcome.status == .erased || outcome.status == .erasedWithExceptions ? 100 : $0.percent
+                $0.reportId = written?.certificate.reportId
+                $0.certified = written?.certified
+                $0.error = outcome.error ?? (gone ? "unplugged during the job" : nil)
+            }
+            log("\(path): job \(jobId): \(outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
+        } catch let error as LetheError {
+            fail(error.description)
+        } catch {
+            fail("\(error)")
+        }
+    }
+}

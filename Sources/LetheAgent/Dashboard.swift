@@ -1,0 +1,52 @@
+/// The bench dashboard: one card per bay/device, live from the API (polled every second).
+enum Dashboard {
+    static let page = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Lethe bench</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font-family:system-ui,sans-serif;margin:0;background:#f3f4f6;color:#111}
+        header{background:#1f3f73;color:#fff;padding:.8em 1.2em;font-size:1.2em}
+        #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:1em;padding:1em}
+        .card{background:#fff;border-radius:8px;padding:1em;box-shadow:0 1px 3px #0002}
+        .bay{font-weight:700;font-size:1.1em}.muted{color:#666;font-size:.9em}
+        .bar{height:14px;background:#e5e7eb;border-radius:7px;overflow:hidden;margin:.6em 0}
+        .bar>div{height:100%;background:#2563eb;transition:width .4s}
+        .erased .bar>div{background:#16a34a}.notErased .bar>div,.aborted .bar>div,.interrupted .bar>div{background:#dc2626}
+        .verdict{font-weight:700}.erased .verdict{color:#16a34a}.erasedWithExceptions .verdict{color:#d97706}
+        .notErased .verdict,.aborted .verdict,.interrupted .verdict{color:#dc2626}
+        button{margin-right:.4em}
+        </style></head>
+        <body><header>Lethe bench</header><div id="grid"><p style="padding:1em">Loading…</p></div>
+        <script>
+        function h(s){return String(s??'').replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
+        function rate(b){return b>0?(b/1048576).toFixed(0)+' MiB/s':''}
+        function eta(s){return s==null?'':'ETA '+Math.floor(s/60)+':'+String(Math.floor(s%60)).padStart(2,'0')}
+        async function act(id,what){await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST'});refresh()}
+        async function refresh(){
+          try{
+            const [jobs,devices]=await Promise.all([fetch('/api/v1/jobs').then(r=>r.json()),fetch('/api/v1/devices').then(r=>r.json())]);
+            const seen=new Set(jobs.map(j=>j.device));
+            let html='';
+            for(const j of jobs){
+              html+=`<div class="card ${h(j.state)}"><div class="bay">${h(j.bay||j.device)}</div>
+              <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})</div>
+              <div class="bar"><div style="width:${j.percent.toFixed(1)}%"></div></div>
+              <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
+              <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>
+              ${j.error?`<div class="muted">${h(j.error)}</div>`:''}
+              <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
+              ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
+              ${j.reportId?`<a href="/api/v1/reports/${j.reportId}.pdf">Certificate</a>`:''}</div></div>`;
+            }
+            for(const d of devices.filter(d=>!seen.has(d.path))){
+              html+=`<div class="card"><div class="bay">${h(d.bay||d.path)}</div><div class="muted">${h(d.model||d.transport)} · serial ${h(d.serial||'—')}</div>
+              <div>${d.protected?'PROTECTED: '+h(d.protectionReason):'no job'}</div></div>`;
+            }
+            document.getElementById('grid').innerHTML=html||'<p style="padding:1em">No devices docked.</p>';
+          }catch(e){document.getElementById('grid').innerHTML='<p style="padding:1em">Daemon not reachable: '+h(e)+'</p>'}
+        }
+        refresh();setInterval(refresh,1000);
+        </script></body></html>
+        """
+}

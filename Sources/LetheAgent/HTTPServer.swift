@@ -1,0 +1,131 @@
+import Foundation
+import Hummingbird
+import LetheCore
+import LetheReports
+import LetheStore
+
+/// The daemon's HTTP API, the public verify page and the dashboard.
+public enum HTTPServer {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    struct Problem: Encodable {
+        var error: String
+        var message: String
+    }
+
+    static func problem(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(Problem(error: status.reasonPhrase, message: message), status: status)
+    }
+
+    /// The router: API under /api/v1, /verify/{id}, /healthz, and the dashboard at /.
+    public static func router(bench: Bench, store: Store, trusted: [PublicJWK]) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("healthz") { _, _ in json(["status": "ok"]) }
+        router.get("api/v1/devices") { _, _ in json(bench.devices) }
+        router.get("api/v1/jobs") { _, _ in json(bench.jobs) }
+        router.get("api/v1/jobs/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let job = bench.job(id) else { return problem(.notFound, "no job \(id)") }
+            return json(job)
+        }
+        router.post("api/v1/jobs/:id/start") { _, context in
+            let id = try context.parameters.require("id")
+            do throws(Bench.StartError) {
+                return json(try bench.start(id), status: .accepted)
+            } catch {
+                return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
+        router.post("api/v1/jobs/:id/abort") { _, context in
+            let id = try context.parameters.require("id")
+            do throws(Bench.StartError) {
+                return json(try bench.abort(id), status: .accepted)
+            } catch {
+                return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
+        router.get("api/v1/reports") { request, _ in
+            let serial = request.uri.queryParameters.get("serial")
+            do throws(LetheError) {
+                return json(try store.reports(serial: serial))
+            } catch {
+                return problem(.internalServerError, error.message)
+            }
+        }
+        router.get("api/v1/reports/:id") { _, context in
+            let raw = try context.parameters.require("id")
+            let pdf = raw.hasSuffix(".pdf")
+            let id = pdf ? String(raw.dropLast(4)) : raw
+            guard ReportID.isValid(id) else { return problem(.badRequest, "\"\(id)\" is not a report id") }
+            guard let row = try? store.read({ db in try ReportRow.fetchOne(db, key: id) }) else { return problem(.notFound, "no report \(id)") }
+            guard let data = FileManager.default.contents(atPath: pdf ? row.pdfPath : row.jsonPath) else {
+                return problem(.notFound, "report \(id) is recorded but its file is missing")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: pdf ? "application/pdf" : "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("verify/:id") { request, context in
+            let id = try context.parameters.require("id")
+            return html(verifyPage(id: id, digest: request.uri.queryParameters.get("d").map { String($0) }, store: store, trusted: trusted))
+        }
+        router.get("/") { _, _ in html(Dashboard.page) }
+        return router
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    /// The public page the QR code points at: verdict, and whether the signature checks.
+    static func verifyPage(id: String, digest: String?, store: Store, trusted: [PublicJWK]) -> String {
+        func page(_ title: String, _ color: String, _ body: String) -> String {
+            "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><title>\(escape(title))</title><body style='font-family:sans-serif;max-width:40em;margin:2em auto'><h1 style='color:\(color)'>\(escape(title))</h1>\(body)</body>"
+        }
+        guard ReportID.isValid(id), let row = try? store.read({ db in try ReportRow.fetchOne(db, key: id) }),
+            let data = FileManager.default.contents(atPath: row.jsonPath)
+        else {
+            return page("Unknown certificate", "#b00", "<p>No report with id <code>\(escape(id))</code> was issued by this station.</p>")
+        }
+        switch Result(catching: { () throws(ReportVerificationError) -> VerifiedReport in try ReportVerifier.verify(fileData: data, trusted: trusted) }) {
+        case .failure(let error):
+            return page("Signature does NOT verify", "#b00", "<p>\(escape(error.message))</p>")
+        case .success(let verified):
+            let document = verified.signed.document
+            let status = document["status"]?.stringValue ?? document["grade"]?.stringValue ?? "?"
+            let certified: Bool = { if case .bool(let b)? = document["certified"] { return b } else { return false } }()
+            let serial = document["device"]?["serial"]?.stringValue ?? "unknown"
+            let model = document["device"]?["model"]?.stringValue ?? "unknown"
+            let digestLine: String
+            if let digest {
+                digestLine = digest == verified.signed.digest
+                    ? "<p>The digest in the QR code matches the signed document.</p>"
+                    : "<p style='color:#b00'><b>The digest in the QR code does not match this document.</b></p>"
+            } else {
+                digestLine = ""
+            }
+            let title = verified.schema == WipeCertificate.schemaName
+                ? (certified ? "Erase certified: \(status)" : "NOT certified: \(status)") : "Refurb report: grade \(status)"
+            return page(title, certified || verified.schema != WipeCertificate.schemaName ? "#17803d" : "#b00", """
+                <p>Report <code>\(escape(id))</code>, signed by station key <code>\(escape(verified.keyId))</code>: the signature is valid.</p>
+                \(digestLine)
+                <p>Device: \(escape(model)), serial <code>\(escape(serial))</code></p>
+                <p><a href="/api/v1/reports/\(escape(id)).pdf">PDF</a> · <a href="/api/v1/reports/\(escape(id))">signed JSON</a></p>
+                """)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LetheAgent
+import LetheCore
+import LetheReports
+import LetheStore
+import Logging
+import ServiceLifecycle
+
+struct Daemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the bench: detect devices, erase them as their profile says, certify, serve the API and dashboard.",
+        discussion: """
+            Embedded defaults: state (store, key, station.json, bays.json) in ./var, reports in ./var/reports, profiles from ./profiles, HTTP on 127.0.0.1:8765 (dashboard at /, API under /api/v1, public verify page at /verify/{id}). SIGTERM or SIGINT stops it gracefully: running erases stop at a block boundary and are recorded as aborted, never certified.
+
+            --demo creates a 256 MiB loop-backed demo drive (removed at exit) and, if the station has no key yet, its key; the demo-loop profile erases and certifies the drive by itself.
+            """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var profiles: ProfileOptions
+
+    @Option(help: ArgumentHelp("Address to serve HTTP on.", valueName: "host:port"))
+    var listen = "127.0.0.1:8765"
+
+    @Option(help: "Language of the certificates: en or zh-CN.")
+    var lang: ReportLanguage = .en
+
+    @Flag(help: "Create a loop-backed demo drive (removed at exit), and a station key if there is none.")
+    var demo = false
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "lethe")
+        logger.logLevel = .info
+        let log: @Sendable (String) -> Void = { message in Output.err("lethe: \(message)") }
+
+        let parts = listen.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            throw Output.fail(LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port"), json: false)
+        }
+        var settings: BenchSettings
+        let store: Store
+        let trusted: [PublicJWK]
+        let bays: BayMap
+        var demoDrive: DemoDrive?
+        do throws(LetheError) {
+            if demo, !FileManager.default.fileExists(atPath: StationKey.privatePath(stateDirectory: state.directory)) {
+                let key = try StationKey.create(stateDirectory: state.directory)
+                log("demo: created the station key \(key.keyId) in \(state.directory)/keys")
+            }
+            _ = try StationKey.load(stateDirectory: state.directory)  // refuse to start without one
+            settings = BenchSettings(
+                stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: try state.station(),
+                profiles: try profiles.load(), language: lang, toolVersion: LetheVersion.string)
+            store = try Store(stateDirectory: state.directory)
+            let interrupted = try store.markOrphanedJobsInterrupted()
+            if !interrupted.isEmpty { log("marked \(interrupted.count) job(s) left running by a previous process as interrupted: \(interrupted.joined(separator: ", "))") }
+            trusted = try state.trustedKeys(extra: [])
+            bays = try BayMapFile.load("\(state.directory)/bays.json")
+            if demo {
+                demoDrive = try DemoDrive.create(log: log)
+                settings.autoStartPaths = [demoDrive!.path]
+            }
+        } catch {
+            throw Output.fail(error, json: false)
+        }
+        defer { demoDrive?.remove(log: log) }
+
+        let bench = LetheAgent.Bench(settings: settings, log: log)
+        let app = Application(
+            router: HTTPServer.router(bench: bench, store: store, trusted: trusted),
+            configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe"),
+            onServerRunning: { _ in log("serving http://\(listen)/ (dashboard), /api/v1, /verify/{id}") },
+            logger: logger)
+        let group = ServiceGroup(
+            services: [DeviceWatchService(bench: bench, bays: bays), app],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        for job in bench.jobs where job.state == "running" { _ = try? bench.abort(job.id) }
+        log("stopped")
+    }
+}
+
+/// A loop-backed demo drive with a fake customer file on it.
+final class DemoDrive {
+    let path: String
+    let backing: String
+
+    init(path: String, backing: String) {
+        self.path = path
+        self.backing = backing
+    }
+
+    static func create(log: (String) -> Void) throws(LetheError) -> DemoDrive {
+        let backing = NSTemporaryDirectory() + "lethe-demo-\(getpid()).img"
+        guard FileManager.default.createFile(atPath: backing, contents: nil),
+            let handle = FileHandle(forWritingAtPath: backing)
+        else { throw LetheError(.ioFailure, path: backing, "cannot create the demo drive image") }
+        handle.seek(toFileOffset: 1 << 20)
+        handle.write(Data("customer data: IBAN DE89 3704 0044 0532 0130 00\n".utf8))
+        handle.truncateFile(atOffset: 256 << 20)
+        handle.closeFile()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/sbin/losetup")
+        process.arguments = ["-f", "--show", backing]
+        let out = Pipe()
+        process.standardOutput = out
+        do { try process.run() } catch { throw LetheError(.ioFailure, path: "losetup", "cannot run losetup: \(error)") }
+        process.waitUntilExit()
+        let path = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0, path.hasPrefix("/dev/loop") else {
+            try? FileManager.default.removeItem(atPath: backing)
+            throw LetheError(.ioFailure, path: backing, "losetup could not attach the demo drive (root is needed)")
+        }
+        log("demo: drive \(path) (256 MiB over \(backing)) attached")
+        return DemoDrive(path: path, backing: backing)
+    }
+
+    func remove(log: (String) -> Void) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/sbin/losetup")
+        process.arguments = ["-d", path]
+        try? process.run()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: backing)
+        log("demo: drive \(path) detached")
+    }
+}

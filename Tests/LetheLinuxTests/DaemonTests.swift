@@ -1,0 +1,109 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// `lethe daemon` with a real loop device and real HTTP on 127.0.0.1: the device is detected
+/// and waits for the technician (no shipped profile starts by itself), the start request erases
+/// and certifies it, the certificate is served and verifies, the public verify page says so,
+/// and SIGTERM stops the daemon cleanly.
+@Suite struct DaemonTests {
+    struct Reply {
+        var status: Int
+        var body: Data
+        var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+    }
+
+    static func http(_ method: String, _ url: String) -> Reply? {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.timeoutInterval = 5
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var reply: Reply?
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            if let response = response as? HTTPURLResponse { reply = Reply(status: response.statusCode, body: data ?? Data()) }
+            done.signal()
+        }.resume()
+        done.wait()
+        return reply
+    }
+
+    static func poll<T>(_ seconds: Double, _ probe: () -> T?) -> T? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let value = probe() { return value }
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    @Test func detectStartEraseCertifyServe() throws {
+        guard Host.canLoop else {
+            print("skipped: needs root and loop devices")
+            return
+        }
+        let state = NSTemporaryDirectory() + "lethe-daemon-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let profiles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("profiles").path
+        let port = 20000 + Int(getpid() % 20000)
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, ["daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)"])
+        defer { daemon.stop() }
+        #expect(Self.poll(20) { Self.http("GET", "\(base)/healthz")?.status == 200 ? true : nil } == true, "daemon did not come up: \(daemon.stderr)")
+
+        let loop = try LoopDevice(sizeBytes: 32 << 20, fill: 0x77)
+        let job: [String: Any]? = Self.poll(10) {
+            (Self.http("GET", "\(base)/api/v1/jobs")?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path }
+        }
+        let waiting = try #require(job, "no job for \(loop.path): \(daemon.stderr)")
+        #expect(waiting["state"] as? String == "waiting")
+        #expect(waiting["profile"] as? String == "demo-loop")
+        #expect(try loop.contents().prefix(4096).allSatisfy { $0 == 0x77 }, "written before anyone pressed start")
+        let id = try #require(waiting["id"] as? String)
+
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start")?.status == 202)
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start")?.status == 409)
+        #expect(Self.http("GET", "\(base)/api/v1/jobs/NOSUCHJOB")?.status == 404)
+        let finished: [String: Any]? = Self.poll(60) {
+            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)")?.json as? [String: Any], j["step"] as? String == "done" else { return nil }
+            return j
+        }
+        let done = try #require(finished, "job did not finish: \(daemon.stderr)")
+        #expect(done["state"] as? String == "erased", "\(done)")
+        #expect(done["certified"] as? Bool == true)
+        #expect(try loop.contents().allSatisfy { $0 == 0 })
+        let reportId = try #require(done["reportId"] as? String)
+
+        // The certificate through the API verifies with the station's key.
+        let certificate = try #require(Self.http("GET", "\(base)/api/v1/reports/\(reportId)"))
+        #expect(certificate.status == 200)
+        let file = "\(state)/downloaded.json"
+        try certificate.body.write(to: URL(fileURLWithPath: file))
+        #expect(try Host.lethe("report", "verify", file, "--state-dir", state).status == 0)
+        let pdf = try #require(Self.http("GET", "\(base)/api/v1/reports/\(reportId).pdf"))
+        #expect(pdf.status == 200 && pdf.body.starts(with: Data("%PDF".utf8)))
+        #expect(Self.http("GET", "\(base)/api/v1/reports/NOT-AN-ID")?.status == 400)
+        #expect(Self.http("GET", "\(base)/api/v1/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0")?.status == 404)
+        let listed = Self.http("GET", "\(base)/api/v1/reports")?.json as? [[String: Any]]
+        #expect(listed?.contains { $0["id"] as? String == reportId } == true)
+
+        // The public verify page the QR code points at.
+        let page = try #require(Self.http("GET", "\(base)/verify/\(reportId)"))
+        let text = String(decoding: page.body, as: UTF8.self)
+        #expect(text.contains("Erase certified") && text.contains("the signature is valid"), "\(text)")
+        let wrong = String(decoding: Self.http("GET", "\(base)/verify/\(reportId)?d=AAAA")?.body ?? Data(), as: UTF8.self)
+        #expect(wrong.contains("does not match"))
+        let dashboard = String(decoding: Self.http("GET", "\(base)/")?.body ?? Data(), as: UTF8.self)
+        #expect(dashboard.contains("Lethe bench"))
+
+        // Graceful stop.
+        kill(daemon.process.processIdentifier, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0, "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("stopped"))
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+}
