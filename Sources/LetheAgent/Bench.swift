@@ -200,8 +200,9 @@ public final class Bench: Sendable {
                     $0.step = progress.phase.rawValue
                     $0.pass = progress.pass
                     $0.percent = progress.bytesTotal > 0 ? 100 * Double(progress.bytesDone) / Double(progress.bytesTotal) : 0
-                    $0.bytesPerSecond = progress.bytesPerSecond
-                    $0.etaSeconds = progress.etaSeconds
+                    // The flush has no rate of its own: keep showing the last one.
+                    if progress.bytesPerSecond > 0 { $0.bytesPerSecond = progress.bytesPerSecond }
+                    if progress.etaSeconds != nil { $0.etaSeconds = progress.etaSeconds }
                 }
             }
             update(jobId) { $0.step = "certify" }

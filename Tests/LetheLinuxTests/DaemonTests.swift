@@ -107,3 +107,25 @@ import Testing
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
     }
 }
+
+extension DaemonTests {
+    /// scripts/dashboard-screenshot.sh: headless Chromium saves the dashboard with a bay
+    /// mid-erase (the script leaves the job's JSON on stdout: it was running, with progress).
+    @Test func dashboardScreenshotShowsABayWithProgress() throws {
+        guard Host.canLoop, FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), Host.which("curl") != nil else {
+            print("skipped: needs root, loop devices, chromium and curl")
+            return
+        }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let png = NSTemporaryDirectory() + "lethe-dashboard-\(UUID().uuidString).png"
+        defer { try? FileManager.default.removeItem(atPath: png) }
+        let result = try Host.run("/bin/bash", [repo.appendingPathComponent("scripts/dashboard-screenshot.sh").path, png, Host.lethe], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let job = result.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.first
+        #expect(job?["state"] as? String == "running", "\(result.stdout)")
+        #expect((job?["percent"] as? Double ?? 0) > 0)
+        let data = try Data(contentsOf: URL(fileURLWithPath: png))
+        #expect(data.starts(with: [0x89, 0x50, 0x4e, 0x47]))
+        #expect(data.count > 10_000, "a blank page would be smaller")
+    }
+}
