@@ -18,6 +18,8 @@ diagnostics: {smart: false}
 erase: {method: gutmann, verification: last}
 YAML
 "$LETHE" keys init --state-dir "$work/var" >/dev/null
+token=$("$LETHE" tokens add screenshot --role technician --state-dir "$work/var" 2>/dev/null)
+auth="Authorization: Bearer $token"
 "$LETHE" daemon --state-dir "$work/var" --profiles "$work/profiles" --listen "127.0.0.1:$port" 2> "$work/daemon.log" &
 daemon=$!
 truncate -s 1G "$work/drive.img"
@@ -33,16 +35,16 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && b
 loop=$(losetup -f --show "$work/drive.img")
 id=""
 for _ in $(seq 50); do
-  id=$(curl -s "http://127.0.0.1:$port/api/v1/jobs" | python3 -c "import sys,json; print(next((j['id'] for j in json.load(sys.stdin) if j['device']=='$loop'), ''))")
+  id=$(curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/jobs" | python3 -c "import sys,json; print(next((j['id'] for j in json.load(sys.stdin) if j['device']=='$loop'), ''))")
   [ -n "$id" ] && break
   sleep 0.2
 done
 [ -n "$id" ] || { echo "no job for $loop" >&2; cat "$work/daemon.log" >&2; exit 1; }
-curl -s -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/start" >/dev/null
+curl -s -H "$auth" -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/start" >/dev/null
 sleep 3
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,620 \
-  --virtual-time-budget=4000 --screenshot="$out" "http://127.0.0.1:$port/" 2>/dev/null
-curl -s "http://127.0.0.1:$port/api/v1/jobs/$id"; echo
-curl -s -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/abort" >/dev/null
-for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/api/v1/jobs/$id" | grep -q '"step":"done"' && break; sleep 0.1; done
+  --virtual-time-budget=4000 --screenshot="$out" "http://127.0.0.1:$port/#token=$token" 2>/dev/null
+curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/jobs/$id"; echo
+curl -s -H "$auth" -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/abort" >/dev/null
+for _ in $(seq 100); do curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/jobs/$id" | grep -q '"step":"done"' && break; sleep 0.1; done
 echo "screenshot: $out"

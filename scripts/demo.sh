@@ -18,14 +18,15 @@ if [ -n "$missing" ]; then
 fi
 swift build -c release --product lethe 2>&1 | tail -1
 LETHE=$(swift build -c release --show-bin-path)/lethe
-echo "== lethe daemon --demo   (dashboard: http://127.0.0.1:8765/ ; Ctrl-C to stop)"
+echo "== lethe daemon --demo   (open the dashboard link it prints; Ctrl-C to stop)"
 if [ -n "${DEMO_SECONDS:-}" ]; then
+  token=$("$LETHE" tokens add demo-script --role qa 2>/dev/null)
   "$LETHE" daemon --demo &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null || true' EXIT
   for _ in $(seq "$DEMO_SECONDS"); do
     sleep 1
-    jobs_json=$(curl -s http://127.0.0.1:8765/api/v1/jobs || true)
+    jobs_json=$(curl -s -H "Authorization: Bearer $token" http://127.0.0.1:8765/api/v1/jobs || true)
     case "$jobs_json" in *'"certified":true'*) echo "== certified: $jobs_json"; break ;; esac
   done
   kill -TERM $pid; wait $pid

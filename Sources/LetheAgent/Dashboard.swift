@@ -19,13 +19,18 @@ enum Dashboard {
         </style></head>
         <body><header>Lethe bench</header><div id="grid"><p style="padding:1em">Loading…</p></div>
         <script>
+        const params=new URLSearchParams(location.hash.slice(1));
+        if(params.get('token')){localStorage.setItem('letheToken',params.get('token'));history.replaceState(null,'',location.pathname)}
+        const auth={headers:{Authorization:'Bearer '+(localStorage.getItem('letheToken')||'')}};
         function h(s){return String(s??'').replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
         function rate(b){return b>0?(b/1048576).toFixed(0)+' MiB/s':''}
         function eta(s){return s==null?'':'ETA '+Math.floor(s/60)+':'+String(Math.floor(s%60)).padStart(2,'0')}
-        async function act(id,what){await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST'});refresh()}
+        async function act(id,what){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);refresh()}
         async function refresh(){
           try{
-            const [jobs,devices]=await Promise.all([fetch('/api/v1/jobs').then(r=>r.json()),fetch('/api/v1/devices').then(r=>r.json())]);
+            const [jr,dr]=await Promise.all([fetch('/api/v1/jobs',auth),fetch('/api/v1/devices',auth)]);
+            if(!jr.ok){document.getElementById('grid').innerHTML='<p style="padding:1em">'+h((await jr.json()).message)+'. Open this page as /#token=YOUR_TOKEN.</p>';return}
+            const jobs=await jr.json(),devices=await dr.json();
             const seen=new Set(jobs.map(j=>j.device));
             let html='';
             for(const j of jobs){

@@ -30,18 +30,35 @@ public enum HTTPServer {
         json(Problem(error: status.reasonPhrase, message: message), status: status)
     }
 
-    /// The router: API under /api/v1, /verify/{id}, /healthz, and the dashboard at /.
-    public static func router(bench: Bench, store: Store, trusted: [PublicJWK]) -> Router<BasicRequestContext> {
+    /// Checks the bearer token: nil when allowed, else the 401/403 response.
+    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile) -> Response? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            return problem(.unauthorized, tokens.tokens.isEmpty
+                ? "no API tokens are configured on this station; create one with `lethe tokens add NAME --role technician|qa`"
+                : "send Authorization: Bearer TOKEN (role \(needed.rawValue) or technician)")
+        }
+        guard let entry = tokens.entry(for: String(header.dropFirst(7))) else { return problem(.unauthorized, "unknown token") }
+        guard entry.role.allows(needed) else {
+            return problem(.forbidden, "token \(entry.name) has role \(entry.role.rawValue); this needs \(needed.rawValue == "qa" ? "qa or technician" : needed.rawValue)")
+        }
+        return nil
+    }
+
+    /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts and
+    /// aborts), and, public: /healthz, /verify/{id}, single reports by id, the dashboard page.
+    public static func router(bench: Bench, store: Store, trusted: [PublicJWK], tokens: TokenFile) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("healthz") { _, _ in json(["status": "ok"]) }
-        router.get("api/v1/devices") { _, _ in json(bench.devices) }
-        router.get("api/v1/jobs") { _, _ in json(bench.jobs) }
-        router.get("api/v1/jobs/:id") { _, context in
+        router.get("api/v1/devices") { request, _ in deny(request, .qa, tokens: tokens) ?? json(bench.devices) }
+        router.get("api/v1/jobs") { request, _ in deny(request, .qa, tokens: tokens) ?? json(bench.jobs) }
+        router.get("api/v1/jobs/:id") { request, context in
+            if let denied = deny(request, .qa, tokens: tokens) { return denied }
             let id = try context.parameters.require("id")
             guard let job = bench.job(id) else { return problem(.notFound, "no job \(id)") }
             return json(job)
         }
-        router.post("api/v1/jobs/:id/start") { _, context in
+        router.post("api/v1/jobs/:id/start") { request, context in
+            if let denied = deny(request, .technician, tokens: tokens) { return denied }
             let id = try context.parameters.require("id")
             do throws(Bench.StartError) {
                 return json(try bench.start(id), status: .accepted)
@@ -49,7 +66,8 @@ public enum HTTPServer {
                 return problem(HTTPResponse.Status(code: error.status), error.message)
             }
         }
-        router.post("api/v1/jobs/:id/abort") { _, context in
+        router.post("api/v1/jobs/:id/abort") { request, context in
+            if let denied = deny(request, .technician, tokens: tokens) { return denied }
             let id = try context.parameters.require("id")
             do throws(Bench.StartError) {
                 return json(try bench.abort(id), status: .accepted)
@@ -58,6 +76,7 @@ public enum HTTPServer {
             }
         }
         router.get("api/v1/reports") { request, _ in
+            if let denied = deny(request, .qa, tokens: tokens) { return denied }
             let serial = request.uri.queryParameters.get("serial")
             do throws(LetheError) {
                 return json(try store.reports(serial: serial))

@@ -43,6 +43,8 @@ struct Daemon: AsyncParsableCommand {
         let store: Store
         let trusted: [PublicJWK]
         let bays: BayMap
+        var tokens: TokenFile
+        var demoToken: String?
         var demoDrive: DemoDrive?
         do throws(LetheError) {
             if demo, !FileManager.default.fileExists(atPath: StationKey.privatePath(stateDirectory: state.directory)) {
@@ -58,6 +60,12 @@ struct Daemon: AsyncParsableCommand {
             if !interrupted.isEmpty { log("marked \(interrupted.count) job(s) left running by a previous process as interrupted: \(interrupted.joined(separator: ", "))") }
             trusted = try state.trustedKeys(extra: [])
             bays = try BayMapFile.load("\(state.directory)/bays.json")
+            tokens = try TokenFile.load(stateDirectory: state.directory)
+            if demo {
+                demoToken = try tokens.add(name: "demo", role: .technician, stateDirectory: state.directory)
+            } else if tokens.tokens.isEmpty {
+                log("no API tokens: the API answers 401 until you create one (`lethe tokens add NAME --role technician|qa`)")
+            }
             if demo {
                 demoDrive = try DemoDrive.create(log: log)
                 settings.autoStartPaths = [demoDrive!.path]
@@ -69,9 +77,12 @@ struct Daemon: AsyncParsableCommand {
 
         let bench = LetheAgent.Bench(settings: settings, log: log)
         let app = Application(
-            router: HTTPServer.router(bench: bench, store: store, trusted: trusted),
+            router: HTTPServer.router(bench: bench, store: store, trusted: trusted, tokens: tokens),
             configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe"),
-            onServerRunning: { _ in log("serving http://\(listen)/ (dashboard), /api/v1, /verify/{id}") },
+            onServerRunning: { [demoToken] _ in
+                log("serving http://\(listen)/ (dashboard), /api/v1, /verify/{id}")
+                if let demoToken { log("demo: open http://\(listen)/#token=\(demoToken) (a technician token, made for this run)") }
+            },
             logger: logger)
         let group = ServiceGroup(
             services: [DeviceWatchService(bench: bench, bays: bays), app],

@@ -15,9 +15,10 @@ import Testing
         var json: Any? { try? JSONSerialization.jsonObject(with: body) }
     }
 
-    static func http(_ method: String, _ url: String) -> Reply? {
+    static func http(_ method: String, _ url: String, token: String? = nil) -> Reply? {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.timeoutInterval = 5
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var reply: Reply?
@@ -46,6 +47,10 @@ import Testing
         let state = NSTemporaryDirectory() + "lethe-daemon-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let qa = try Host.lethe("tokens", "add", "auditor", "--role", "qa", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(tech.hasPrefix("lethe_") && qa.hasPrefix("lethe_") && tech != qa)
+        #expect(!(try String(contentsOfFile: "\(state)/tokens.json", encoding: .utf8)).contains(tech), "tokens are stored hashed")
         let profiles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("profiles").path
         let port = 20000 + Int(getpid() % 20000)
@@ -54,9 +59,13 @@ import Testing
         defer { daemon.stop() }
         #expect(Self.poll(20) { Self.http("GET", "\(base)/healthz")?.status == 200 ? true : nil } == true, "daemon did not come up: \(daemon.stderr)")
 
+        // Auth: 401 without a token or with an unknown one, 403 for the wrong role.
+        #expect(Self.http("GET", "\(base)/api/v1/jobs")?.status == 401)
+        #expect(Self.http("GET", "\(base)/api/v1/jobs", token: "lethe_nope")?.status == 401)
+        #expect(Self.http("GET", "\(base)/api/v1/jobs", token: qa)?.status == 200)
         let loop = try LoopDevice(sizeBytes: 32 << 20, fill: 0x77)
         let job: [String: Any]? = Self.poll(10) {
-            (Self.http("GET", "\(base)/api/v1/jobs")?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path }
+            (Self.http("GET", "\(base)/api/v1/jobs", token: qa)?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path }
         }
         let waiting = try #require(job, "no job for \(loop.path): \(daemon.stderr)")
         #expect(waiting["state"] as? String == "waiting")
@@ -64,11 +73,15 @@ import Testing
         #expect(try loop.contents().prefix(4096).allSatisfy { $0 == 0x77 }, "written before anyone pressed start")
         let id = try #require(waiting["id"] as? String)
 
-        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start")?.status == 202)
-        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start")?.status == 409)
-        #expect(Self.http("GET", "\(base)/api/v1/jobs/NOSUCHJOB")?.status == 404)
+        let forbidden = Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: qa)
+        #expect(forbidden?.status == 403)
+        let forbiddenText = String(decoding: forbidden?.body ?? Data(), as: UTF8.self)
+        #expect(forbiddenText.contains("role qa"))
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 409)
+        #expect(Self.http("GET", "\(base)/api/v1/jobs/NOSUCHJOB", token: qa)?.status == 404)
         let finished: [String: Any]? = Self.poll(60) {
-            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)")?.json as? [String: Any], j["step"] as? String == "done" else { return nil }
+            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)", token: qa)?.json as? [String: Any], j["step"] as? String == "done" else { return nil }
             return j
         }
         let done = try #require(finished, "job did not finish: \(daemon.stderr)")
@@ -87,7 +100,8 @@ import Testing
         #expect(pdf.status == 200 && pdf.body.starts(with: Data("%PDF".utf8)))
         #expect(Self.http("GET", "\(base)/api/v1/reports/NOT-AN-ID")?.status == 400)
         #expect(Self.http("GET", "\(base)/api/v1/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0")?.status == 404)
-        let listed = Self.http("GET", "\(base)/api/v1/reports")?.json as? [[String: Any]]
+        #expect(Self.http("GET", "\(base)/api/v1/reports")?.status == 401)
+        let listed = Self.http("GET", "\(base)/api/v1/reports", token: qa)?.json as? [[String: Any]]
         #expect(listed?.contains { $0["id"] as? String == reportId } == true)
 
         // The public verify page the QR code points at.
