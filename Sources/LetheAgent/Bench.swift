@@ -223,10 +223,8 @@ public final class Bench: Sendable {
                 $0.error = outcome.error ?? (gone ? "unplugged during the job" : nil)
             }
             log("\(path): job \(jobId): \(outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
-        } catch let error as LetheError {
-            fail(error.description)
         } catch {
-            fail("\(error)")
+            fail(error.description)
         }
     }
 }
