@@ -213,8 +213,10 @@ public final class Store: Sendable {
         let id = (last?.id ?? 0) + 1
         let previous = last?.hash ?? AuditEvent.genesis
         let at = iso8601(date)
-        let body = detail.keys.sorted().map { "\"\($0)\":\"\(escape(detail[$0]!))\"" }.joined(separator: ",")
-        let text = "{\(body)}"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // The stored text is what is hashed, so it only has to be valid JSON, not canonical.
+        let text = String(decoding: try encoder.encode(detail), as: UTF8.self)
         let event = AuditEvent(
             id: id, at: at, kind: kind, subject: subject, detail: text, previousHash: previous,
             hash: AuditEvent.computeHash(previous: previous, id: id, at: at, kind: kind, subject: subject, detail: text))
@@ -287,18 +289,5 @@ public final class Store: Sendable {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
     }
 }
