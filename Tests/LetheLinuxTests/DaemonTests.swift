@@ -143,3 +143,32 @@ extension DaemonTests {
         #expect(data.count > 10_000, "a blank page would be smaller")
     }
 }
+
+extension DaemonTests {
+    /// schemathesis (PyPI) fuzzes every operation of api/openapi.yaml against a live daemon:
+    /// no response may be a server error.
+    @Test func schemathesisFindsNoServerErrors() throws {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/schemathesis" }
+        guard let schemathesis = path.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped: schemathesis is not installed (python3 -m pip install schemathesis)")
+            return
+        }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let state = NSTemporaryDirectory() + "lethe-fuzz-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let token = try Host.lethe("tokens", "add", "fuzz", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = 20000 + Int((getpid() + 7919) % 20000)
+        let daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+        ])
+        defer { daemon.stop() }
+        #expect(Self.poll(20) { Self.http("GET", "http://127.0.0.1:\(port)/healthz")?.status == 200 ? true : nil } == true)
+        let run = try Host.run(schemathesis, [
+            "run", repo.appendingPathComponent("api/openapi.yaml").path, "-u", "http://127.0.0.1:\(port)", "-c", "not_a_server_error",
+            "-H", "Authorization: Bearer \(token)", "-n", "30", "--seed", "1",
+        ], timeout: 300)
+        #expect(run.status == 0, "\(run.stdout.suffix(3000))")
+        #expect(run.stdout.contains("passed"))
+    }
+}
