@@ -12,11 +12,17 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var field: String?
     public var message: String
 
-    public var description: String {
+    public var description: String { "\(location): \(detail)" }
+
+    /// `file:line:column`.
+    public var location: String {
         var location = file
         if let line { location += ":\(line)" + (column.map { ":\($0)" } ?? "") }
-        return "\(location): " + (field.map { "\($0): " } ?? "") + message
+        return location
     }
+
+    /// `field: message`.
+    public var detail: String { (field.map { "\($0): " } ?? "") + message }
 }
 
 /// Reads YAML nodes with types checked and positions kept, so every error names the file,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import LetheAgent
+import LetheConfig
 import LetheCore
 import LetheReports
 import LetheStore
@@ -29,12 +30,32 @@ struct Daemon: AsyncParsableCommand {
     @Flag(help: "Create a loop-backed demo drive (removed at exit), and a station key if there is none.")
     var demo = false
 
+    @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
+    var config: String?
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "lethe")
         logger.logLevel = .info
         let log: @Sendable (String) -> Void = { message in Output.err("lethe: \(message)") }
 
+        var file: DaemonConfig?
+        if let config {
+            do throws(ConfigError) {
+                file = try DaemonConfig.load(file: config)
+            } catch {
+                // A bad config stops the daemon before anything runs, naming file, line and field.
+                throw Output.fail(LetheError(.invalidArgument, path: error.location, error.detail), json: false)
+            }
+        }
+        var state = state
+        var profiles = profiles
+        var listen = listen
+        if let file {
+            if state.directory == "var", let dir = file.stateDirectory { state.directory = dir }
+            if profiles.directory == "profiles", let dir = file.profilesDirectory { profiles.directory = dir }
+            if listen == "127.0.0.1:8765", let address = file.listen { listen = address }
+        }
         let parts = listen.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else {
             throw Output.fail(LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port"), json: false)
@@ -52,14 +73,20 @@ struct Daemon: AsyncParsableCommand {
                 log("demo: created the station key \(key.keyId) in \(state.directory)/keys")
             }
             _ = try StationKey.load(stateDirectory: state.directory)  // refuse to start without one
+            let station: StationConfig
+            if let file { station = file.station } else { station = try state.station() }
             settings = BenchSettings(
-                stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: try state.station(),
+                stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: station,
                 profiles: try profiles.load(), language: lang, toolVersion: LetheVersion.string)
             store = try Store(stateDirectory: state.directory)
             let interrupted = try store.markOrphanedJobsInterrupted()
             if !interrupted.isEmpty { log("marked \(interrupted.count) job(s) left running by a previous process as interrupted: \(interrupted.joined(separator: ", "))") }
             trusted = try state.trustedKeys(extra: [])
-            bays = try BayMapFile.load("\(state.directory)/bays.json")
+            if let fileBays = file?.bays, !fileBays.bays.isEmpty {
+                bays = fileBays
+            } else {
+                bays = try BayMapFile.load("\(state.directory)/bays.json")
+            }
             tokens = try TokenFile.load(stateDirectory: state.directory)
             if demo {
                 demoToken = try tokens.add(name: "demo", role: .technician, stateDirectory: state.directory)
@@ -76,12 +103,13 @@ struct Daemon: AsyncParsableCommand {
         defer { demoDrive?.remove(log: log) }
 
         let bench = LetheAgent.Bench(settings: settings, log: log)
+        let address = listen
         let app = Application(
             router: HTTPServer.router(bench: bench, store: store, trusted: trusted, tokens: tokens),
             configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe"),
-            onServerRunning: { [demoToken] _ in
-                log("serving http://\(listen)/ (dashboard), /api/v1, /verify/{id}")
-                if let demoToken { log("demo: open http://\(listen)/#token=\(demoToken) (a technician token, made for this run)") }
+            onServerRunning: { [demoToken, address] _ in
+                log("serving http://\(address)/ (dashboard), /api/v1, /verify/{id}")
+                if let demoToken { log("demo: open http://\(address)/#token=\(demoToken) (a technician token, made for this run)") }
             },
             logger: logger)
         let group = ServiceGroup(

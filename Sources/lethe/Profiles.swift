@@ -12,7 +12,7 @@ struct ProfileOptions: ParsableArguments {
         do {
             return try ProfileLoader.loadDirectory(directory)
         } catch {
-            throw LetheError(.invalidArgument, path: error.file, error.description)
+            throw LetheError(.invalidArgument, path: error.location, error.detail)
         }
     }
 

@@ -172,3 +172,17 @@ extension DaemonTests {
         #expect(run.stdout.contains("passed"))
     }
 }
+
+extension DaemonTests {
+    /// A malformed config stops the daemon before it starts, naming file, line and field.
+    @Test func daemonRefusesABadConfig() throws {
+        let file = NSTemporaryDirectory() + "lethe-config-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "# comments are fine\nstation:\n  name: Bench 9\n  verifyBaseURL: not a url\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Host.run(Host.lethe, ["daemon", "--config", file], timeout: 30)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(file):4:18") && result.stderr.contains("station.verifyBaseURL"), "\(result.stderr)")
+        let check = try Host.run(Host.lethe, ["config", "check", file], timeout: 30)
+        #expect(check.status == 2)
+    }
+}
