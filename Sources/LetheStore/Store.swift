@@ -122,10 +122,20 @@ public final class Store: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
         } catch let error as DatabaseError {
+            if let free = Self.freeBytes(stateDirectory), free < 1 << 20 {
+                throw LetheError(.ioFailure, path: path, errno: .noSpace, "cannot open the store: the disk under \(stateDirectory) is full (\(free) bytes free); nothing was written")
+            }
             throw LetheError(.ioFailure, path: path, errno: Self.errno(error), "cannot open the store: \(error.message ?? "\(error.resultCode)")")
         } catch {
             throw LetheError(.ioFailure, path: path, "cannot open the store: \(error.localizedDescription)")
         }
+    }
+
+    /// Bytes available to unprivileged writers on the file system holding `directory`.
+    static func freeBytes(_ directory: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
     }
 
     static func errno(_ error: DatabaseError) -> ErrorNumber? {

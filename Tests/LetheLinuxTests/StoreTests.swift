@@ -88,3 +88,32 @@ import Testing
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
     }
 }
+
+extension StoreTests {
+    /// A full disk under the state directory: the erase is refused before anything is written,
+    /// with a message that says the disk is full, and no record is half-written.
+    @Test func fullDiskRefusesBeforeWriting() throws {
+        guard Host.canLoop, Host.which("mount") != nil else { return }
+        let state = NSTemporaryDirectory() + "lethe-full-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        guard try Host.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", state]).status == 0 else {
+            print("skipped: cannot mount a tmpfs")
+            return
+        }
+        defer { _ = try? Host.run("umount", [state]) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let loop = try LoopDevice(sizeBytes: 8 << 20, fill: 0x3c)
+        #expect(try Host.lethe("wipe", loop.path, "--method", "zero", "--yes", "--report-dir", "\(state)/reports", "--state-dir", state).status == 0)
+        // Fill the file system.
+        _ = try Host.run("dd", ["if=/dev/zero", "of=\(state)/filler", "bs=64k"], timeout: 30)
+        try loop.poke([0x3c, 0x3c, 0x3c, 0x3c], at: 0)
+        let full = try Host.lethe("wipe", loop.path, "--method", "zero", "--yes", "--report-dir", "\(state)/reports", "--state-dir", state)
+        #expect(full.status == 2)
+        #expect(full.stderr.contains("is full"), "\(full.stderr)")
+        #expect(try loop.contents().prefix(4) == Data([0x3c, 0x3c, 0x3c, 0x3c]), "erased without a way to record it")
+        // What was recorded before is intact.
+        try FileManager.default.removeItem(atPath: "\(state)/filler")
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+}
