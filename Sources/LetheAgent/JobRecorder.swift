@@ -58,19 +58,9 @@ public final class Reporting: @unchecked Sendable {
             health.findings = [HealthFinding(.unknown, "smart", "a disk image has no SMART")]
             return
         }
-        do {
-            let output = try Smartctl.run(device: target.resolvedPath, timeoutSeconds: 30)
-            let result = try SmartctlResult.parse(json: output.stdout, exitStatus: output.exitStatus)
-            reading = result.available ? result.reading : nil
-            health = HealthAssessment(reading: result.reading, thresholds: thresholds)
-            if !result.available {
-                health.verdict = .unknown
-                health.findings.insert(HealthFinding(.unknown, "smart", "SMART unavailable: \(result.messages.first ?? "no data")"), at: 0)
-            }
-        } catch {
-            health.verdict = .unknown
-            health.findings = [HealthFinding(.unknown, "smart", "SMART unavailable: \(error)")]
-        }
+        let check = SmartCheck.run(device: target.resolvedPath, thresholds: thresholds, timeoutSeconds: 30)
+        reading = check.reading
+        health = check.assessment
     }
 
     var reportDevice: ReportDevice {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LetheAgent
 import LetheCore
 import LetheDiagnostics
 import LetheLinux
@@ -57,22 +58,8 @@ struct Diagnose: ParsableCommand {
         let name = target.identity?.kernelName ?? (target.resolvedPath as NSString).lastPathComponent
         let record = DeviceDiscovery.drive(named: name, bays: map)
 
-        var smart: SmartctlResult?
-        var smartError: String?
-        do {
-            let output = try Smartctl.run(device: target.resolvedPath, executable: smartctl)
-            smart = try SmartctlResult.parse(json: output.stdout, exitStatus: output.exitStatus)
-        } catch let error as LetheError {
-            smartError = error.description
-        } catch {
-            smartError = "\(target.resolvedPath): \(error)"
-        }
-        var health = HealthAssessment(reading: smart?.reading ?? HealthReading(), thresholds: limits)
-        if smart?.available != true {
-            health.verdict = .unknown
-            let why = smartError ?? smart?.messages.first ?? "no SMART data"
-            health.findings.insert(HealthFinding(.unknown, "smart", "SMART unavailable on \(target.resolvedPath): \(why)"), at: 0)
-        }
+        let check = SmartCheck.run(device: target.resolvedPath, thresholds: limits, executable: smartctl)
+        let (smart, smartError, health) = (check.result, check.error, check.assessment)
 
         let capabilities: FirmwareCapabilities
         do throws(LetheError) {
