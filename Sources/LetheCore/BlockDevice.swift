@@ -62,4 +62,13 @@ public struct SectorRange: Hashable, Sendable, Codable, Comparable, CustomString
         }
         return merged
     }
+
+    /// Bytes of coalesced `ranges` that lie below byte offset `limit`.
+    public static func bytes(in ranges: [SectorRange], below limit: UInt64, sectorSize: UInt64) -> UInt64 {
+        ranges.reduce(UInt64(0)) { total, range in
+            let start = range.first * sectorSize
+            let end = min(range.end * sectorSize, limit)
+            return end > start ? total + (end - start) : total
+        }
+    }
 }

@@ -90,6 +90,10 @@ public struct PassRecord: Hashable, Sendable, Codable {
     public var throughputBytesPerSecond: Double
     /// Whether a full read-back of this pass ran, and what it found (nil if none ran).
     public var verification: VerificationResult?
+    /// When the pass was interrupted (kill -9, power cut, unplug) and picked up again from a
+    /// checkpoint: the byte offset it resumed at. Everything below it had been written and
+    /// flushed before the interruption.
+    public var resumedAt: UInt64?
 
     /// Creates a record.
     public init(
@@ -103,6 +107,68 @@ public struct PassRecord: Hashable, Sendable, Codable {
         self.seconds = seconds
         self.throughputBytesPerSecond = seconds > 0 ? Double(bytesWritten) / seconds : 0
         self.verification = verification
+    }
+}
+
+/// Where an interrupted overwrite picks up again: the pass plan with its random seeds, the pass
+/// and phase it was in, how far that pass's writes are known to be on the medium (flushed), and
+/// what the earlier passes recorded. Saved before the first write and then every few seconds,
+/// so a resumed erase writes exactly the same bytes over the remaining range.
+///
+/// The seeds are those of the overwrite patterns, not of any customer data: knowing them tells
+/// nothing about what was on the device before.
+public struct WipeCheckpoint: Hashable, Sendable, Codable {
+    /// Which part of a pass.
+    public enum Phase: String, Hashable, Sendable, Codable {
+        /// Writing the pass; `offset` bytes of it are on the medium.
+        case write
+        /// The pass is written and flushed; its read-back has not finished.
+        case verify
+    }
+
+    /// The method's name; a resume with another method is refused.
+    public var method: String
+    /// The device size the plan was made for; a resume on another size is refused.
+    public var sizeBytes: UInt64
+    /// Every pass, with its random values chosen.
+    public var patterns: [ResolvedPattern]
+    /// The 1-based pass in progress.
+    public var pass: Int
+    /// Where in that pass.
+    public var phase: Phase
+    /// For `write`: bytes from the start of the device that this pass has written and flushed.
+    public var offset: UInt64
+    /// The passes before `pass` (and `pass` itself when in `verify`), as recorded.
+    public var passes: [PassRecord]
+    /// The read-back so far.
+    public var verification: VerificationRecord
+    /// Sectors found bad so far.
+    public var badSectors: [SectorRange]
+    /// Seconds spent writing so far.
+    public var writeSeconds: Double
+
+    /// Creates a checkpoint.
+    public init(
+        method: String, sizeBytes: UInt64, patterns: [ResolvedPattern], pass: Int, phase: Phase, offset: UInt64,
+        passes: [PassRecord], verification: VerificationRecord, badSectors: [SectorRange], writeSeconds: Double
+    ) {
+        self.method = method
+        self.sizeBytes = sizeBytes
+        self.patterns = patterns
+        self.pass = pass
+        self.phase = phase
+        self.offset = offset
+        self.passes = passes
+        self.verification = verification
+        self.badSectors = badSectors
+        self.writeSeconds = writeSeconds
+    }
+
+    /// Share of the erase's writes done, 0...1 (for messages).
+    public var writtenFraction: Double {
+        guard !patterns.isEmpty, sizeBytes > 0 else { return 0 }
+        let done = Double(pass - 1) * Double(sizeBytes) + (phase == .verify ? Double(sizeBytes) : Double(offset))
+        return done / (Double(patterns.count) * Double(sizeBytes))
     }
 }
 

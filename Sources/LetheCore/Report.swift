@@ -96,9 +96,16 @@ public struct ReportPass: Codable, Sendable, Equatable {
     public var completed: Bool
     public var durationMs: Int
     public var throughputBytesPerSecond: UInt64
+    /// Present when the pass was interrupted and resumed from a checkpoint: the byte offset it
+    /// picked up at (everything below had been written and flushed).
+    public var resumedAt: UInt64?
 
     /// Creates a pass record.
-    public init(index: Int, pattern: String, bytesWritten: UInt64, completed: Bool, durationMs: Int, throughputBytesPerSecond: UInt64) {
+    public init(
+        index: Int, pattern: String, bytesWritten: UInt64, completed: Bool, durationMs: Int, throughputBytesPerSecond: UInt64,
+        resumedAt: UInt64? = nil
+    ) {
+        self.resumedAt = resumedAt
         self.index = index
         self.pattern = pattern
         self.bytesWritten = bytesWritten
@@ -401,7 +408,8 @@ extension WipeCertificate {
         let passes = o.passes.map {
             ReportPass(
                 index: $0.index, pattern: $0.pattern, bytesWritten: $0.bytesWritten, completed: $0.completed,
-                durationMs: Int(($0.seconds * 1000).rounded()), throughputBytesPerSecond: UInt64(max(0, $0.throughputBytesPerSecond.rounded())))
+                durationMs: Int(($0.seconds * 1000).rounded()), throughputBytesPerSecond: UInt64(max(0, $0.throughputBytesPerSecond.rounded())),
+                resumedAt: $0.resumedAt)
         }
         let v = o.verification
         let how: String

@@ -22,7 +22,7 @@ public enum PassPattern: Hashable, Sendable {
 }
 
 /// A pass pattern with its random values chosen: exactly what lands on the device.
-public enum ResolvedPattern: Hashable, Sendable {
+public enum ResolvedPattern: Hashable, Sendable, Codable {
     /// A repeating byte pattern (phase taken from device offset 0).
     case bytes([UInt8])
     /// An AES-128-CTR keystream; `seed` is 32 bytes (key, nonce prefix, reserved), and the

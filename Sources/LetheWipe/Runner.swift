@@ -70,7 +70,13 @@ final class PhaseRunner: Sendable {
     let knownBad: [SectorRange]
     let cancellation: WipeCancellation
 
-    private let nextChunk = Atomic<Int>(0)
+    /// Which chunk is handed out next, and which are being worked on: together they give the
+    /// low-water mark below which every chunk is done (for checkpoints).
+    private struct Dispatch {
+        var next = 0
+        var inFlight: Set<Int> = []
+    }
+    private let dispatch = Mutex(Dispatch())
     private let stop = Atomic<Bool>(false)
     let bytesDone = Atomic<UInt64>(0)
     private let findings = Mutex(PhaseFindings())
@@ -103,14 +109,22 @@ final class PhaseRunner: Sendable {
                 defer { group.leave() }
                 let buffers = WorkerBuffers(count: bufferBytes, alignment: device.bufferAlignment)
                 while !stop.load(ordering: .relaxed), !cancellation.isCancelled {
-                    let index = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard index < chunks.count else { break }
+                    let index: Int? = dispatch.withLock { d in
+                        guard d.next < chunks.count else { return nil }
+                        defer { d.next += 1 }
+                        d.inFlight.insert(d.next)
+                        return d.next
+                    }
+                    guard let index else { break }
                     do throws(IOFailure) {
                         try work(self, chunks[index], buffers)
                     } catch {
                         findings.withLock { if $0.fatal == nil { $0.fatal = error } }
                         stop.store(true, ordering: .relaxed)
+                        // A failed chunk stays "in flight": the low-water mark never passes it.
+                        break
                     }
+                    dispatch.withLock { _ = $0.inFlight.remove(index) }
                     bytesDone.add(UInt64(chunks[index].length), ordering: .relaxed)
                 }
             }
@@ -121,6 +135,20 @@ final class PhaseRunner: Sendable {
         while group.wait(timeout: .now() + interval) == .timedOut { tick() }
         return findings.withLock { $0 }
     }
+
+    /// The device offset below which every chunk of this phase has been done (the start of the
+    /// lowest chunk still in flight or not yet handed out; the end of the last chunk when all
+    /// are done). Chunks are handed out in offset order.
+    func lowWaterOffset() -> UInt64 {
+        dispatch.withLock { d in
+            let index = d.inFlight.min() ?? d.next
+            guard index < chunks.count else { return chunks.last.map { $0.offset + UInt64($0.length) } ?? 0 }
+            return chunks[index].offset
+        }
+    }
+
+    /// Bad sectors found so far in this phase.
+    var badSectorsSoFar: [SectorRange] { findings.withLock { $0.badSectors } }
 
     func record(bad: [SectorRange], transferred: UInt64) {
         findings.withLock {

@@ -21,6 +21,8 @@ public struct WipeOptions: Sendable {
     public var progressInterval: Double
     /// Seed for the sampling plan; random when nil.
     public var sampleSeed: UInt64?
+    /// Seconds between checkpoints (a flush, then the checkpoint callback) while writing.
+    public var checkpointInterval: Double = 5
 
     /// Options with the method's default verification and fio-equivalent I/O shape.
     public init(
@@ -50,18 +52,40 @@ public final class WipeEngine: Sendable {
     public let options: WipeOptions
     /// Stop switch for SIGINT/SIGTERM or an API abort.
     public let cancellation: WipeCancellation
+    /// Where an interrupted erase of this device picks up (nil: from the start).
+    public let resumePoint: WipeCheckpoint?
 
-    /// Prepares an erase. Throws ``LetheError`` when the device or options cannot work.
-    public init(device: any BlockDevice, options: WipeOptions, cancellation: WipeCancellation = WipeCancellation()) throws(LetheError) {
+    /// Prepares an erase. Throws ``LetheError`` when the device or options cannot work, or when
+    /// `resumingFrom` was made for another method or device size.
+    public init(
+        device: any BlockDevice, options: WipeOptions, cancellation: WipeCancellation = WipeCancellation(),
+        resumingFrom resumePoint: WipeCheckpoint? = nil
+    ) throws(LetheError) {
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.queueDepth)
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.readQueueDepth)
         for case .bytes(let bytes) in options.method.passes where bytes.isEmpty || bytes.count > PatternFiller.maximumPatternLength {
             throw LetheError(.invalidArgument, path: device.path,
                 "method \(options.method.name) has a pattern of \(bytes.count) bytes (1 to \(PatternFiller.maximumPatternLength) allowed)")
         }
+        if let point = resumePoint {
+            guard point.method == options.method.name, point.patterns.count == options.method.passes.count else {
+                throw LetheError(.invalidArgument, path: device.path,
+                    "the checkpoint is for method \(point.method) (\(point.patterns.count) passes), not \(options.method.name); a resume must use the same method")
+            }
+            guard point.sizeBytes == device.sizeBytes else {
+                throw LetheError(.invalidArgument, path: device.path,
+                    "the checkpoint is for a device of \(point.sizeBytes) bytes; this one has \(device.sizeBytes): not the same device")
+            }
+            guard (1...point.patterns.count).contains(point.pass), point.offset <= point.sizeBytes,
+                point.offset % UInt64(options.blockSize) == 0 || point.offset == point.sizeBytes
+            else {
+                throw LetheError(.invalidArgument, path: device.path, "the checkpoint (pass \(point.pass), offset \(point.offset)) does not fit this plan")
+            }
+        }
         self.device = device
         self.options = options
         self.cancellation = cancellation
+        self.resumePoint = resumePoint
     }
 
     /// Refuses sizes and shapes the engine cannot handle, with the device and cause named.
@@ -84,96 +108,132 @@ public final class WipeEngine: Sendable {
         }
     }
 
-    /// Runs the erase. `progress` is called on this thread every `progressInterval` seconds.
-    public func run(progress: (WipeProgress) -> Void = { _ in }) -> WipeOutcome {
+    /// Runs the erase (or the rest of it, from ``resumePoint``). `progress` is called on this
+    /// thread every `progressInterval` seconds; `checkpoint` is called on this thread before the
+    /// first write, every `checkpointInterval` seconds while writing (after a flush, so what it
+    /// says is written is on the medium), and at each pass and verification boundary.
+    public func run(progress: (WipeProgress) -> Void = { _ in }, checkpoint: (WipeCheckpoint) -> Void = { _ in }) -> WipeOutcome {
         let started = Date()
-        let patterns = options.method.resolvePasses { count in
+        let patterns = resumePoint?.patterns ?? options.method.resolvePasses { count in
             var generator = SystemRandomNumberGenerator()
             return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         }
         let size = device.sizeBytes
+        let sectorBytes = UInt64(device.logicalSectorSize)
         let fullChunks = Self.chunks(of: [Chunk(offset: 0, length: Int(clamping: size))], size: size, blockSize: options.blockSize)
+        let sampleSeed = resumePoint?.verification.sampleSeed ?? options.sampleSeed ?? UInt64.random(in: .min ... .max)
         let samplePlan: SamplePlan? = options.verification == .sample
-            ? SamplePlan(
-                totalSectors: size / UInt64(device.logicalSectorSize),
-                seed: options.sampleSeed ?? UInt64.random(in: .min ... .max))
+            ? SamplePlan(totalSectors: size / sectorBytes, seed: sampleSeed)
             : nil
         let sampleChunks = samplePlan.map { plan in
             Self.chunks(of: plan.ranges.map { byteChunk($0) }, size: size, blockSize: options.blockSize)
         }
-
-        // Work plan for progress: writes, plus the reads verification will do.
-        let verifyBytes: UInt64 = switch options.verification {
-        case .off: 0
-        case .last: size
-        case .all: size * UInt64(patterns.count)
-        case .sample: (samplePlan?.sampledSectors ?? 0) * UInt64(device.logicalSectorSize)
+        func verifiedChunks(afterPass number: Int) -> [Chunk]? {
+            switch options.verification {
+            case .off: nil
+            case .all: fullChunks
+            case .last: number == patterns.count ? fullChunks : nil
+            case .sample: number == patterns.count ? sampleChunks : nil
+            }
         }
-        var tracker = ProgressTracker(
-            total: size * UInt64(patterns.count) + verifyBytes, passCount: patterns.count, interval: options.progressInterval)
+        func verifyBytes(afterPass number: Int) -> UInt64 {
+            verifiedChunks(afterPass: number)?.reduce(UInt64(0)) { $0 + UInt64($1.length) } ?? 0
+        }
 
-        var badSectors: [SectorRange] = []
-        var passes: [PassRecord] = []
-        var verification = VerificationRecord(
+        // Where to start: pass 1 at offset 0, or the checkpoint.
+        let startPass = resumePoint?.pass ?? 1
+        let startPhase = resumePoint?.phase ?? .write
+        let startOffset = resumePoint?.offset ?? 0
+
+        // Work plan for progress: writes, plus the reads verification will do; what the
+        // interrupted run already did counts as done.
+        let plan = (1...patterns.count).reduce(UInt64(0)) { $0 + size + verifyBytes(afterPass: $1) }
+        let skipped = (1..<startPass).reduce(UInt64(0)) { $0 + size + verifyBytes(afterPass: $1) }
+            + (startPhase == .verify ? size : startOffset)
+        var tracker = ProgressTracker(total: plan, passCount: patterns.count, interval: options.progressInterval, alreadyDone: skipped)
+
+        var badSectors = resumePoint?.badSectors ?? []
+        var passes = resumePoint?.passes ?? []
+        var verification = resumePoint?.verification ?? VerificationRecord(
             mode: options.verification, result: options.verification == .off ? .skipped : .notRun,
             sampleSeed: samplePlan?.seed, sampleSubsections: samplePlan?.subsections)
         var fatal: String?
-        var writeSeconds = 0.0
+        var writeSeconds = resumePoint?.writeSeconds ?? 0
+
+        func save(pass: Int, phase: WipeCheckpoint.Phase, offset: UInt64, extraBad: [SectorRange] = []) {
+            checkpoint(WipeCheckpoint(
+                method: options.method.name, sizeBytes: size, patterns: patterns, pass: pass, phase: phase, offset: offset,
+                passes: passes, verification: verification, badSectors: SectorRange.coalesce(badSectors + extraBad),
+                writeSeconds: writeSeconds))
+        }
+        // The seeds are recorded before anything is written.
+        save(pass: startPass, phase: startPhase, offset: startOffset)
 
         passLoop: for (index, pattern) in patterns.enumerated() {
             let number = index + 1
+            if number < startPass { continue }
             if cancellation.isCancelled { break }
             let filler = PatternFiller(pattern)
-            let passStart = Date()
-            tracker.begin(.write, pass: number, bytes: size)
-            let written = runPhase(chunks: fullChunks, knownBad: badSectors, tracker: &tracker, progress: progress) {
-                runner, chunk, buffers throws(IOFailure) in
-                for piece in runner.usablePieces(of: chunk) {
-                    let start = Int(piece.offset - chunk.offset)
-                    let buffer = buffers.io.slice(start, piece.length)
-                    filler.fill(buffer, offset: piece.offset)
-                    let bad = try runner.transferNarrowing(piece) { (part: Chunk) throws(IOFailure) in
-                        let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
-                        try runner.device.writeFully(UnsafeRawBufferPointer(slice), at: part.offset)
+            if !(number == startPass && startPhase == .verify) {
+                let from = number == startPass ? startOffset : 0
+                let chunks = from == 0 ? fullChunks : fullChunks.filter { $0.offset >= from }
+                let passStart = Date()
+                tracker.begin(.write, pass: number, bytes: size - from)
+                let written = runPhase(
+                    chunks: chunks, knownBad: badSectors, tracker: &tracker, progress: progress,
+                    checkpoint: { durable, bad in save(pass: number, phase: .write, offset: durable, extraBad: bad) }
+                ) { runner, chunk, buffers throws(IOFailure) in
+                    for piece in runner.usablePieces(of: chunk) {
+                        let start = Int(piece.offset - chunk.offset)
+                        let buffer = buffers.io.slice(start, piece.length)
+                        filler.fill(buffer, offset: piece.offset)
+                        let bad = try runner.transferNarrowing(piece) { (part: Chunk) throws(IOFailure) in
+                            let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
+                            try runner.device.writeFully(UnsafeRawBufferPointer(slice), at: part.offset)
+                        }
+                        let badBytes = bad.reduce(UInt64(0)) { $0 + $1.count } * UInt64(runner.sectorSize)
+                        runner.record(bad: bad, transferred: UInt64(piece.length) - badBytes)
                     }
-                    let badBytes = bad.reduce(UInt64(0)) { $0 + $1.count } * UInt64(runner.sectorSize)
-                    runner.record(bad: bad, transferred: UInt64(piece.length) - badBytes)
                 }
+                badSectors = SectorRange.coalesce(badSectors + written.findings.badSectors)
+                var completed = written.findings.fatal == nil && !cancellation.isCancelled
+                if let failure = written.findings.fatal {
+                    fatal = describe(failure, during: "pass \(number) (write)")
+                }
+                // Flush even after an abort, so what was written is on the medium.
+                tracker.begin(.flush, pass: number, bytes: 0)
+                progress(tracker.snapshot(phaseDone: 0, badSectors: badSectors))
+                let flushFailure = flush()
+                if let failure = flushFailure {
+                    completed = false
+                    fatal = fatal ?? describe(failure, during: "pass \(number) (flush)")
+                }
+                let seconds = Date().timeIntervalSince(passStart)
+                writeSeconds += seconds
+                // Bytes the interrupted run wrote below `from` count for this pass too.
+                let earlier = from - min(from, SectorRange.bytes(in: badSectors, below: from, sectorSize: sectorBytes))
+                var record = PassRecord(
+                    index: number, pattern: pattern.summary, bytesWritten: earlier + written.findings.bytesTransferred,
+                    completed: completed, seconds: seconds)
+                if from > 0 { record.resumedAt = from }
+                if !completed {
+                    // Keep the place: everything below the low-water mark is written and flushed.
+                    if flushFailure == nil { save(pass: number, phase: .write, offset: written.lowWater) }
+                    passes.append(record)
+                    break passLoop
+                }
+                passes.append(record)
+                save(pass: verifiedChunks(afterPass: number) == nil ? number + 1 : number, phase: verifiedChunks(afterPass: number) == nil ? .write : .verify, offset: 0)
             }
-            badSectors = SectorRange.coalesce(badSectors + written.badSectors)
-            var completed = written.fatal == nil && !cancellation.isCancelled
-            if let failure = written.fatal {
-                fatal = describe(failure, during: "pass \(number) (write)")
-            }
-            // Flush even after an abort, so what was written is on the medium.
-            tracker.begin(.flush, pass: number, bytes: 0)
-            progress(tracker.snapshot(phaseDone: 0, badSectors: badSectors))
-            if let failure = flush() {
-                completed = false
-                fatal = fatal ?? describe(failure, during: "pass \(number) (flush)")
-            }
-            let seconds = Date().timeIntervalSince(passStart)
-            writeSeconds += seconds
-            passes.append(PassRecord(
-                index: number, pattern: pattern.summary, bytesWritten: written.bytesTransferred,
-                completed: completed, seconds: seconds))
-            guard completed else { break passLoop }
 
-            let isLast = number == patterns.count
-            let chunksToVerify: [Chunk]? = switch options.verification {
-            case .off: nil
-            case .all: fullChunks
-            case .last: isLast ? fullChunks : nil
-            case .sample: isLast ? sampleChunks : nil
-            }
-            guard let chunksToVerify else { continue }
+            guard let chunksToVerify = verifiedChunks(afterPass: number) else { continue }
             let check = verify(pattern: pattern, chunks: chunksToVerify, knownBad: badSectors, pass: number, tracker: &tracker, progress: progress)
             badSectors = SectorRange.coalesce(badSectors + check.badSectors)
             verification.bytesVerified += check.record.bytesVerified
             verification.seconds += check.record.seconds
             verification.mismatchedSectors += check.record.mismatchedSectors
             verification.firstMismatches = Array((verification.firstMismatches + check.record.firstMismatches).prefix(PhaseFindings.mismatchesKept))
-            verification.coverage = samplePlan.map { isLast ? $0.coverage : 1 } ?? 1
+            verification.coverage = samplePlan.map { number == patterns.count ? $0.coverage : 1 } ?? 1
             if let failure = check.fatal {
                 fatal = fatal ?? describe(failure, during: "verification of pass \(number)")
                 verification.result = .notRun
@@ -183,9 +243,10 @@ public final class WipeEngine: Sendable {
                 verification.result = .notRun
                 break passLoop
             }
-            passes[index].verification = check.record.result
+            passes[passes.count - 1].verification = check.record.result
             // One failed pass fails the verification, whatever later passes find.
             if verification.result != .failed { verification.result = check.record.result }
+            if number < patterns.count { save(pass: number + 1, phase: .write, offset: 0) }
         }
 
         let aborted = cancellation.isCancelled
@@ -198,7 +259,14 @@ public final class WipeEngine: Sendable {
         if status == .notErased, error == nil, verification.result == .failed {
             error = "verification found \(verification.mismatchedSectors) sector(s) that do not hold the written pattern"
         }
-        if aborted { error = "aborted by \(cancellation.reason == 15 ? "SIGTERM" : cancellation.reason == 2 ? "SIGINT" : "request")" }
+        if aborted {
+            error = switch cancellation.reason {
+            case 15: "aborted by SIGTERM"
+            case 2: "aborted by SIGINT"
+            case 19: "the device was unplugged"
+            default: "aborted by request"
+            }
+        }
         let bytesWritten = passes.reduce(UInt64(0)) { $0 + $1.bytesWritten }
         return WipeOutcome(
             device: device.path, method: options.method.name, category: options.method.category, status: status,
@@ -223,20 +291,31 @@ public final class WipeEngine: Sendable {
 
     // MARK: - Phases
 
+    /// Runs one phase. While writing, every `checkpointInterval` seconds the low-water mark
+    /// is taken, the device flushed, and the mark (with the bad sectors found so far) handed
+    /// over: a resume from it rewrites nothing that is not already on the medium.
     private func runPhase(
         chunks: [Chunk], knownBad: [SectorRange], reading: Bool = false, tracker: inout ProgressTracker,
         progress: (WipeProgress) -> Void,
+        checkpoint: (UInt64, [SectorRange]) -> Void = { _, _ in },
         work: @escaping @Sendable (PhaseRunner, Chunk, WorkerBuffers) throws(IOFailure) -> Void
-    ) -> PhaseFindings {
+    ) -> (findings: PhaseFindings, lowWater: UInt64) {
         let runner = PhaseRunner(
             device: device, chunks: chunks, threads: reading ? options.readQueueDepth : options.queueDepth,
             bufferBytes: options.blockSize,
             retries: options.retries, knownBad: knownBad, cancellation: cancellation)
-        let findings = runner.run(interval: options.progressInterval, tick: {
+        var lastCheckpoint = Date()
+        let findings = runner.run(interval: min(options.progressInterval, max(0.05, options.checkpointInterval)), tick: {
             progress(tracker.snapshot(phaseDone: runner.bytesDone.load(ordering: .relaxed), badSectors: knownBad))
+            guard !reading, options.checkpointInterval > 0, Date().timeIntervalSince(lastCheckpoint) >= options.checkpointInterval else { return }
+            lastCheckpoint = Date()
+            // Take the mark first: every chunk below it finished before the flush started.
+            let mark = runner.lowWaterOffset()
+            let bad = runner.badSectorsSoFar
+            if (try? device.synchronize()) != nil { checkpoint(mark, bad) }
         }, work: work)
         tracker.finishPhase()
-        return findings
+        return (findings, runner.lowWaterOffset())
     }
 
     private struct CheckResult {
@@ -273,7 +352,7 @@ public final class WipeEngine: Sendable {
                 }
                 runner.record(bad: bad, transferred: readBytes)
             }
-        }
+        }.findings
         let result: VerificationResult = found.mismatchedSectors > 0 ? .failed : .passed
         let record = VerificationRecord(
             mode: options.verification, result: result, bytesVerified: found.bytesTransferred, coverage: 0,
@@ -356,10 +435,11 @@ struct ProgressTracker {
     private var phaseTotal: UInt64 = 0
     private var phaseStart = Date()
 
-    init(total: UInt64, passCount: Int, interval: Double) {
+    init(total: UInt64, passCount: Int, interval: Double, alreadyDone: UInt64 = 0) {
         self.total = total
         self.passCount = passCount
         self.interval = interval
+        finished = alreadyDone
     }
 
     mutating func begin(_ phase: WipeProgress.Phase, pass: Int, bytes: UInt64) {

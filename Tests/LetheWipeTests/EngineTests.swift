@@ -1,3 +1,4 @@
+import Foundation
 import LetheCore
 import LetheTesting
 import LetheWipe
@@ -201,5 +202,108 @@ private func engine(
         } catch let error as LetheError {
             #expect(error.code == .unalignedSize)
         } catch { Issue.record("unexpected \(error)") }
+    }
+}
+
+/// Checkpoints and resume: an interrupted erase picks up where its flushed writes end, with the
+/// same seeds, and the finished erase verifies as if it had never stopped.
+@Suite struct ResumeTests {
+    /// Every write takes a little while, so a pass spans several checkpoints.
+    static func slowDevice(fill: UInt8 = 0x5A) -> MemoryBlockDevice {
+        let device = MemoryBlockDevice(sizeBytes: 16 * mib, fill: fill)
+        return device
+    }
+
+    static func options(_ method: String, verify: VerificationMode) -> WipeOptions {
+        var options = WipeOptions(
+            method: WipeMethod.named(method)!, verification: verify, blockSize: 256 << 10, queueDepth: 2, progressInterval: 0.01)
+        options.checkpointInterval = 0.01
+        return options
+    }
+
+    @Test func anInterruptedPassResumesFromItsLastFlushedCheckpointAndCertifies() throws {
+        let device = Self.slowDevice()
+        let first = try WipeEngine(device: device, options: Self.options("dod-3", verify: .all))
+        // 64 writes per pass: stop in the middle of pass 2 (0xFF).
+        device.configure {
+            $0.onWrite = { count in
+                usleep(2_000)
+                if count == 64 + 40 { first.cancellation.cancel(reason: 19) }
+            }
+        }
+        var saved: [WipeCheckpoint] = []
+        let stopped = first.run(checkpoint: { saved.append($0) })
+        #expect(stopped.status == .aborted)
+        #expect(stopped.error == "the device was unplugged")
+        let point = try #require(saved.last)
+        #expect(saved.first?.pass == 1 && saved.first?.offset == 0, "the seeds are saved before the first write")
+        #expect(saved.contains { $0.pass == 1 && $0.phase == .write && $0.offset > 0 && $0.offset < UInt64(16 * mib) }, "checkpoints within a pass")
+        #expect(point.pass == 2 && point.phase == .write)
+        #expect(point.offset > 0 && point.offset < UInt64(16 * mib))
+        #expect(point.passes.count == 1 && point.passes[0].verification == .passed)
+        // Everything the checkpoint says is written holds pass 2's pattern.
+        let contents = device.contents
+        #expect(contents[0..<Int(point.offset)].allSatisfy { $0 == 0xFF })
+        // The checkpoint survives a round trip through JSON (how the daemon stores it).
+        let stored = try JSONDecoder().decode(WipeCheckpoint.self, from: try JSONEncoder().encode(point))
+        #expect(stored == point)
+
+        device.configure { $0.onWrite = nil }
+        let writesBefore = device.writeCount
+        let resumed = try WipeEngine(device: device, options: Self.options("dod-3", verify: .all), resumingFrom: stored).run()
+        #expect(resumed.status == .erased)
+        #expect(resumed.verification.result == .passed)
+        #expect(resumed.passes.map(\.index) == [1, 2, 3])
+        #expect(resumed.passes.allSatisfy { $0.completed && $0.verification == .passed })
+        #expect(resumed.passes[1].resumedAt == point.offset)
+        #expect(resumed.passes[1].bytesWritten == UInt64(16 * mib))
+        #expect(resumed.bytesWritten == UInt64(3 * 16 * mib))
+        // Pass 2 was written only above the checkpoint: (16 MiB - offset) + pass 3.
+        let resumedWrites = device.writeCount - writesBefore
+        #expect(resumedWrites == (16 * mib - Int(point.offset)) / (256 << 10) + 64)
+        // Pass 3 is the random stream of the recorded seed: a fresh check of it passes.
+        guard case .random = point.patterns[2] else { Issue.record("pass 3 should be random"); return }
+        let check = try WipeEngine(device: device, options: Self.options("dod-3", verify: .all)).check(expecting: point.patterns[2])
+        #expect(check.record.result == .passed)
+    }
+
+    @Test func aCheckpointThatClaimsMoreThanWasWrittenFailsVerification() throws {
+        // A lying checkpoint (or writes lost in a power cut) must not be certified.
+        let device = MemoryBlockDevice(sizeBytes: 8 * mib, fill: 0x77)
+        let options = Self.options("zero", verify: .last)
+        let point = WipeCheckpoint(
+            method: "zero", sizeBytes: UInt64(8 * mib), patterns: [.bytes([0])], pass: 1, phase: .write, offset: UInt64(4 * mib),
+            passes: [], verification: VerificationRecord(mode: .last, result: .notRun), badSectors: [], writeSeconds: 1)
+        let outcome = try WipeEngine(device: device, options: options, resumingFrom: point).run()
+        #expect(outcome.status == .notErased)
+        #expect(outcome.verification.result == .failed)
+        #expect(outcome.verification.firstMismatches.first?.offset == 0)
+    }
+
+    @Test func aResumeWithAnotherMethodOrSizeIsRefused() throws {
+        let device = MemoryBlockDevice(sizeBytes: 8 * mib)
+        let point = WipeCheckpoint(
+            method: "dod-3", sizeBytes: UInt64(16 * mib), patterns: [.bytes([0]), .bytes([0xFF]), .random(seed: Array(repeating: 1, count: 32))],
+            pass: 2, phase: .write, offset: 0, passes: [], verification: VerificationRecord(mode: .all, result: .notRun),
+            badSectors: [], writeSeconds: 0)
+        #expect(throws: LetheError.self) { try WipeEngine(device: device, options: Self.options("zero", verify: .last), resumingFrom: point) }
+        do {
+            _ = try WipeEngine(device: device, options: Self.options("dod-3", verify: .all), resumingFrom: point)
+            Issue.record("a checkpoint for another size was accepted")
+        } catch {
+            #expect(error.description.contains("16777216"))
+        }
+    }
+
+    @Test func aResumeDuringVerificationRereadsWithoutRewriting() throws {
+        let device = MemoryBlockDevice(sizeBytes: 8 * mib, fill: 0)
+        let point = WipeCheckpoint(
+            method: "zero", sizeBytes: UInt64(8 * mib), patterns: [.bytes([0])], pass: 1, phase: .verify, offset: 0,
+            passes: [PassRecord(index: 1, pattern: "0x00", bytesWritten: UInt64(8 * mib), completed: true, seconds: 1)],
+            verification: VerificationRecord(mode: .last, result: .notRun), badSectors: [], writeSeconds: 1)
+        let outcome = try WipeEngine(device: device, options: Self.options("zero", verify: .last), resumingFrom: point).run()
+        #expect(outcome.status == .erased)
+        #expect(device.writeCount == 0)
+        #expect(outcome.verification.bytesVerified == UInt64(8 * mib))
     }
 }
