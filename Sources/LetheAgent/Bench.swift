@@ -28,6 +28,9 @@ public struct JobView: Codable, Sendable, Equatable {
     public var reportId: String?
     public var certified: Bool?
     public var error: String?
+    /// True when the job stopped part-way (kill -9, power cut, unplug, abort) and left a
+    /// checkpoint: `POST /api/v1/jobs/{id}/resume` finishes it over the remaining range.
+    public var resumable: Bool?
 }
 
 /// What the daemon needs to run jobs.
@@ -40,6 +43,8 @@ public struct BenchSettings: Sendable {
     public var toolVersion: String
     /// Devices whose job starts by itself whatever their profile says (the `--demo` drive).
     public var autoStartPaths: Set<String> = []
+    /// Seconds between erase checkpoints (each one flushes the device first).
+    public var checkpointInterval: Double = 5
 
     /// Creates settings.
     public init(stateDirectory: String, reportDirectory: String, station: StationConfig, profiles: [Profile], language: ReportLanguage, toolVersion: String) {
@@ -63,14 +68,45 @@ public final class Bench: Sendable {
     }
 
     let settings: BenchSettings
+    /// The station's store (jobs, checkpoints, reports, audit chain).
+    public let store: Store
     private let state = Mutex(State())
     /// Log lines go here (stderr, journald-friendly).
     let log: @Sendable (String) -> Void
 
-    /// Creates a bench.
-    public init(settings: BenchSettings, log: @escaping @Sendable (String) -> Void) {
+    /// Creates a bench showing the store's most recent jobs (those a previous process left
+    /// interrupted can be resumed).
+    public init(settings: BenchSettings, store: Store, log: @escaping @Sendable (String) -> Void) {
         self.settings = settings
+        self.store = store
         self.log = log
+        let rows = (try? store.jobs().prefix(50).reversed()) ?? []
+        state.withLock { s in
+            for row in rows {
+                s.jobs[row.id] = view(of: row)
+                s.order.append(row.id)
+            }
+        }
+    }
+
+    /// A stored job as the API shows it.
+    func view(of row: JobRow) -> JobView {
+        let point = checkpoint(row.id)
+        let method = WipeMethod.named(row.method)
+        let stopped = row.status == "interrupted" || row.status == "aborted"
+        let certified = row.reportId.flatMap { id in try? store.read { db in try ReportRow.fetchOne(db, key: id)?.certified } }
+        return JobView(
+            id: row.id, device: row.devicePath, bay: nil, model: row.model, serial: row.serial, profile: row.profile, method: row.method,
+            state: row.status, step: "done", pass: point?.pass ?? 0, passCount: method?.passes.count ?? 0,
+            percent: row.status == "erased" || row.status == "erasedWithExceptions" ? 100 : 100 * (point?.writtenFraction ?? 0),
+            bytesPerSecond: 0, reportId: row.reportId, certified: certified, error: row.error,
+            resumable: stopped && point != nil ? true : nil)
+    }
+
+    /// A job's saved checkpoint.
+    func checkpoint(_ id: String) -> WipeCheckpoint? {
+        guard let text = try? store.checkpoint(jobId: id) else { return nil }
+        return try? JSONDecoder().decode(WipeCheckpoint.self, from: Data(text.utf8))
     }
 
     public var devices: [DeviceRecord] { state.withLock { Array($0.devices.values).sorted { $0.path < $1.path } } }
@@ -80,6 +116,12 @@ public final class Bench: Sendable {
     /// A device appeared: remember it, match a profile, and start or queue its job.
     public func deviceAppeared(_ device: DeviceRecord) {
         state.withLock { $0.devices[device.path] = device }
+        do {
+            try store.recordDeviceSeen(
+                path: device.path, serial: device.serial, model: device.model, transport: device.transport.rawValue, sizeBytes: device.sizeBytes)
+        } catch {
+            log("\(device.path): not recorded in the store: \(error.message)")
+        }
         guard device.kind == .drive else { return }
         guard !device.protected else {
             log("\(device.path): protected, not touched: \(device.protectionReason ?? "")")
@@ -92,6 +134,14 @@ public final class Bench: Sendable {
             log("\(device.path): profiles \(tied.map(\.name).joined(separator: ", ")) tie at priority \(tied[0].priority); fix the profiles")
         case .chosen(let profile):
             let auto = profile.start == .auto || settings.autoStartPaths.contains(device.path)
+            if let earlier = resumableJob(for: device) {
+                if auto {
+                    log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resuming it")
+                    do throws(StartError) { _ = try resume(earlier.id); return } catch { log("\(device.path): cannot resume \(earlier.id): \(error.message)") }
+                } else {
+                    log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resume it, or start the new job")
+                }
+            }
             log("\(device.path): \(device.model ?? device.transport.rawValue) matched profile \(profile.name) (\(auto ? "starting" : "waiting for the technician"))")
             let id = enqueue(device: device, profile: profile)
             if auto { _ = try? start(id) }
@@ -111,6 +161,17 @@ public final class Bench: Sendable {
         }
         for c in running { c.cancel(reason: 19) }
         log("\(device.path): removed")
+    }
+
+    /// The newest resumable job for `device`: same serial, or (for devices without one) same path.
+    func resumableJob(for device: DeviceRecord) -> JobView? {
+        state.withLock { s in
+            s.order.reversed().compactMap { s.jobs[$0] }.first { job in
+                guard job.resumable == true else { return false }
+                if let serial = job.serial { return serial == device.serial }
+                return device.serial == nil && job.device == device.path
+            }
+        }
     }
 
     func enqueue(device: DeviceRecord, profile: Profile) -> String {
@@ -145,9 +206,53 @@ public final class Bench: Sendable {
             }
         }()
         let profile = settings.profiles.first { $0.name == view.profile }!
-        let thread = Thread { [self] in run(jobId: id, device: view.device, profile: profile, cancellation: cancellation) }
+        launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: nil)
+        return view
+    }
+
+    func launch(_ id: String, device: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
+        let thread = Thread { [self] in run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume) }
         thread.name = "lethe-job"
         thread.start()
+    }
+
+    /// Finishes an interrupted job from its checkpoint, with the same method and seeds, over
+    /// the remaining range. The device must be docked again (same serial, or same path for
+    /// devices without one; the engine also checks the size).
+    public func resume(_ id: String) throws(StartError) -> JobView {
+        guard let point = checkpoint(id) else {
+            if job(id) == nil { throw StartError(status: 404, message: "no job \(id)") }
+            throw StartError(status: 409, message: "job \(id) has no checkpoint to resume from; start a new job on the device")
+        }
+        let cancellation = WipeCancellation()
+        let (view, profile): (JobView, Profile) = try state.withLock { s throws(StartError) -> (JobView, Profile) in
+            guard var job = s.jobs[id] else { throw StartError(status: 404, message: "no job \(id)") }
+            guard job.resumable == true else { throw StartError(status: 409, message: "job \(id) is \(job.state); only an interrupted or aborted job with a checkpoint resumes") }
+            let present = s.devices.values.first { device in
+                if let serial = job.serial { return device.serial == serial }
+                return device.serial == nil && device.path == job.device
+            }
+            guard let device = present else {
+                throw StartError(status: 409, message: "dock the device first: \(job.serial.map { "serial \($0)" } ?? job.device) is not present")
+            }
+            if let busy = s.order.first(where: { s.jobs[$0]?.device == device.path && s.jobs[$0]?.state == "running" }) {
+                throw StartError(status: 409, message: "job \(busy) is already running on \(device.path)")
+            }
+            guard let profile = settings.profiles.first(where: { $0.name == job.profile }) else {
+                throw StartError(status: 409, message: "profile \(job.profile ?? "?") of job \(id) is no longer loaded")
+            }
+            job.device = device.path
+            job.bay = device.bay
+            job.state = "running"
+            job.step = "resume"
+            job.error = nil
+            job.resumable = nil
+            s.jobs[id] = job
+            s.cancellations[id] = cancellation
+            return (job, profile)
+        }
+        log("\(view.device): job \(id): resuming at pass \(point.pass) of \(point.patterns.count) (\(point.phase.rawValue), byte \(point.offset))")
+        launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: point)
         return view
     }
 
@@ -173,7 +278,7 @@ public final class Bench: Sendable {
     }
 
     /// The whole job: guard, diagnose, erase, verify, certify, record. Blocking; own thread.
-    func run(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation) {
+    func run(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
         func fail(_ message: String, state: String = "notErased") {
             log("\(path): job \(jobId): \(message)")
             update(jobId) { $0.state = state; $0.step = "done"; $0.error = message }
@@ -185,17 +290,22 @@ public final class Bench: Sendable {
             }
             let reporting = try Reporting(
                 directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, target: target,
-                operatorName: nil)
+                operatorName: nil, jobId: jobId)
             reporting.thresholds = profile.thresholds
             if profile.smart { reporting.diagnoseBeforeErasing() }
             let opened = try LinuxBlockDevice(target: target, access: .readWrite)
-            let engine = try WipeEngine(
-                device: opened, options: WipeOptions(method: profile.method, verification: profile.verification, progressInterval: 0.5),
-                cancellation: cancellation)
+            var options = WipeOptions(method: profile.method, verification: profile.verification, progressInterval: 0.5)
+            options.checkpointInterval = settings.checkpointInterval
+            let engine = try WipeEngine(device: opened, options: options, cancellation: cancellation, resumingFrom: resume)
             reporting.started = Date()
-            try reporting.recordStart(method: profile.method, profile: profile.name)
+            if let resume {
+                try reporting.recordResume(from: resume)
+            } else {
+                try reporting.recordStart(method: profile.method, profile: profile.name)
+            }
             log("\(path): job \(jobId): erasing with \(profile.method.name), verification \(profile.verification.rawValue)")
-            let outcome = engine.run { progress in
+            var checkpointed = false
+            let outcome = engine.run(progress: { progress in
                 self.update(jobId) {
                     $0.step = progress.phase.rawValue
                     $0.pass = progress.pass
@@ -204,7 +314,14 @@ public final class Bench: Sendable {
                     if progress.bytesPerSecond > 0 { $0.bytesPerSecond = progress.bytesPerSecond }
                     if progress.etaSeconds != nil { $0.etaSeconds = progress.etaSeconds }
                 }
-            }
+            }, checkpoint: { point in
+                do throws(LetheError) {
+                    try reporting.saveCheckpoint(point)
+                    checkpointed = true
+                } catch {
+                    log("\(path): job \(jobId): checkpoint not saved (a crash now restarts this pass): \(error.message)")
+                }
+            })
             update(jobId) { $0.step = "certify" }
             var written: Reporting.Written?
             do {
@@ -212,10 +329,11 @@ public final class Bench: Sendable {
             } catch {
                 log("\(path): job \(jobId): report not written: \(error)")
             }
-            try reporting.recordFinish(outcome: outcome, written: written)
             let gone = cancellation.reason == 19
+            try reporting.recordFinish(outcome: outcome, written: written, status: gone ? "interrupted" : nil)
             update(jobId) {
                 $0.state = gone ? "interrupted" : outcome.status.rawValue
+                $0.resumable = (gone || outcome.status == .aborted) && checkpointed ? true : nil
                 $0.step = "done"
                 $0.percent = outcome.status == .erased || outcome.status == .erasedWithExceptions ? 100 : $0.percent
                 $0.reportId = written?.certificate.reportId

@@ -42,6 +42,7 @@ enum Dashboard {
               ${j.error?`<div class="muted">${h(j.error)}</div>`:''}
               <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
               ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
+              ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
               ${j.reportId?`<a href="/api/v1/reports/${j.reportId}.pdf">Certificate</a>`:''}</div></div>`;
             }
             for(const d of devices.filter(d=>!seen.has(d.path))){

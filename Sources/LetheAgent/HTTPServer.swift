@@ -57,22 +57,20 @@ public enum HTTPServer {
             guard let job = bench.job(id) else { return problem(.notFound, "no job \(id)") }
             return json(job)
         }
-        router.post("api/v1/jobs/:id/start") { request, context in
-            if let denied = deny(request, .technician, tokens: tokens) { return denied }
-            let id = try context.parameters.require("id")
-            do throws(Bench.StartError) {
-                return json(try bench.start(id), status: .accepted)
-            } catch {
-                return problem(HTTPResponse.Status(code: error.status), error.message)
-            }
-        }
-        router.post("api/v1/jobs/:id/abort") { request, context in
-            if let denied = deny(request, .technician, tokens: tokens) { return denied }
-            let id = try context.parameters.require("id")
-            do throws(Bench.StartError) {
-                return json(try bench.abort(id), status: .accepted)
-            } catch {
-                return problem(HTTPResponse.Status(code: error.status), error.message)
+        let actions: [(String, @Sendable (String) throws(Bench.StartError) -> JobView)] = [
+            ("start", { @Sendable id throws(Bench.StartError) in try bench.start(id) }),
+            ("abort", { @Sendable id throws(Bench.StartError) in try bench.abort(id) }),
+            ("resume", { @Sendable id throws(Bench.StartError) in try bench.resume(id) }),
+        ]
+        for (action, perform) in actions {
+            router.post("api/v1/jobs/:id/\(action)") { request, context in
+                if let denied = deny(request, .technician, tokens: tokens) { return denied }
+                let id = try context.parameters.require("id")
+                do throws(Bench.StartError) {
+                    return json(try perform(id), status: .accepted)
+                } catch {
+                    return problem(HTTPResponse.Status(code: error.status), error.message)
+                }
             }
         }
         router.get("api/v1/reports") { request, _ in

@@ -27,12 +27,14 @@ public final class Reporting: @unchecked Sendable {
     /// The store (`<state>/lethe.sqlite`): the job, its reports and the audit chain.
     public let store: Store
     /// The job's id in the store.
-    public let jobId = ReportID.make()
+    public let jobId: String
 
     /// Loads the key, the station config and the store; marks orphaned jobs interrupted.
     public init(
-        directory: String, stateDirectory: String, station: StationConfig, target: LinuxBlockDevice.Target, operatorName: String?
+        directory: String, stateDirectory: String, station: StationConfig, target: LinuxBlockDevice.Target, operatorName: String?,
+        jobId: String = ReportID.make()
     ) throws(LetheError) {
+        self.jobId = jobId
         self.directory = directory
         self.target = target
         key = try StationKey.load(stateDirectory: stateDirectory)
@@ -103,26 +105,69 @@ public final class Reporting: @unchecked Sendable {
             profile: profile, status: "running", startedAt: Self.iso(started))
         job.pid = getpid()
         let row = job
+        let verdict = health.verdict.rawValue
+        let detail = String(decoding: (try? JSONEncoder().encode(health)) ?? Data("{}".utf8), as: UTF8.self)
+        let at = row.startedAt
         try store.write { db in
             try row.insert(db)
             try Store.appendAudit(db, kind: "job.started", subject: row.id, detail: ["device": row.devicePath, "method": row.method, "serial": row.serial ?? ""])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO diagnostic (jobId, verdict, detail, at) VALUES (?, ?, ?, ?)", arguments: [row.id, verdict, detail, at])
         }
     }
 
+    /// Records an interrupted job as running again (this process's pid), picking up from
+    /// `checkpoint`; `started` becomes the original start, so the certificate covers the whole
+    /// erase.
+    public func recordResume(from checkpoint: WipeCheckpoint) throws(LetheError) {
+        let jobId = jobId
+        let pid = getpid()
+        let original: String? = try store.write { db in
+            guard var job = try JobRow.fetchOne(db, key: jobId) else { return nil }
+            job.status = "running"
+            job.pid = pid
+            job.finishedAt = nil
+            job.error = nil
+            try job.update(db)
+            try Store.appendAudit(db, kind: "job.resumed", subject: jobId, detail: [
+                "device": job.devicePath, "pass": String(checkpoint.pass), "phase": checkpoint.phase.rawValue, "offset": String(checkpoint.offset),
+            ])
+            return job.startedAt
+        }
+        guard let original else { throw LetheError(.invalidArgument, path: store.path, "no job \(jobId) in the store to resume") }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: original) { started = date }
+    }
+
+    /// Saves the erase's checkpoint (its seeds and how far it got) for a resume.
+    public func saveCheckpoint(_ checkpoint: WipeCheckpoint) throws(LetheError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let text = String(decoding: (try? encoder.encode(checkpoint)) ?? Data(), as: UTF8.self)
+        try store.saveCheckpoint(jobId: jobId, state: text)
+    }
+
     /// Records the outcome and the reports in one transaction, with their audit events.
-    public func recordFinish(outcome: WipeOutcome, written: Written?) throws(LetheError) {
+    /// `status` replaces the outcome's (`interrupted` for an unplug).
+    public func recordFinish(outcome: WipeOutcome, written: Written?, status: String? = nil) throws(LetheError) {
         let finished = Self.iso(Date())
+        let status = status ?? outcome.status.rawValue
         let jobId = jobId
         let serial = reportDevice.serial
         try store.write { db in
             guard var job = try JobRow.fetchOne(db, key: jobId) else { return }
-            job.status = outcome.status.rawValue
+            job.status = status
             job.finishedAt = finished
             job.bytesWritten = Int64(clamping: outcome.bytesWritten)
             job.error = outcome.error
             job.reportId = written?.certificate.reportId
             try job.update(db)
-            try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": outcome.status.rawValue, "bytesWritten": String(outcome.bytesWritten)])
+            try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": status, "bytesWritten": String(outcome.bytesWritten)])
+            if outcome.status == .erased || outcome.status == .erasedWithExceptions {
+                // Nothing left to resume: the seeds are no longer needed.
+                try db.execute(sql: "DELETE FROM checkpoint WHERE jobId = ?", arguments: [jobId])
+            }
             guard let written else { return }
             for (document, schema, certified) in [
                 (written.certificate, WipeCertificate.schemaName, written.certified), (written.refurb, RefurbReport.schemaName, false),

@@ -189,7 +189,91 @@ public final class Store: Sendable {
                 t.column("hash", .text).notNull().unique()
             }
         }
+        migrator.registerMigration("v2: checkpoints, devices seen, diagnostics") { db in
+            try db.create(table: "checkpoint") { t in
+                t.primaryKey("jobId", .text).references("job")
+                t.column("state", .text).notNull()
+                t.column("updatedAt", .text).notNull()
+            }
+            try db.create(table: "deviceSeen") { t in
+                t.primaryKey("key", .text)
+                t.column("path", .text).notNull()
+                t.column("serial", .text)
+                t.column("model", .text)
+                t.column("transport", .text).notNull()
+                t.column("sizeBytes", .integer)
+                t.column("firstSeen", .text).notNull()
+                t.column("lastSeen", .text).notNull()
+                t.column("timesSeen", .integer).notNull().defaults(to: 1)
+            }
+            try db.create(table: "diagnostic") { t in
+                t.primaryKey("jobId", .text).references("job")
+                t.column("verdict", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("at", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    // MARK: - Checkpoints
+
+    /// Saves (replaces) a job's checkpoint: the erase's pass plan with its seeds and how far it
+    /// got, as JSON. Written by the job's own thread every few seconds.
+    public func saveCheckpoint(jobId: String, state: String, at date: Date = Date()) throws(LetheError) {
+        let at = Self.iso8601(date)
+        try write { db in
+            try db.execute(
+                sql: "INSERT INTO checkpoint (jobId, state, updatedAt) VALUES (?, ?, ?) ON CONFLICT(jobId) DO UPDATE SET state = excluded.state, updatedAt = excluded.updatedAt",
+                arguments: [jobId, state, at])
+        }
+    }
+
+    /// A job's last checkpoint (JSON), if it has one.
+    public func checkpoint(jobId: String) throws(LetheError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT state FROM checkpoint WHERE jobId = ?", arguments: [jobId]) }
+    }
+
+    /// Forgets a job's checkpoint (once it finished and nothing is left to resume).
+    public func deleteCheckpoint(jobId: String) throws(LetheError) {
+        try write { db in try db.execute(sql: "DELETE FROM checkpoint WHERE jobId = ?", arguments: [jobId]) }
+    }
+
+    // MARK: - Devices seen, diagnostics
+
+    /// Records that a device was docked (keyed by serial, else by path).
+    public func recordDeviceSeen(path: String, serial: String?, model: String?, transport: String, sizeBytes: UInt64?, at date: Date = Date()) throws(LetheError) {
+        let at = Self.iso8601(date)
+        let key = serial.map { "serial:\($0)" } ?? "path:\(path)"
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO deviceSeen (key, path, serial, model, transport, sizeBytes, firstSeen, lastSeen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET path = excluded.path, model = excluded.model, sizeBytes = excluded.sizeBytes,
+                        lastSeen = excluded.lastSeen, timesSeen = timesSeen + 1
+                    """,
+                arguments: [key, path, serial, model, transport, sizeBytes.map { Int64(clamping: $0) }, at, at])
+        }
+    }
+
+    /// How many distinct devices were ever docked.
+    public func devicesSeenCount() throws(LetheError) -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deviceSeen") ?? 0 }
+    }
+
+    /// Records a job's pre-erase diagnostics (verdict and the assessment as JSON).
+    public func recordDiagnostics(jobId: String, verdict: String, detail: String, at date: Date = Date()) throws(LetheError) {
+        let at = Self.iso8601(date)
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO diagnostic (jobId, verdict, detail, at) VALUES (?, ?, ?, ?)",
+                arguments: [jobId, verdict, detail, at])
+        }
+    }
+
+    /// A job's diagnostics verdict, if any were recorded.
+    public func diagnosticsVerdict(jobId: String) throws(LetheError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT verdict FROM diagnostic WHERE jobId = ?", arguments: [jobId]) }
     }
 
     /// Runs a write transaction. A full disk or read-only store is a `LetheError` naming the

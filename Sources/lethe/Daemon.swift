@@ -30,6 +30,9 @@ struct Daemon: AsyncParsableCommand {
     @Flag(help: "Create a loop-backed demo drive (removed at exit), and a station key if there is none.")
     var demo = false
 
+    @Option(help: ArgumentHelp("Seconds between erase checkpoints (each flushes the device, then records how far the pass got, so a job stopped by kill -9, a power cut or an unplug resumes from there).", valueName: "seconds"))
+    var checkpointSeconds: Double = 5
+
     @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
     var config: String?
 
@@ -102,7 +105,11 @@ struct Daemon: AsyncParsableCommand {
         }
         defer { demoDrive?.remove(log: log) }
 
-        let bench = LetheAgent.Bench(settings: settings, log: log)
+        guard checkpointSeconds > 0 else {
+            throw Output.fail(LetheError(.invalidArgument, path: "--checkpoint-seconds", "must be more than 0"), json: false)
+        }
+        settings.checkpointInterval = checkpointSeconds
+        let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
         let address = listen
         let app = Application(
             router: HTTPServer.router(bench: bench, store: store, trusted: trusted, tokens: tokens),

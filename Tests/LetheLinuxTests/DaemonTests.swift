@@ -186,3 +186,105 @@ extension DaemonTests {
         #expect(check.status == 2)
     }
 }
+
+extension DaemonTests {
+    /// kill -9 in the middle of a wipe, then a restart: the job is `interrupted` with no
+    /// certificate; the resume picks up from the last checkpoint with the recorded seeds and
+    /// certifies; the audit chain records all of it and verifies.
+    @Test func killDashNineMidWipeThenResumeCertifies() throws {
+        guard Host.canLoop else {
+            print("skipped: needs root and loop devices")
+            return
+        }
+        let state = NSTemporaryDirectory() + "lethe-crash-\(UUID().uuidString)"
+        let profiles = "\(state)/profiles"
+        try FileManager.default.createDirectory(atPath: profiles, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        // Many passes, so there is time to kill it mid-pass.
+        try """
+            name: crash-loop
+            priority: 50
+            match: {kind: drive, transport: loop}
+            diagnostics: {smart: false}
+            erase: {method: gutmann, verification: last}
+            start: manual
+            """.write(toFile: "\(profiles)/crash-loop.yaml", atomically: true, encoding: .utf8)
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = 20000 + Int((getpid() + 7) % 20000)
+        let base = "http://127.0.0.1:\(port)"
+        let arguments = ["daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)", "--checkpoint-seconds", "0.05"]
+        let loop = try LoopDevice(sizeBytes: 128 << 20, fill: 0x77)
+
+        func jobOnLoop(_ where: ([String: Any]) -> Bool) -> [String: Any]? {
+            (Self.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path && `where`($0) }
+        }
+        let first = try LineWatcher(Host.lethe, arguments)
+        defer { first.stop() }
+        let waiting = try #require(Self.poll(20) { jobOnLoop { $0["state"] as? String == "waiting" } }, "no job: \(first.stderr)")
+        let id = try #require(waiting["id"] as? String)
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        // Wait until a few passes are on the medium, then pull the plug on the process.
+        let midway = Self.poll(60) { () -> Double? in
+            guard let j = jobOnLoop({ $0["id"] as? String == id }), j["state"] as? String == "running",
+                let percent = j["percent"] as? Double, percent > 15 else { return nil }
+            return percent
+        }
+        #expect(midway != nil && midway! < 90, "job never got midway: \(first.stderr)")
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        #expect(first.process.terminationReason == .uncaughtSignal)
+
+        let second = try LineWatcher(Host.lethe, arguments)
+        defer { second.stop() }
+        #expect(second.waitForStderr("as interrupted: \(id)", timeout: 20), "\(second.stderr)")
+        let interrupted = try #require(Self.poll(20) { jobOnLoop { $0["id"] as? String == id } }, "\(second.stderr)")
+        #expect(interrupted["state"] as? String == "interrupted")
+        #expect(interrupted["resumable"] as? Bool == true)
+        #expect(interrupted["reportId"] == nil && interrupted["certified"] == nil, "an interrupted job has no certificate")
+        let resumedFrom = try #require(interrupted["percent"] as? Double)
+        #expect(resumedFrom > 0, "the checkpoint says how far it got")
+        let reports = Self.http("GET", "\(base)/api/v1/reports", token: tech)?.json as? [[String: Any]]
+        #expect(reports?.isEmpty == true, "nothing was certified")
+        #expect(second.waitForStderr("was interrupted at", timeout: 10), "the technician is told: \(second.stderr)")
+        // The new waiting job for the same device is not resumable; an unknown one is 404.
+        if let fresh = jobOnLoop({ $0["state"] as? String == "waiting" }), let freshId = fresh["id"] as? String {
+            #expect(Self.http("POST", "\(base)/api/v1/jobs/\(freshId)/resume", token: tech)?.status == 409)
+        }
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/NOSUCHJOB/resume", token: tech)?.status == 404)
+
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/resume", token: tech)?.status == 202)
+        let finished = try #require(Self.poll(120) { () -> [String: Any]? in
+            guard let j = jobOnLoop({ $0["id"] as? String == id }), j["step"] as? String == "done", j["state"] as? String != "interrupted" else { return nil }
+            return j
+        }, "resume did not finish: \(second.stderr)")
+        #expect(finished["state"] as? String == "erased", "\(finished)")
+        #expect(finished["certified"] as? Bool == true)
+        let reportId = try #require(finished["reportId"] as? String)
+        let file = try #require(Self.http("GET", "\(base)/api/v1/reports/\(reportId)", token: tech))
+        let document = try #require((try JSONSerialization.jsonObject(with: file.body) as? [String: Any])?["report"] as? [String: Any])
+        let passes = try #require((document["sanitization"] as? [String: Any])?["passes"] as? [[String: Any]])
+        #expect(passes.count == 35)
+        #expect(passes.allSatisfy { $0["completed"] as? Bool == true })
+        let resumed = passes.filter { $0["resumedAt"] != nil }
+        #expect(resumed.count <= 1, "at most the interrupted pass picked up mid-way: \(resumed)")
+        // It went on from the checkpoint, not from pass 1.
+        let line = second.stderr.split(separator: "\n").first { $0.contains("resuming at pass") }.map(String.init) ?? ""
+        let pass = Int(line.components(separatedBy: "resuming at pass ").last?.split(separator: " ").first ?? "") ?? 0
+        #expect(pass > 1, "resumed at pass \(pass): \(second.stderr)")
+        #expect(passes.allSatisfy { ($0["bytesWritten"] as? Int) == 128 << 20 })
+        let downloaded = "\(state)/resumed.json"
+        try file.body.write(to: URL(fileURLWithPath: downloaded))
+        #expect(try Host.lethe("report", "verify", downloaded, "--state-dir", state).status == 0)
+        let contents = try loop.contents()
+        #expect(contents.filter { $0 == 0x77 }.count < contents.count / 100, "the old content is gone")
+
+        kill(second.process.processIdentifier, SIGTERM)
+        second.process.waitUntilExit()
+        let audit = try Host.lethe("audit", "log", "--state-dir", state).stdout
+        for kind in ["job.started", "job.interrupted", "job.resumed", "job.finished", "report.issued"] {
+            #expect(audit.contains(kind), "audit log lacks \(kind)")
+        }
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+}
