@@ -2,7 +2,8 @@
 # Saves a screenshot of the dashboard with a bay mid-erase, from headless Chromium.
 #   scripts/dashboard-screenshot.sh OUT.png [LETHE]     (root; Debian packages chromium, curl)
 # It starts a daemon on a private state directory and port, docks a 1 GiB loop drive, starts
-# a Gutmann erase through the API, takes the screenshot while it runs, aborts, and cleans up.
+# a Gutmann erase through the API, takes the screenshot while it runs, reads the live dashboard
+# twice through Chromium's DevTools protocol (scripts/dashboard-live.py), aborts, and cleans up.
 set -euo pipefail
 out=${1:?usage: dashboard-screenshot.sh OUT.png [LETHE]}
 cd "$(dirname "$0")/.."
@@ -42,9 +43,21 @@ done
 [ -n "$id" ] || { echo "no job for $loop" >&2; cat "$work/daemon.log" >&2; exit 1; }
 curl -s -H "$auth" -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/start" >/dev/null
 sleep 3
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,620 \
-  --virtual-time-budget=4000 --screenshot="$out" "http://127.0.0.1:$port/#token=$token" 2>/dev/null
+# By default the page polls (live=poll): Chromium's virtual clock stands still while a request
+# is open, and the event stream never closes. LIVE=sse shows the event-stream dashboard,
+# waiting 4 real seconds instead.
+if [ "${LIVE:-poll}" = sse ]; then
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,620 \
+    --timeout=4000 --screenshot="$out" "http://127.0.0.1:$port/#token=$token" 2>/dev/null
+else
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,620 \
+    --virtual-time-budget=4000 --screenshot="$out" "http://127.0.0.1:$port/#token=$token&live=poll" 2>/dev/null
+fi
 curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/jobs/$id"; echo
+# The live (event-stream) dashboard, read twice a second apart: its JSON goes to stdout too.
+if python3 -c "import websocket" 2>/dev/null; then
+  python3 scripts/dashboard-live.py "http://127.0.0.1:$port/#token=$token" 2
+fi
 curl -s -H "$auth" -X POST "http://127.0.0.1:$port/api/v1/jobs/$id/abort" >/dev/null
 for _ in $(seq 100); do curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/jobs/$id" | grep -q '"step":"done"' && break; sleep 0.1; done
 echo "screenshot: $out"

@@ -70,6 +70,8 @@ public final class Bench: Sendable {
     let settings: BenchSettings
     /// The station's store (jobs, checkpoints, reports, audit chain).
     public let store: Store
+    /// Live events for `GET /api/v1/events`.
+    public let events = EventHub()
     private let state = Mutex(State())
     /// Log lines go here (stderr, journald-friendly).
     let log: @Sendable (String) -> Void
@@ -116,6 +118,7 @@ public final class Bench: Sendable {
     /// A device appeared: remember it, match a profile, and start or queue its job.
     public func deviceAppeared(_ device: DeviceRecord) {
         state.withLock { $0.devices[device.path] = device }
+        events.publish(.device(device))
         do {
             try store.recordDeviceSeen(
                 path: device.path, serial: device.serial, model: device.model, transport: device.transport.rawValue, sizeBytes: device.sizeBytes)
@@ -160,6 +163,8 @@ public final class Bench: Sendable {
             return found
         }
         for c in running { c.cancel(reason: 19) }
+        events.publish(.deviceRemoved(path: device.path))
+        for job in jobs where job.device == device.path && job.state == "interrupted" { events.publish(.job(job)) }
         log("\(device.path): removed")
     }
 
@@ -184,6 +189,7 @@ public final class Bench: Sendable {
             $0.jobs[id] = view
             $0.order.append(id)
         }
+        events.publish(.job(view))
         return id
     }
 
@@ -206,6 +212,7 @@ public final class Bench: Sendable {
             }
         }()
         let profile = settings.profiles.first { $0.name == view.profile }!
+        events.publish(.job(view))
         launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: nil)
         return view
     }
@@ -252,13 +259,14 @@ public final class Bench: Sendable {
             return (job, profile)
         }
         log("\(view.device): job \(id): resuming at pass \(point.pass) of \(point.patterns.count) (\(point.phase.rawValue), byte \(point.offset))")
+        events.publish(.job(view))
         launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: point)
         return view
     }
 
     /// Asks a running job to stop at the next block boundary.
     public func abort(_ id: String) throws(StartError) -> JobView {
-        try state.withLock { s throws(StartError) -> JobView in
+        let job = try state.withLock { s throws(StartError) -> JobView in
             guard var job = s.jobs[id] else { throw StartError(status: 404, message: "no job \(id)") }
             switch job.state {
             case "running": s.cancellations[id]?.cancel(reason: 15)
@@ -267,14 +275,23 @@ public final class Bench: Sendable {
             }
             return job
         }
+        events.publish(.job(job))
+        return job
     }
 
     func update(_ id: String, _ change: (inout JobView) -> Void) {
-        state.withLock { s in
-            guard var job = s.jobs[id] else { return }
+        let changed: JobView? = state.withLock { s in
+            guard var job = s.jobs[id] else { return nil }
             change(&job)
             s.jobs[id] = job
+            return job
         }
+        if let changed { events.publish(.job(changed)) }
+    }
+
+    /// What a new event stream starts with: every device and job as they are now.
+    public var snapshotEvents: [BenchEvent] {
+        devices.map { .device($0) } + jobs.reversed().map { .job($0) }
     }
 
     /// The whole job: guard, diagnose, erase, verify, certify, record. Blocking; own thread.

@@ -1,4 +1,5 @@
-/// The bench dashboard: one card per bay/device, live from the API (polled every second).
+/// The bench dashboard: one card per bay/device, live from the API's event stream (Server-Sent
+/// Events), falling back to polling every second where the stream is not available.
 enum Dashboard {
     static let page = """
         <!doctype html>
@@ -17,42 +18,64 @@ enum Dashboard {
         .notErased .verdict,.aborted .verdict,.interrupted .verdict{color:#dc2626}
         button{margin-right:.4em}
         </style></head>
-        <body><header>Lethe bench</header><div id="grid"><p style="padding:1em">Loading…</p></div>
+        <body><header>Lethe bench <span id="live" style="float:right;font-size:.7em;opacity:.8"></span></header><div id="grid"><p style="padding:1em">Loading…</p></div>
         <script>
         const params=new URLSearchParams(location.hash.slice(1));
         if(params.get('token')){localStorage.setItem('letheToken',params.get('token'));history.replaceState(null,'',location.pathname)}
-        const auth={headers:{Authorization:'Bearer '+(localStorage.getItem('letheToken')||'')}};
+        const token=localStorage.getItem('letheToken')||'';
+        const auth={headers:{Authorization:'Bearer '+token}};
         function h(s){return String(s??'').replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
         function rate(b){return b>0?(b/1048576).toFixed(0)+' MiB/s':''}
         function eta(s){return s==null?'':'ETA '+Math.floor(s/60)+':'+String(Math.floor(s%60)).padStart(2,'0')}
-        async function act(id,what){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);refresh()}
-        async function refresh(){
+        const jobs=new Map(),devices=new Map();let pending=false,mode='';
+        async function act(id,what){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);else{jobs.set(id,await r.json());draw()}}
+        function draw(){if(pending)return;pending=true;requestAnimationFrame(render)}
+        function render(){
+          pending=false;
+          const list=[...jobs.values()].sort((a,b)=>a.id<b.id?1:-1);
+          const seen=new Set(list.map(j=>j.device));
+          let html='';
+          for(const j of list){
+            html+=`<div class="card ${h(j.state)}"><div class="bay">${h(j.bay||j.device)}</div>
+            <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})</div>
+            <div class="bar"><div style="width:${j.percent.toFixed(1)}%"></div></div>
+            <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
+            <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>
+            ${j.error?`<div class="muted">${h(j.error)}</div>`:''}
+            <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
+            ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
+            ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
+            ${j.reportId?`<a href="/api/v1/reports/${j.reportId}.pdf">Certificate</a>`:''}</div></div>`;
+          }
+          for(const d of [...devices.values()].filter(d=>!seen.has(d.path))){
+            html+=`<div class="card"><div class="bay">${h(d.bay||d.path)}</div><div class="muted">${h(d.model||d.transport)} · serial ${h(d.serial||'—')}</div>
+            <div>${d.protected?'PROTECTED: '+h(d.protectionReason):'no job'}</div></div>`;
+          }
+          document.getElementById('grid').innerHTML=html||'<p style="padding:1em">No devices docked.</p>';
+          document.getElementById('live').textContent=mode;
+        }
+        async function poll(){
           try{
             const [jr,dr]=await Promise.all([fetch('/api/v1/jobs',auth),fetch('/api/v1/devices',auth)]);
-            if(!jr.ok){document.getElementById('grid').innerHTML='<p style="padding:1em">'+h((await jr.json()).message)+'. Open this page as /#token=YOUR_TOKEN.</p>';return}
-            const jobs=await jr.json(),devices=await dr.json();
-            const seen=new Set(jobs.map(j=>j.device));
-            let html='';
-            for(const j of jobs){
-              html+=`<div class="card ${h(j.state)}"><div class="bay">${h(j.bay||j.device)}</div>
-              <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})</div>
-              <div class="bar"><div style="width:${j.percent.toFixed(1)}%"></div></div>
-              <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
-              <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>
-              ${j.error?`<div class="muted">${h(j.error)}</div>`:''}
-              <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
-              ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
-              ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
-              ${j.reportId?`<a href="/api/v1/reports/${j.reportId}.pdf">Certificate</a>`:''}</div></div>`;
-            }
-            for(const d of devices.filter(d=>!seen.has(d.path))){
-              html+=`<div class="card"><div class="bay">${h(d.bay||d.path)}</div><div class="muted">${h(d.model||d.transport)} · serial ${h(d.serial||'—')}</div>
-              <div>${d.protected?'PROTECTED: '+h(d.protectionReason):'no job'}</div></div>`;
-            }
-            document.getElementById('grid').innerHTML=html||'<p style="padding:1em">No devices docked.</p>';
-          }catch(e){document.getElementById('grid').innerHTML='<p style="padding:1em">Daemon not reachable: '+h(e)+'</p>'}
+            if(!jr.ok){document.getElementById('grid').innerHTML='<p style="padding:1em">'+h((await jr.json()).message)+'. Open this page as /#token=YOUR_TOKEN.</p>';return false}
+            jobs.clear();devices.clear();
+            for(const j of await jr.json())jobs.set(j.id,j);
+            for(const d of await dr.json())devices.set(d.path,d);
+            render();return true;
+          }catch(e){document.getElementById('grid').innerHTML='<p style="padding:1em">Daemon not reachable: '+h(e)+'</p>';return false}
         }
-        refresh();setInterval(refresh,1000);
+        function polling(){mode='polling every second';poll();setInterval(poll,1000)}
+        function stream(){
+          const es=new EventSource('/api/v1/events?token='+encodeURIComponent(token));
+          let opened=false;
+          es.onopen=()=>{opened=true;mode='live';jobs.clear();devices.clear();console.info('lethe: live events');document.getElementById('live').textContent=mode};
+          es.addEventListener('job',e=>{const j=JSON.parse(e.data);jobs.set(j.id,j);draw()});
+          es.addEventListener('device',e=>{const d=JSON.parse(e.data);devices.set(d.path,d);draw()});
+          es.addEventListener('deviceRemoved',e=>{devices.delete(JSON.parse(e.data).path);draw()});
+          // Never opened (proxy, old browser): poll instead. Dropped later: EventSource reconnects.
+          es.onerror=()=>{console.info('lethe: event stream error, open='+opened);if(!opened){es.close();polling()}else{mode='reconnecting…';draw()}};
+        }
+        poll().then(ok=>{if(!ok)return;if(params.get('live')==='poll'||!window.EventSource)polling();else stream()});
         </script></body></html>
         """
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import LetheCore
 import LetheReports
 import LetheStore
+import ServiceLifecycle
 
 /// The daemon's HTTP API, the public verify page and the dashboard.
 public enum HTTPServer {
@@ -31,13 +32,20 @@ public enum HTTPServer {
     }
 
     /// Checks the bearer token: nil when allowed, else the 401/403 response.
-    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile) -> Response? {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+    /// `queryToken` also accepts `?token=` (only for the event stream: browsers' EventSource
+    /// cannot send headers).
+    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Response? {
+        let presented: String
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            presented = String(header.dropFirst(7))
+        } else if queryToken, let token = request.uri.queryParameters.get("token") {
+            presented = token
+        } else {
             return problem(.unauthorized, tokens.tokens.isEmpty
                 ? "no API tokens are configured on this station; create one with `lethe tokens add NAME --role technician|qa`"
                 : "send Authorization: Bearer TOKEN (role \(needed.rawValue) or technician)")
         }
-        guard let entry = tokens.entry(for: String(header.dropFirst(7))) else { return problem(.unauthorized, "unknown token") }
+        guard let entry = tokens.entry(for: presented) else { return problem(.unauthorized, "unknown token") }
         guard entry.role.allows(needed) else {
             return problem(.forbidden, "token \(entry.name) has role \(entry.role.rawValue); this needs \(needed.rawValue == "qa" ? "qa or technician" : needed.rawValue)")
         }
@@ -72,6 +80,19 @@ public enum HTTPServer {
                     return problem(HTTPResponse.Status(code: error.status), error.message)
                 }
             }
+        }
+        router.get("api/v1/events") { request, _ in
+            if let denied = deny(request, .qa, tokens: tokens, queryToken: true) { return denied }
+            let stream = bench.events.subscribe(initial: bench.snapshotEvents)
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+                    for await event in stream.cancelOnGracefulShutdown() {
+                        try await writer.write(ByteBuffer(string: event.frame))
+                    }
+                    try await writer.finish(nil)
+                })
         }
         router.get("api/v1/reports") { request, _ in
             if let denied = deny(request, .qa, tokens: tokens) { return denied }

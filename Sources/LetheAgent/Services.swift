@@ -30,3 +30,28 @@ public struct DeviceWatchService: Service {
         monitor.stop()
     }
 }
+
+/// Sends a heartbeat on every open event stream every `interval` seconds, until shutdown; at
+/// shutdown it ends the streams, so their responses complete and the server can stop.
+public struct EventHeartbeatService: Service {
+    let hub: EventHub
+    let interval: Duration
+
+    /// Creates the service.
+    public init(hub: EventHub, interval: Duration = .seconds(15)) {
+        self.hub = hub
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        defer { hub.finishAll() }
+        while !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            hub.publish(.heartbeat)
+        }
+    }
+}

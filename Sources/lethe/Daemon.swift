@@ -120,7 +120,7 @@ struct Daemon: AsyncParsableCommand {
             },
             logger: logger)
         let group = ServiceGroup(
-            services: [DeviceWatchService(bench: bench, bays: bays), app],
+            services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         for job in bench.jobs where job.state == "running" { _ = try? bench.abort(job.id) }

@@ -198,6 +198,8 @@ final class LineWatcher: @unchecked Sendable {
     }
 
     var stderr: String { lock.withLock { errors } }
+    /// The stdout lines so far.
+    var stdoutLines: [String] { lock.withLock { lines.map(\.1) } }
 
     /// Waits until stderr contains `text`.
     func waitForStderr(_ text: String, timeout: Double) -> Bool {
