@@ -18,7 +18,8 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
 fi
 # schemathesis (PyPI) fuzzes the daemon's OpenAPI document; its test skips if this fails.
 command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis >/dev/null 2>&1 || echo "test.sh: schemathesis not installed; its test will be skipped" >&2
-python3 -c "import websocket" 2>/dev/null || python3 -m pip install -q websocket-client >/dev/null 2>&1 || echo "test.sh: websocket-client not installed; the live-dashboard check will fail" >&2
+python3 -c "import websocket, prometheus_client" 2>/dev/null || python3 -m pip install -q websocket-client prometheus-client >/dev/null 2>&1 \
+  || echo "test.sh: websocket-client or prometheus-client not installed; the live-dashboard and /metrics checks will fail" >&2
 [ "$(id -u)" = 0 ] || echo "test.sh: not root: loop-device and lab tests will be skipped" >&2
 log=$(mktemp)
 set +e

@@ -72,6 +72,11 @@ public final class Bench: Sendable {
     public let store: Store
     /// Live events for `GET /api/v1/events`.
     public let events = EventHub()
+    /// Counters and gauges for `GET /metrics`.
+    public let metrics = BenchMetrics()
+
+    /// The Prometheus exposition text, with the gauges read now.
+    public var metricsText: String { metrics.exposition(jobs: jobs, devices: devices.count, streams: events.subscriberCount) }
     private let state = Mutex(State())
     /// Log lines go here (stderr, journald-friendly).
     let log: @Sendable (String) -> Void
@@ -260,6 +265,7 @@ public final class Bench: Sendable {
         }
         log("\(view.device): job \(id): resuming at pass \(point.pass) of \(point.patterns.count) (\(point.phase.rawValue), byte \(point.offset))")
         events.publish(.job(view))
+        metrics.resumes.increment()
         launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: point)
         return view
     }
@@ -348,6 +354,7 @@ public final class Bench: Sendable {
             }
             let gone = cancellation.reason == 19
             try reporting.recordFinish(outcome: outcome, written: written, status: gone ? "interrupted" : nil)
+            metrics.finished(outcome, status: gone ? "interrupted" : outcome.status.rawValue, certified: written?.certified ?? false)
             update(jobId) {
                 $0.state = gone ? "interrupted" : outcome.status.rawValue
                 $0.resumable = (gone || outcome.status == .aborted) && checkpointed ? true : nil

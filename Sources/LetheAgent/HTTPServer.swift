@@ -52,11 +52,17 @@ public enum HTTPServer {
         return nil
     }
 
-    /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts and
-    /// aborts), and, public: /healthz, /verify/{id}, single reports by id, the dashboard page.
+    /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts,
+    /// aborts and resumes), and, public: /healthz, /metrics (counts only), /verify/{id}, single
+    /// reports by id, the dashboard page.
     public static func router(bench: Bench, store: Store, trusted: [PublicJWK], tokens: TokenFile) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("healthz") { _, _ in json(["status": "ok"]) }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: bench.metricsText)))
+        }
         router.get("api/v1/devices") { request, _ in deny(request, .qa, tokens: tokens) ?? json(bench.devices) }
         router.get("api/v1/jobs") { request, _ in deny(request, .qa, tokens: tokens) ?? json(bench.jobs) }
         router.get("api/v1/jobs/:id") { request, context in

@@ -117,6 +117,23 @@ import Testing
         let dashboard = String(decoding: Self.http("GET", "\(base)/")?.body ?? Data(), as: UTF8.self)
         #expect(dashboard.contains("Lethe bench"))
 
+        // /metrics (public, counts only) in Prometheus text format, read by the reference parser.
+        let metrics = try #require(Self.http("GET", "\(base)/metrics"))
+        #expect(metrics.status == 200)
+        let exposition = String(decoding: metrics.body, as: UTF8.self)
+        #expect(exposition.contains("lethe_jobs_finished_total{status=\"erased\",certified=\"true\"} 1"), "\(exposition)")
+        #expect(exposition.contains("lethe_bytes_written_total \(32 << 20)"))
+        #expect(!exposition.contains(loop.path), "no device identities in metrics")
+        let parsed = try Host.run("/usr/bin/env", ["python3", "-c", """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            families = {f.name: f for f in text_string_to_metric_families(sys.argv[1])}
+            print(sorted(families))
+            assert families["lethe_jobs_finished"].type == "counter"
+            assert families["lethe_job_duration_seconds"].type == "histogram"
+            """, exposition])
+        #expect(parsed.status == 0, "prometheus_client could not parse /metrics: \(parsed.stderr)")
+
         // The stream saw the device docked, and the job go from waiting through running to erased.
         let frames = events.stdoutLines.filter { $0.hasPrefix("data: ") }.compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any]
