@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LetheConfig
 import LetheCore
 import LetheLinux
@@ -18,7 +19,8 @@ public struct JobView: Codable, Sendable, Equatable {
     public var method: String
     /// `waiting` (manual start), `running`, then the wipe status, or `interrupted` (unplugged).
     public var state: String
-    /// `diagnose`, `write`, `flush`, `verify`, `certify`, `done`.
+    /// `diagnose`, `resume`, `write`, `flush`, `verify`, `certify`, `grade` (waiting for the
+    /// technician's cosmetic grade; the certificate is issued), `done`.
     public var step: String
     public var pass: Int
     public var passCount: Int
@@ -31,6 +33,10 @@ public struct JobView: Codable, Sendable, Equatable {
     /// True when the job stopped part-way (kill -9, power cut, unplug, abort) and left a
     /// checkpoint: `POST /api/v1/jobs/{id}/resume` finishes it over the remaining range.
     public var resumable: Bool?
+    /// The technician's cosmetic grade (A to E) once given.
+    public var cosmeticGrade: String?
+    /// The signed refurb report, once issued (after the cosmetic grade for erased devices).
+    public var refurbReportId: String?
 }
 
 /// What the daemon needs to run jobs.
@@ -102,12 +108,24 @@ public final class Bench: Sendable {
         let method = WipeMethod.named(row.method)
         let stopped = row.status == "interrupted" || row.status == "aborted"
         let certified = row.reportId.flatMap { id in try? store.read { db in try ReportRow.fetchOne(db, key: id)?.certified } }
-        return JobView(
+        let awaitingGrade = (try? store.refurbDraft(jobId: row.id)) != nil
+        let refurb = try? store.read { db in
+            try ReportRow.filter(Column("jobId") == row.id && Column("schema") == RefurbReport.schemaName).fetchOne(db)
+        }
+        var view = JobView(
             id: row.id, device: row.devicePath, bay: nil, model: row.model, serial: row.serial, profile: row.profile, method: row.method,
-            state: row.status, step: "done", pass: point?.pass ?? 0, passCount: method?.passes.count ?? 0,
+            state: row.status, step: awaitingGrade ? "grade" : "done", pass: point?.pass ?? 0, passCount: method?.passes.count ?? 0,
             percent: row.status == "erased" || row.status == "erasedWithExceptions" ? 100 : 100 * (point?.writtenFraction ?? 0),
             bytesPerSecond: 0, reportId: row.reportId, certified: certified, error: row.error,
             resumable: stopped && point != nil ? true : nil)
+        view.refurbReportId = refurb?.id
+        if let path = refurb?.jsonPath, let data = FileManager.default.contents(atPath: path),
+            let file = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let cosmetic = (file["report"] as? [String: Any])?["cosmetic"] as? [String: Any]
+        {
+            view.cosmeticGrade = cosmetic["grade"] as? String
+        }
+        return view
     }
 
     /// A job's saved checkpoint.
@@ -348,7 +366,10 @@ public final class Bench: Sendable {
             update(jobId) { $0.step = "certify" }
             var written: Reporting.Written?
             do {
-                written = try reporting.write(outcome: outcome, method: profile.method, language: settings.language, toolVersion: settings.toolVersion)
+                // An erased device waits for the technician's cosmetic grade before its refurb report.
+                written = try reporting.write(
+                    outcome: outcome, method: profile.method, language: settings.language, toolVersion: settings.toolVersion,
+                    awaitCosmeticGrade: outcome.status == .erased || outcome.status == .erasedWithExceptions)
             } catch {
                 log("\(path): job \(jobId): report not written: \(error)")
             }
@@ -358,7 +379,8 @@ public final class Bench: Sendable {
             update(jobId) {
                 $0.state = gone ? "interrupted" : outcome.status.rawValue
                 $0.resumable = (gone || outcome.status == .aborted) && checkpointed ? true : nil
-                $0.step = "done"
+                $0.step = written?.refurbDraft != nil ? "grade" : "done"
+                $0.refurbReportId = written?.refurb?.reportId
                 $0.percent = outcome.status == .erased || outcome.status == .erasedWithExceptions ? 100 : $0.percent
                 $0.reportId = written?.certificate.reportId
                 $0.certified = written?.certified
@@ -368,5 +390,69 @@ public final class Bench: Sendable {
         } catch {
             fail(error.description)
         }
+    }
+
+    /// Records the technician's cosmetic grade and issues the job's refurb report (signed, with
+    /// the grade in it). Only for a job waiting for it (step `grade`).
+    public func grade(_ id: String, grade letter: String, notes: String?, by grader: String) throws(StartError) -> JobView {
+        let cosmetic: CosmeticGrade
+        do throws(CosmeticGrade.Invalid) {
+            cosmetic = try CosmeticGrade(grade: letter, notes: notes, gradedBy: grader, gradedAt: Reporting.iso(Date()))
+        } catch {
+            throw StartError(status: 400, message: error.description)
+        }
+        // Claim the job, so two requests cannot both issue a report.
+        try state.withLock { s throws(StartError) in
+            guard var job = s.jobs[id] else { throw StartError(status: 404, message: "no job \(id)") }
+            guard job.step == "grade" else {
+                throw StartError(status: 409, message: "job \(id) is not waiting for a cosmetic grade (\(job.state), step \(job.step))")
+            }
+            job.step = "grading"
+            s.jobs[id] = job
+        }
+        func release(_ status: Int, _ message: String) -> StartError {
+            update(id) { $0.step = "grade" }
+            log("job \(id): cosmetic grade not recorded: \(message)")
+            return StartError(status: status, message: message)
+        }
+        let draftText: String?
+        do { draftText = try store.refurbDraft(jobId: id) } catch { throw release(503, error.message) }
+        guard let draftText, var report = try? JSONDecoder().decode(RefurbReport.self, from: Data(draftText.utf8)) else {
+            throw release(409, "job \(id) has no refurb report waiting for a grade")
+        }
+        let now = Date()
+        report.reportId = ReportID.make(date: now)
+        report.issuedAt = Reporting.iso(now)
+        report = report.graded(cosmetic)
+        let written: ReportWriter.Written
+        do {
+            let key = try StationKey.load(stateDirectory: settings.stateDirectory)
+            written = try ReportWriter.write(
+                refurb: report, key: key, directory: settings.reportDirectory, verifyBase: settings.station.verifyBaseURL, language: settings.language)
+        } catch {
+            throw release(503, "the refurb report could not be written to \(settings.reportDirectory): \(error)")
+        }
+        let row = written.row(jobId: id, schema: RefurbReport.schemaName, serial: report.device.serial, certified: false, at: report.issuedAt)
+        let saleGrade = report.grade
+        do {
+            try store.write { db in
+                try Store.recordReport(db, row)
+                try db.execute(sql: "DELETE FROM refurbDraft WHERE jobId = ?", arguments: [id])
+                try Store.appendAudit(db, kind: "grade.recorded", subject: id, detail: [
+                    "cosmeticGrade": cosmetic.grade, "saleGrade": saleGrade, "by": grader, "report": written.reportId,
+                ])
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: written.jsonPath)
+            try? FileManager.default.removeItem(atPath: written.pdfPath)
+            throw release(503, error.message)
+        }
+        log("job \(id): cosmetic grade \(cosmetic.grade) by \(grader); refurb report \(written.reportId), sale grade \(report.grade)")
+        update(id) {
+            $0.step = "done"
+            $0.cosmeticGrade = cosmetic.grade
+            $0.refurbReportId = written.reportId
+        }
+        return job(id)!
     }
 }

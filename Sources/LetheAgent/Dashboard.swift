@@ -28,7 +28,9 @@ enum Dashboard {
         function rate(b){return b>0?(b/1048576).toFixed(0)+' MiB/s':''}
         function eta(s){return s==null?'':'ETA '+Math.floor(s/60)+':'+String(Math.floor(s%60)).padStart(2,'0')}
         const jobs=new Map(),devices=new Map();let pending=false,mode='';
-        async function act(id,what){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);else{jobs.set(id,await r.json());draw()}}
+        async function act(id,what,body){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',headers:{...auth.headers,'Content-Type':'application/json'},body:body?JSON.stringify(body):undefined});if(!r.ok)alert((await r.json()).message);else{jobs.set(id,await r.json());draw()}}
+        const scale={A:'like new',B:'light wear',C:'moderate wear',D:'heavy wear',E:'damaged'};
+        function grade(id,g){const notes=prompt('Cosmetic grade '+g+' ('+scale[g]+'). Notes (optional):','');if(notes!==null)act(id,'grade',{grade:g,notes})}
         function draw(){if(pending)return;pending=true;requestAnimationFrame(render)}
         function render(){
           pending=false;
@@ -45,6 +47,9 @@ enum Dashboard {
             <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
             ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
             ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
+            ${j.step==='grade'?`<div>Cosmetic grade: ${Object.keys(scale).map(g=>`<button title="${scale[g]}" onclick="grade('${j.id}','${g}')">${g}</button>`).join('')}</div>`:''}
+            ${j.cosmeticGrade?`<div class="muted">cosmetic ${h(j.cosmeticGrade)}</div>`:''}
+            ${j.refurbReportId?`<a href="/api/v1/reports/${j.refurbReportId}.pdf">Refurb report</a>`:''}
             ${j.reportId?`<a href="/api/v1/reports/${j.reportId}.pdf">Certificate</a>`:''}</div></div>`;
           }
           for(const d of [...devices.values()].filter(d=>!seen.has(d.path))){

@@ -31,25 +31,40 @@ public enum HTTPServer {
         json(Problem(error: status.reasonPhrase, message: message), status: status)
     }
 
-    /// Checks the bearer token: nil when allowed, else the 401/403 response.
+    /// Checks the bearer token: the token's entry when allowed, else the 401/403 response.
     /// `queryToken` also accepts `?token=` (only for the event stream: browsers' EventSource
     /// cannot send headers).
-    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Response? {
+    static func authorize(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Result<TokenFile.Entry, ProblemResponse> {
         let presented: String
         if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
             presented = String(header.dropFirst(7))
         } else if queryToken, let token = request.uri.queryParameters.get("token") {
             presented = token
         } else {
-            return problem(.unauthorized, tokens.tokens.isEmpty
+            return .failure(ProblemResponse(problem(.unauthorized, tokens.tokens.isEmpty
                 ? "no API tokens are configured on this station; create one with `lethe tokens add NAME --role technician|qa`"
-                : "send Authorization: Bearer TOKEN (role \(needed.rawValue) or technician)")
+                : "send Authorization: Bearer TOKEN (role \(needed.rawValue) or technician)")))
         }
-        guard let entry = tokens.entry(for: presented) else { return problem(.unauthorized, "unknown token") }
+        guard let entry = tokens.entry(for: presented) else { return .failure(ProblemResponse(problem(.unauthorized, "unknown token"))) }
         guard entry.role.allows(needed) else {
-            return problem(.forbidden, "token \(entry.name) has role \(entry.role.rawValue); this needs \(needed.rawValue == "qa" ? "qa or technician" : needed.rawValue)")
+            return .failure(ProblemResponse(problem(.forbidden, "token \(entry.name) has role \(entry.role.rawValue); this needs \(needed.rawValue == "qa" ? "qa or technician" : needed.rawValue)")))
         }
+        return .success(entry)
+    }
+
+    /// A 4xx response as an error value.
+    struct ProblemResponse: Error { var response: Response; init(_ response: Response) { self.response = response } }
+
+    /// Checks the bearer token: nil when allowed, else the 401/403 response.
+    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Response? {
+        if case .failure(let problem) = authorize(request, needed, tokens: tokens, queryToken: queryToken) { return problem.response }
         return nil
+    }
+
+    /// The body of a grade request.
+    struct GradeRequest: Decodable {
+        var grade: String
+        var notes: String?
     }
 
     /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts,
@@ -85,6 +100,28 @@ public enum HTTPServer {
                 } catch {
                     return problem(HTTPResponse.Status(code: error.status), error.message)
                 }
+            }
+        }
+        router.post("api/v1/jobs/:id/grade") { request, context in
+            let entry: TokenFile.Entry
+            switch authorize(request, .technician, tokens: tokens) {
+            case .failure(let problem): return problem.response
+            case .success(let found): entry = found
+            }
+            let id = try context.parameters.require("id")
+            let body: GradeRequest
+            do {
+                let buffer = try await request.body.collect(upTo: 64 << 10)
+                body = try JSONDecoder().decode(GradeRequest.self, from: Data(buffer.readableBytesView))
+            } catch let error as DecodingError {
+                return problem(.badRequest, "the body must be JSON like {\"grade\": \"B\", \"notes\": \"light scratches\"}: \(describe(error))")
+            } catch {
+                return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
+            }
+            do throws(Bench.StartError) {
+                return json(try bench.grade(id, grade: body.grade, notes: body.notes, by: entry.name))
+            } catch {
+                return problem(HTTPResponse.Status(code: error.status), error.message)
             }
         }
         router.get("api/v1/events") { request, _ in
@@ -128,6 +165,21 @@ public enum HTTPServer {
         }
         router.get("/") { _, _ in html(Dashboard.page) }
         return router
+    }
+
+    /// A decoding error in plain words, naming the field.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, _): return "field \"\(key.stringValue)\" is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "field \"\(path(context))\" has the wrong type (\(context.debugDescription))"
+        case .dataCorrupted(let context):
+            return path(context).isEmpty ? "not valid JSON" : "field \"\(path(context))\": \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
     }
 
     static func escape(_ text: String) -> String {

@@ -18,7 +18,13 @@ public final class Reporting: @unchecked Sendable {
     let performedBy: ReportParty
     /// The device as discovered (nil for an image file).
     public let record: DeviceRecord?
-    var health = HealthAssessment(reading: HealthReading())
+    /// Until ``diagnoseBeforeErasing()`` runs (a profile may skip it): unknown, not healthy.
+    var health: HealthAssessment = {
+        var assessment = HealthAssessment(reading: HealthReading())
+        assessment.verdict = .unknown
+        assessment.findings = [HealthFinding(.unknown, "smart", "no diagnostics were run before the erase (the profile skips them)")]
+        return assessment
+    }()
     var reading: HealthReading?
     /// When the erase started (set just before the first write).
     public var started = Date()
@@ -87,7 +93,10 @@ public final class Reporting: @unchecked Sendable {
     /// What was written.
     public struct Written: Sendable {
         public var certificate: ReportWriter.Written
-        public var refurb: ReportWriter.Written
+        /// The signed refurb report, or nil when it waits for the technician's cosmetic grade.
+        public var refurb: ReportWriter.Written?
+        /// The refurb report waiting for the cosmetic grade (stored unsigned until then).
+        public var refurbDraft: RefurbReport?
         public var certified: Bool
     }
 
@@ -169,20 +178,28 @@ public final class Reporting: @unchecked Sendable {
                 try db.execute(sql: "DELETE FROM checkpoint WHERE jobId = ?", arguments: [jobId])
             }
             guard let written else { return }
-            for (document, schema, certified) in [
-                (written.certificate, WipeCertificate.schemaName, written.certified), (written.refurb, RefurbReport.schemaName, false),
-            ] {
-                let row = ReportRow(
-                    id: document.reportId, jobId: jobId, schema: schema, serial: serial, certified: certified, digest: document.signed.digest,
-                    jsonPath: document.jsonPath, pdfPath: document.pdfPath, issuedAt: finished)
-                try row.insert(db)
-                try Store.appendAudit(db, kind: "report.issued", subject: document.reportId, detail: ["job": jobId, "schema": schema, "digest": document.signed.digest, "certified": String(certified)])
+            try Store.recordReport(db, written.certificate.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: written.certified, at: finished))
+            if let refurb = written.refurb {
+                try Store.recordReport(db, refurb.row(jobId: jobId, schema: RefurbReport.schemaName, serial: serial, certified: false, at: finished))
+            }
+            if let draft = written.refurbDraft {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO refurbDraft (jobId, draft, createdAt) VALUES (?, ?, ?)",
+                    arguments: [jobId, String(decoding: try encoder.encode(draft), as: UTF8.self), finished])
+                try Store.appendAudit(db, kind: "refurb.awaitingGrade", subject: jobId, detail: ["certificate": written.certificate.reportId])
             }
         }
     }
 
-    /// Builds, signs and writes the certificate (or record) and the refurb report.
-    public func write(outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage, toolVersion: String) throws -> Written {
+    /// Builds, signs and writes the certificate (or record) and the refurb report. With
+    /// `awaitCosmeticGrade`, the refurb report is only drafted: the daemon signs it when the
+    /// technician grades the device (``Bench/grade(_:grade:notes:by:)``).
+    public func write(
+        outcome: WipeOutcome, method: WipeMethod, language: ReportLanguage, toolVersion: String, cosmetic: CosmeticGrade? = nil,
+        awaitCosmeticGrade: Bool = false
+    ) throws -> Written {
         let finished = Date()
         var device = reportDevice
         if device.sizeBytes == nil { device.sizeBytes = outcome.sizeBytes }
@@ -193,14 +210,27 @@ public final class Reporting: @unchecked Sendable {
         let written = try ReportWriter.write(
             certificate: certificate, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
         let grade = RefurbReport.grade(verdict: health.verdict, status: outcome.status)
-        let refurb = RefurbReport(
+        var refurb = RefurbReport(
             reportId: ReportID.make(date: finished.addingTimeInterval(0.001)), issuedAt: Self.iso(finished), device: device,
             diagnostics: ReportDiagnostics(assessment: health, reading: reading), battery: nil, grade: grade.grade,
             gradeReason: grade.reason,
             certificate: CertificateReference(reportId: certificate.reportId, digest: written.signed.digest, status: outcome.status),
             performedBy: performedBy, station: reportStation, tool: ReportTool(version: toolVersion))
+        if awaitCosmeticGrade {
+            return Written(certificate: written, refurb: nil, refurbDraft: refurb, certified: certificate.certified)
+        }
+        if let cosmetic { refurb = refurb.graded(cosmetic) }
         let refurbWritten = try ReportWriter.write(
             refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
         return Written(certificate: written, refurb: refurbWritten, certified: certificate.certified)
+    }
+}
+
+extension ReportWriter.Written {
+    /// The store's row for this written report.
+    func row(jobId: String?, schema: String, serial: String?, certified: Bool, at: String) -> ReportRow {
+        ReportRow(
+            id: reportId, jobId: jobId, schema: schema, serial: serial, certified: certified, digest: signed.digest,
+            jsonPath: jsonPath, pdfPath: pdfPath, issuedAt: at)
     }
 }

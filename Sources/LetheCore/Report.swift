@@ -311,6 +311,8 @@ public struct RefurbReport: Codable, Sendable, Equatable {
     /// `A` (as new) to `D` (parts only).
     public var grade: String
     public var gradeReason: String
+    /// The technician's cosmetic grade (nil until given, or when none was asked for).
+    public var cosmetic: CosmeticGrade?
     public var certificate: CertificateReference?
     public var performedBy: ReportParty
     public var station: ReportStation
@@ -340,6 +342,16 @@ public struct RefurbReport: Codable, Sendable, Equatable {
 
     /// The grade from the health verdict and the erase: only a verified erase can be sold
     /// as A or B; a failed drive is parts only.
+    /// The report with the technician's cosmetic grade: the sale grade becomes the worse of
+    /// the functional grade (health and erase) and the cosmetic one, and the reason says both.
+    public func graded(_ cosmetic: CosmeticGrade) -> RefurbReport {
+        var report = self
+        report.cosmetic = cosmetic
+        report.grade = max(grade, cosmetic.grade)
+        report.gradeReason = "\(gradeReason); cosmetic \(cosmetic.grade): \(cosmetic.meaning)"
+        return report
+    }
+
     public static func grade(verdict: HealthVerdict, status: WipeStatus?) -> (grade: String, reason: String) {
         if let status, status != .erased && status != .erasedWithExceptions {
             return ("D", "not erased (\(status.rawValue)): not for sale until erased")
@@ -351,6 +363,52 @@ public struct RefurbReport: Codable, Sendable, Equatable {
         case .pass:
             return status == .erasedWithExceptions ? ("B", "healthy; erased with exceptions (bad sectors)") : ("A", "healthy and erased")
         }
+    }
+}
+
+/// A technician's cosmetic grade, CTIA style: A (like new) to E (damaged).
+public struct CosmeticGrade: Codable, Sendable, Equatable {
+    /// `A` to `E`.
+    public var grade: String
+    /// What the grade means, in plain words (fixed per grade).
+    public var meaning: String
+    /// What the technician saw (optional free text, at most 500 characters).
+    public var notes: String?
+    /// Who graded it (the API token's name, or the operator).
+    public var gradedBy: String
+    /// ISO 8601 UTC.
+    public var gradedAt: String
+
+    /// The grades and their meanings.
+    public static let scale: [(grade: String, meaning: String)] = [
+        ("A", "like new: no visible wear"),
+        ("B", "light wear: fine scratches or scuffs, visible only up close"),
+        ("C", "moderate wear: visible scratches, scuffs or small dents"),
+        ("D", "heavy wear: deep scratches, dents or chips in the housing or screen"),
+        ("E", "damaged: cracked or broken parts; for parts or recycling"),
+    ]
+
+    /// Why a grade was refused.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        public var description: String
+
+        /// Creates an error.
+        public init(description: String) { self.description = description }
+    }
+
+    /// A grade; throws when `grade` is not A to E or the notes are too long.
+    public init(grade: String, notes: String?, gradedBy: String, gradedAt: String) throws(Invalid) {
+        let letter = grade.uppercased()
+        guard let entry = Self.scale.first(where: { $0.grade == letter }) else {
+            throw Invalid(description: "grade \"\(grade)\" is not one of A, B, C, D, E")
+        }
+        let trimmed = notes.map { String(String($0.drop(while: \.isWhitespace).reversed()).drop(while: \.isWhitespace).reversed()) }
+        if let trimmed, trimmed.count > 500 { throw Invalid(description: "notes are \(trimmed.count) characters; at most 500") }
+        self.grade = letter
+        meaning = entry.meaning
+        self.notes = trimmed?.isEmpty == true ? nil : trimmed
+        self.gradedBy = gradedBy
+        self.gradedAt = gradedAt
     }
 }
 

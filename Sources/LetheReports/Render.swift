@@ -161,7 +161,13 @@ public enum ReportRenderer {
             title: t("refurb.title"), subtitle: "\(t("field.reportId")): \(r.reportId)   \(t("field.issuedAt")): \(r.issuedAt)",
             verdict: "\(t("field.grade")) \(r.grade) · \(t("verdict.\(g.verdict)"))",
             verdictColor: r.grade == "A" ? (0.13, 0.55, 0.27) : r.grade == "B" || r.grade == "C" ? (0.85, 0.55, 0.05) : (0.75, 0.12, 0.12),
-            sections: sections + [.init(title: t("section.grade"), rows: [.init(label: t("field.gradeReason"), value: r.gradeReason)])],
+            sections: sections + [.init(title: t("section.grade"), rows: [.init(label: t("field.gradeReason"), value: r.gradeReason)] + (r.cosmetic.map { c in
+                [
+                    .init(label: t("field.cosmeticGrade"), value: "\(c.grade): \(t("cosmetic.\(c.grade)"))"),
+                    .init(label: t("field.cosmeticNotes"), value: c.notes ?? t("value.none")),
+                    .init(label: t("field.gradedBy"), value: "\(c.gradedBy), \(c.gradedAt)"),
+                ]
+            } ?? []))],
             qrText: url, qrCaption: r.reportId, footer: t("footer"))
         return try render(document)
     }

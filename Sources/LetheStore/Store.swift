@@ -213,7 +213,27 @@ public final class Store: Sendable {
                 t.column("at", .text).notNull()
             }
         }
+        migrator.registerMigration("v3: refurb reports awaiting the cosmetic grade") { db in
+            try db.create(table: "refurbDraft") { t in
+                t.primaryKey("jobId", .text).references("job")
+                t.column("draft", .text).notNull()
+                t.column("createdAt", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    /// Records an issued report (row and audit event) inside a write transaction.
+    public static func recordReport(_ db: Database, _ row: ReportRow) throws {
+        try row.insert(db)
+        var detail = ["schema": row.schema, "digest": row.digest, "certified": String(row.certified)]
+        if let jobId = row.jobId { detail["job"] = jobId }
+        try appendAudit(db, kind: "report.issued", subject: row.id, detail: detail)
+    }
+
+    /// A job's refurb report draft (JSON) waiting for the cosmetic grade.
+    public func refurbDraft(jobId: String) throws(LetheError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT draft FROM refurbDraft WHERE jobId = ?", arguments: [jobId]) }
     }
 
     // MARK: - Checkpoints

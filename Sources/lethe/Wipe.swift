@@ -88,11 +88,30 @@ struct Wipe: ParsableCommand {
     @Option(name: .customLong("operator"), help: ArgumentHelp("Who is erasing, for the certificate (default: operatorName in station.json, else the login name).", valueName: "name"))
     var operatorName: String?
 
+    @Option(help: ArgumentHelp("The device's cosmetic grade for the refurb report, CTIA style: A like new, B light wear, C moderate wear, D heavy wear, E damaged. The sale grade is the worse of this and the health/erase grade.", valueName: "A-E"))
+    var cosmeticGrade: String?
+
+    @Option(help: ArgumentHelp("What the technician saw, with --cosmetic-grade (at most 500 characters).", valueName: "text"))
+    var cosmeticNotes: String?
+
     @OptionGroup var state: StateOptions
 
     func run() throws {
         let outcome: WipeOutcome
         var reporting: Reporting?
+        // A bad grade is refused before anything is written.
+        let cosmetic: CosmeticGrade?
+        do throws(CosmeticGrade.Invalid) {
+            if cosmeticNotes != nil, cosmeticGrade == nil { throw CosmeticGrade.Invalid(description: "--cosmetic-notes needs --cosmetic-grade") }
+            let env = ProcessInfo.processInfo.environment
+            cosmetic = try cosmeticGrade.map { grade throws(CosmeticGrade.Invalid) in
+                try CosmeticGrade(
+                    grade: grade, notes: cosmeticNotes, gradedBy: operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator",
+                    gradedAt: ISO8601DateFormatter().string(from: Date()))
+            }
+        } catch {
+            throw Output.fail(LetheError(.invalidArgument, path: "--cosmetic-grade", error.description), json: json)
+        }
         do {
             let chosen = try chooseMethod()
             let target = try LinuxBlockDevice.inspect(device, allowFile: allowFile)
@@ -145,7 +164,8 @@ struct Wipe: ParsableCommand {
         if let reporting, let chosen = try? chooseMethod() {
             var written: Reporting.Written?
             do {
-                written = try reporting.write(outcome: outcome, method: chosen.method, language: lang, toolVersion: LetheVersion.string)
+                written = try reporting.write(
+                    outcome: outcome, method: chosen.method, language: lang, toolVersion: LetheVersion.string, cosmetic: cosmetic)
             } catch {
                 reportFailed = true
                 Output.err("lethe: \(outcome.device): the erase finished (\(outcome.status.rawValue)) but its report could not be written to \(reporting.directory): \(error)")
@@ -159,7 +179,7 @@ struct Wipe: ParsableCommand {
             if let written {
                 reportId = written.certificate.reportId
                 Output.err("lethe: \(written.certified ? "certificate" : "erase record (NOT a certificate: \(outcome.status.rawValue), verification \(outcome.verification.result.rawValue))") \(written.certificate.jsonPath) and \(written.certificate.pdfPath)")
-                Output.err("lethe: refurb report \(written.refurb.jsonPath) and \(written.refurb.pdfPath)")
+                if let refurb = written.refurb { Output.err("lethe: refurb report \(refurb.jsonPath) and \(refurb.pdfPath)") }
             }
         }
         report(outcome, reportId: reportId)

@@ -15,9 +15,13 @@ import Testing
         var json: Any? { try? JSONSerialization.jsonObject(with: body) }
     }
 
-    static func http(_ method: String, _ url: String, token: String? = nil) -> Reply? {
+    static func http(_ method: String, _ url: String, token: String? = nil, body: String? = nil) -> Reply? {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.timeoutInterval = 5
         let done = DispatchSemaphore(value: 0)
@@ -85,7 +89,7 @@ import Testing
         #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 409)
         #expect(Self.http("GET", "\(base)/api/v1/jobs/NOSUCHJOB", token: qa)?.status == 404)
         let finished: [String: Any]? = Self.poll(60) {
-            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)", token: qa)?.json as? [String: Any], j["step"] as? String == "done" else { return nil }
+            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)", token: qa)?.json as? [String: Any], j["step"] as? String == "grade" else { return nil }
             return j
         }
         let done = try #require(finished, "job did not finish: \(daemon.stderr)")
@@ -117,6 +121,38 @@ import Testing
         let dashboard = String(decoding: Self.http("GET", "\(base)/")?.body ?? Data(), as: UTF8.self)
         #expect(dashboard.contains("Lethe bench"))
 
+        // The cosmetic grade, then the refurb report. Bad requests are 4xx with a message.
+        let gradeURL = "\(base)/api/v1/jobs/\(id)/grade"
+        #expect(done["refurbReportId"] == nil, "the refurb report waits for the cosmetic grade")
+        #expect(Self.http("POST", gradeURL, token: qa, body: #"{"grade":"B"}"#)?.status == 403)
+        let notJSON = Self.http("POST", gradeURL, token: tech, body: "grade=B")
+        #expect(notJSON?.status == 400 && String(decoding: notJSON?.body ?? Data(), as: UTF8.self).contains("must be JSON"))
+        let noGrade = Self.http("POST", gradeURL, token: tech, body: #"{"notes":"x"}"#)
+        #expect(noGrade?.status == 400 && ((noGrade?.json as? [String: Any])?["message"] as? String)?.contains("field \"grade\" is missing") == true)
+        let badGrade = Self.http("POST", gradeURL, token: tech, body: #"{"grade":"F"}"#)
+        #expect(badGrade?.status == 400 && String(decoding: badGrade?.body ?? Data(), as: UTF8.self).contains("A, B, C, D, E"))
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/NOSUCHJOB/grade", token: tech, body: #"{"grade":"B"}"#)?.status == 404)
+        let graded = Self.http("POST", gradeURL, token: tech, body: #"{"grade":"b","notes":"light scratches on the lid"}"#)
+        #expect(graded?.status == 200, "\(String(decoding: graded?.body ?? Data(), as: UTF8.self))")
+        let gradedJob = try #require(graded?.json as? [String: Any])
+        #expect(gradedJob["cosmeticGrade"] as? String == "B" && gradedJob["step"] as? String == "done")
+        #expect(Self.http("POST", gradeURL, token: tech, body: #"{"grade":"A"}"#)?.status == 409, "graded once only")
+        let refurbId = try #require(gradedJob["refurbReportId"] as? String)
+        let refurbFile = try #require(Self.http("GET", "\(base)/api/v1/reports/\(refurbId)"))
+        let refurb = try #require((try JSONSerialization.jsonObject(with: refurbFile.body) as? [String: Any])?["report"] as? [String: Any])
+        let cosmetic = refurb["cosmetic"] as? [String: Any]
+        #expect(cosmetic?["grade"] as? String == "B" && cosmetic?["gradedBy"] as? String == "bench" && cosmetic?["notes"] as? String == "light scratches on the lid")
+        // A loop device has no SMART (functional grade C): the sale grade is the worse of the two.
+        #expect(refurb["grade"] as? String == "C", "\(refurb["grade"] ?? "nil") \(refurb["gradeReason"] ?? "")")
+        try refurbFile.body.write(to: URL(fileURLWithPath: "\(state)/refurb.json"))
+        #expect(try Host.lethe("report", "verify", "\(state)/refurb.json", "--state-dir", state).status == 0)
+        if let pdftotext = Host.which("pdftotext") {
+            let pdf = try #require(Self.http("GET", "\(base)/api/v1/reports/\(refurbId).pdf"))
+            try pdf.body.write(to: URL(fileURLWithPath: "\(state)/refurb.pdf"))
+            let text = try Host.run(pdftotext, ["\(state)/refurb.pdf", "-"]).stdout
+            #expect(text.contains("Cosmetic grade") && text.contains("light scratches on the lid"), "\(text)")
+        }
+
         // /metrics (public, counts only) in Prometheus text format, read by the reference parser.
         let metrics = try #require(Self.http("GET", "\(base)/metrics"))
         #expect(metrics.status == 200)
@@ -139,7 +175,7 @@ import Testing
             try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any]
         }
         #expect(frames.contains { $0["path"] as? String == loop.path }, "no device event: \(events.stdoutLines.prefix(5))")
-        let states = frames.filter { $0["id"] as? String == id }.compactMap { $0["state"] as? String }
+        let states = frames.filter { $0["id"] as? String == id && $0["step"] as? String != "grading" }.compactMap { $0["state"] as? String }
         #expect(states.first == "waiting" && states.contains("running") && states.last == "erased", "\(states)")
         let progress = frames.filter { $0["id"] as? String == id && $0["state"] as? String == "running" }.compactMap { $0["percent"] as? Double }
         #expect(progress == progress.sorted(), "progress only goes up: \(progress)")
@@ -179,8 +215,10 @@ extension DaemonTests {
         if let live {
             let first = live["first"] as? [String: Any], second = live["second"] as? [String: Any]
             #expect(first?["live"] as? String == "live" && second?["live"] as? String == "live", "\(live)")
+            // The script's own drive (other tests may have loop devices docked at the same time).
+            let drive = job?["device"] as? String ?? "?"
             func width(_ reading: [String: Any]?) -> Double? {
-                ((reading?["cards"] as? [[String: Any]])?.first { ($0["bay"] as? String)?.hasPrefix("/dev/loop") == true })?["width"] as? Double
+                ((reading?["cards"] as? [[String: Any]])?.first { $0["bay"] as? String == drive })?["width"] as? Double
             }
             let (a, b) = (width(first), width(second))
             #expect(a != nil && b != nil && b! > a!, "the bar did not move: \(a ?? -1) then \(b ?? -1)")
@@ -306,10 +344,10 @@ extension DaemonTests {
 
         #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/resume", token: tech)?.status == 202)
         let finished = try #require(Self.poll(120) { () -> [String: Any]? in
-            guard let j = jobOnLoop({ $0["id"] as? String == id }), j["step"] as? String == "done", j["state"] as? String != "interrupted" else { return nil }
+            guard let j = jobOnLoop({ $0["id"] as? String == id }), ["grade", "done"].contains(j["step"] as? String ?? "") else { return nil }
             return j
         }, "resume did not finish: \(second.stderr)")
-        #expect(finished["state"] as? String == "erased", "\(finished)")
+        #expect(finished["state"] as? String == "erased", "\(finished)\n\(second.stderr)")
         #expect(finished["certified"] as? Bool == true)
         let reportId = try #require(finished["reportId"] as? String)
         let file = try #require(Self.http("GET", "\(base)/api/v1/reports/\(reportId)", token: tech))
