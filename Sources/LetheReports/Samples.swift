@@ -63,6 +63,7 @@ public enum ReportSamples {
             gradeReason: grade.reason,
             certificate: CertificateReference(reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", digest: certificateDigest, status: .erasedWithExceptions),
             performedBy: ReportParty(name: "A. Technician", role: "bench technician", contact: "qa@refurb.example"),
-            station: station, tool: ReportTool(version: "0.1.0"))
+            station: station, tool: ReportTool(version: "0.1.0")
+        ).graded(try! CosmeticGrade(grade: "B", notes: "two fine scratches on the top cover", gradedBy: "bench", gradedAt: "2026-11-22T14:05:05Z"))
     }
 }
