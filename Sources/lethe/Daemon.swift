@@ -30,6 +30,9 @@ struct Daemon: AsyncParsableCommand {
     @Flag(help: "Create a loop-backed demo drive (removed at exit), and a station key if there is none.")
     var demo = false
 
+    @Option(help: ArgumentHelp("Start the job on this device by itself when it is docked, whatever its profile says (repeatable; for benchmarks).", valueName: "device", visibility: .hidden))
+    var autoStart: [String] = []
+
     @Option(help: ArgumentHelp("Seconds between erase checkpoints (each flushes the device, then records how far the pass got, so a job stopped by kill -9, a power cut or an unplug resumes from there).", valueName: "seconds"))
     var checkpointSeconds: Double = 5
 
@@ -109,6 +112,7 @@ struct Daemon: AsyncParsableCommand {
             throw Output.fail(LetheError(.invalidArgument, path: "--checkpoint-seconds", "must be more than 0"), json: false)
         }
         settings.checkpointInterval = checkpointSeconds
+        settings.autoStartPaths.formUnion(autoStart)
         let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
         let address = listen
         let app = Application(
