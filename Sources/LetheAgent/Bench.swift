@@ -373,7 +373,8 @@ public final class Bench: Sendable {
             } catch {
                 log("\(path): job \(jobId): report not written: \(error)")
             }
-            let gone = cancellation.reason == 19
+            // Unplugged: the remove event may come before or after the first failed request.
+            let gone = cancellation.reason == 19 || outcome.deviceVanished
             try reporting.recordFinish(outcome: outcome, written: written, status: gone ? "interrupted" : nil)
             metrics.finished(outcome, status: gone ? "interrupted" : outcome.status.rawValue, certified: written?.certified ?? false)
             update(jobId) {
@@ -386,7 +387,7 @@ public final class Bench: Sendable {
                 $0.certified = written?.certified
                 $0.error = outcome.error ?? (gone ? "unplugged during the job" : nil)
             }
-            log("\(path): job \(jobId): \(outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
+            log("\(path): job \(jobId): \(gone ? "interrupted (the device went away)" : outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
         } catch {
             fail(error.description)
         }

@@ -200,6 +200,8 @@ public struct WipeOutcome: Hashable, Sendable, Codable {
     public var seconds: Double
     /// Why the erase did not finish, in plain words (nil when it did).
     public var error: String?
+    /// Whether the erase stopped because the device went away (ENODEV, ENXIO: unplugged).
+    public var deviceVanished: Bool = false
 
     /// Creates an outcome.
     public init(

@@ -158,6 +158,7 @@ public final class WipeEngine: Sendable {
             mode: options.verification, result: options.verification == .off ? .skipped : .notRun,
             sampleSeed: samplePlan?.seed, sampleSubsections: samplePlan?.subsections)
         var fatal: String?
+        var vanished = false
         var writeSeconds = resumePoint?.writeSeconds ?? 0
 
         func save(pass: Int, phase: WipeCheckpoint.Phase, offset: UInt64, extraBad: [SectorRange] = []) {
@@ -199,6 +200,7 @@ public final class WipeEngine: Sendable {
                 var completed = written.findings.fatal == nil && !cancellation.isCancelled
                 if let failure = written.findings.fatal {
                     fatal = describe(failure, during: "pass \(number) (write)")
+                    vanished = failure.errno.meansDeviceGone
                 }
                 // Flush even after an abort, so what was written is on the medium.
                 tracker.begin(.flush, pass: number, bytes: 0)
@@ -236,6 +238,7 @@ public final class WipeEngine: Sendable {
             verification.coverage = samplePlan.map { number == patterns.count ? $0.coverage : 1 } ?? 1
             if let failure = check.fatal {
                 fatal = fatal ?? describe(failure, during: "verification of pass \(number)")
+                vanished = failure.errno.meansDeviceGone
                 verification.result = .notRun
                 break passLoop
             }
@@ -268,12 +271,14 @@ public final class WipeEngine: Sendable {
             }
         }
         let bytesWritten = passes.reduce(UInt64(0)) { $0 + $1.bytesWritten }
-        return WipeOutcome(
+        var outcome = WipeOutcome(
             device: device.path, method: options.method.name, category: options.method.category, status: status,
             sizeBytes: size, logicalSectorSize: device.logicalSectorSize, bytesWritten: bytesWritten,
             passes: passes, verification: verification, badSectors: badSectors,
             throughputBytesPerSecond: writeSeconds > 0 ? Double(bytesWritten) / writeSeconds : 0,
             seconds: Date().timeIntervalSince(started), error: error)
+        outcome.deviceVanished = vanished || cancellation.reason == 19
+        return outcome
     }
 
     /// Reads the whole device and compares it with `pattern` (for `lethe verify`). Nothing is

@@ -31,6 +31,17 @@ struct LabTests {
         let unplug = try #require(try Lab.lastJSON(out, "unplug.json"))
         #expect(unplug["status"] as? String == "notErased")
         #expect((unplug["error"] as? String)?.contains("vanished") == true, "\(unplug["error"] ?? "")")
+
+        // The daemon: the USB disk unplugged mid-job; the job is interrupted, never certified.
+        let daemonLog = (try? Lab.text(out, "daemon.err")) ?? ""
+        #expect(try Lab.text(out, "daemon.rc") == "0", "\(daemonLog)")
+        #expect(daemonLog.contains("removed"), "the remove event reached the daemon: \(daemonLog)")
+        #expect(daemonLog.contains("interrupted (the device went away)"), "\(daemonLog)")
+        let audit = try Lab.text(out, "daemon-audit.txt")
+        let finished = audit.split(separator: "\n").filter { $0.contains("\tjob.finished\t") }
+        #expect(finished.count == 1 && finished[0].contains(#""status":"interrupted""#), "\(audit)")
+        #expect(!audit.contains(#""certified":"true""#), "nothing was certified: \(audit)")
+        #expect(try Lab.text(out, "daemon-audit.rc") == "0")
     }
 }
 

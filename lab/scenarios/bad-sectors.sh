@@ -29,3 +29,32 @@ echo 1 > /sys/block/$(basename $node)/device/delete
 wait $pid
 echo $? > $out/unplug.rc
 echo "unplug: wipe rc=$(cat $out/unplug.rc)"
+
+# The daemon: a job on the healthy USB disk, unplugged (deleted from the SCSI layer) mid-erase,
+# ends `interrupted` and resumable, without a certificate; the audit chain stays intact.
+usb=$(readlink -f /dev/disk/by-id/usb-QEMU_QEMU_HARDDISK_LABUSB0001-0:0)
+state=/tmp/lethe-daemon
+mkdir -p $state/profiles
+cat > $state/profiles/usb.yaml <<'YAML'
+name: lab-usb
+match: {transport: usb}
+diagnostics: {smart: false}
+erase: {method: random, verification: last}
+start: manual
+YAML
+"$LETHE" keys init --state-dir $state > /dev/null
+"$LETHE" daemon --state-dir $state --profiles $state/profiles --listen 127.0.0.1:8765 \
+  --auto-start "$usb" --checkpoint-seconds 0.5 > /dev/null 2> $out/daemon.err &
+dpid=$!
+for _ in $(seq 200); do grep -q "erasing with" $out/daemon.err && break; sleep 0.1; done
+sleep 2
+echo 1 > /sys/block/$(basename "$usb")/device/delete
+for _ in $(seq 200); do grep -q "interrupted\|notErased\|aborted" $out/daemon.err && break; sleep 0.1; done
+sleep 1
+kill -TERM $dpid
+wait $dpid
+echo $? > $out/daemon.rc
+"$LETHE" audit log --state-dir $state > $out/daemon-audit.txt 2>&1
+"$LETHE" audit verify --state-dir $state > /dev/null 2>&1
+echo $? > $out/daemon-audit.rc
+echo "daemon unplug: rc=$(cat $out/daemon.rc) audit rc=$(cat $out/daemon-audit.rc)"
