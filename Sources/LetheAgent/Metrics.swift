@@ -20,27 +20,32 @@ public final class BenchMetrics: Sendable {
 
     /// Creates the metrics.
     public init() {
-        bytesWritten = registry.makeCounter(name: "lethe_bytes_written_total", help: "Bytes written by erase passes")
-        bytesVerified = registry.makeCounter(name: "lethe_bytes_verified_total", help: "Bytes read back and compared by verification")
-        resumes = registry.makeCounter(name: "lethe_jobs_resumed_total", help: "Interrupted jobs resumed from a checkpoint")
+        bytesWritten = registry.makeCounter(descriptor: Self.name("bytes_written", "total", "Bytes written by erase passes"))
+        bytesVerified = registry.makeCounter(descriptor: Self.name("bytes_verified", "total", "Bytes read back and compared by verification"))
+        resumes = registry.makeCounter(descriptor: Self.name("jobs_resumed", "total", "Interrupted jobs resumed from a checkpoint"))
         jobSeconds = registry.makeValueHistogram(
-            name: "lethe_job_duration_seconds", buckets: [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400],
-            help: "Wall-clock seconds of finished erase jobs (this run of each)")
-        devicesPresent = registry.makeGauge(name: "lethe_devices_present", help: "Devices docked now (drives and phones)")
-        throughput = registry.makeGauge(name: "lethe_erase_bytes_per_second", help: "Sum of the running jobs' current throughput")
-        eventStreams = registry.makeGauge(name: "lethe_event_streams", help: "Open /api/v1/events streams")
+            descriptor: Self.name("job_duration", "seconds", "Wall-clock seconds of finished erase jobs (this run of each)"),
+            buckets: [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400])
+        devicesPresent = registry.makeGauge(descriptor: Self.name("devices_present", "", "Devices docked now (drives and phones)"))
+        throughput = registry.makeGauge(descriptor: Self.name("erase", "bytes_per_second", "Sum of the running jobs' current throughput"))
+        eventStreams = registry.makeGauge(descriptor: Self.name("event_streams", "", "Open /api/v1/events streams"))
         for state in Self.states { _ = jobGauge(state) }
         for status in [WipeStatus.erased, .erasedWithExceptions, .notErased, .aborted] { _ = finishedCounter(status.rawValue, certified: false) }
     }
 
+    /// `lethe_METRIC_UNIT`.
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "lethe", metricName: metric, unitName: unit, helpText: help)
+    }
+
     func jobGauge(_ state: String) -> Gauge {
-        registry.makeGauge(name: "lethe_jobs", labels: [("state", state)], help: "Jobs the bench shows, by state")
+        registry.makeGauge(descriptor: Self.name("jobs", "", "Jobs the bench shows, by state"), labels: [("state", state)])
     }
 
     func finishedCounter(_ status: String, certified: Bool) -> Counter {
         registry.makeCounter(
-            name: "lethe_jobs_finished_total", labels: [("status", status), ("certified", String(certified))],
-            help: "Erase jobs finished, by verdict and whether a certificate was issued")
+            descriptor: Self.name("jobs_finished", "total", "Erase jobs finished, by verdict and whether a certificate was issued"),
+            labels: [("status", status), ("certified", String(certified))])
     }
 
     /// Records a finished job.
