@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
@@ -53,11 +54,24 @@ let package = Package(
             name: "LetheStore",
             dependencies: ["LetheCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // Catalog sync: the outbox over the store, its delivery (AsyncHTTPClient, HMAC, backoff,
+        // dead letters) and the reference receiver (`lethe catalog serve`).
+        .target(
+            name: "LetheSync",
+            dependencies: [
+                "LetheCore", "LetheStore", "LetheReports",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         // The daemon's library: jobs (erase, certify, record), the bench state, services, HTTP.
         .target(
             name: "LetheAgent",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheAgent",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheAgent", "LetheSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -435,6 +435,10 @@ public final class Bench: Sendable {
         }
         let row = written.row(jobId: id, schema: RefurbReport.schemaName, serial: report.device.serial, certified: false, at: report.issuedAt)
         let saleGrade = report.grade
+        let graded = report
+        let station = settings.station
+        let certificate = (try? store.read { db in try ReportRow.filter(Column("jobId") == id && Column("schema") == WipeCertificate.schemaName).fetchOne(db) }) ?? nil
+        let devicePath = job(id)?.device ?? "?"
         do {
             try store.write { db in
                 try Store.recordReport(db, row)
@@ -442,6 +446,9 @@ public final class Bench: Sendable {
                 try Store.appendAudit(db, kind: "grade.recorded", subject: id, detail: [
                     "cosmeticGrade": cosmetic.grade, "saleGrade": saleGrade, "by": grader, "report": written.reportId,
                 ])
+                try CatalogQueue.enqueue(
+                    db, jobId: id, refurb: graded, refurbPath: written.jsonPath, certificatePath: certificate?.jsonPath,
+                    certified: certificate?.certified ?? false, station: station, devicePath: devicePath, at: Reporting.iso(Date()))
             }
         } catch {
             try? FileManager.default.removeItem(atPath: written.jsonPath)

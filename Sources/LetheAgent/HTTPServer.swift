@@ -3,6 +3,7 @@ import Hummingbird
 import LetheCore
 import LetheReports
 import LetheStore
+import LetheSync
 import ServiceLifecycle
 
 /// The daemon's HTTP API, the public verify page and the dashboard.
@@ -59,6 +60,12 @@ public enum HTTPServer {
     static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Response? {
         if case .failure(let problem) = authorize(request, needed, tokens: tokens, queryToken: queryToken) { return problem.response }
         return nil
+    }
+
+    /// `GET /api/v1/outbox`.
+    struct OutboxView: Encodable {
+        var summary: Outbox.Summary
+        var records: [OutboxRow]
     }
 
     /// The body of a grade request.
@@ -122,6 +129,30 @@ public enum HTTPServer {
                 return json(try bench.grade(id, grade: body.grade, notes: body.notes, by: entry.name))
             } catch {
                 return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
+        let outbox = Outbox(store: store)
+        router.get("api/v1/outbox") { request, _ in
+            if let denied = deny(request, .qa, tokens: tokens) { return denied }
+            let state = request.uri.queryParameters.get("state").map { String($0) }
+            if let state, !["pending", "delivered", "dead"].contains(state) {
+                return problem(.badRequest, "state must be pending, delivered or dead, not \"\(state)\"")
+            }
+            do throws(LetheError) {
+                return json(OutboxView(summary: try outbox.summary(), records: try outbox.rows(state: state)))
+            } catch {
+                return problem(.serviceUnavailable, error.message)
+            }
+        }
+        router.post("api/v1/outbox/:id/retry") { request, context in
+            if let denied = deny(request, .technician, tokens: tokens) { return denied }
+            let id = try context.parameters.require("id")
+            do throws(LetheError) {
+                let count = id == "dead" ? try outbox.retry() : try outbox.retry(id: id)
+                guard count > 0 || id == "dead" else { return problem(.notFound, "no undelivered record \(id)") }
+                return json(["requeued": count], status: .accepted)
+            } catch {
+                return problem(.serviceUnavailable, error.message)
             }
         }
         router.get("api/v1/events") { request, _ in

@@ -97,6 +97,8 @@ public final class Reporting: @unchecked Sendable {
         public var refurb: ReportWriter.Written?
         /// The refurb report waiting for the cosmetic grade (stored unsigned until then).
         public var refurbDraft: RefurbReport?
+        /// The signed refurb report's content (when `refurb` is set).
+        public var refurbReport: RefurbReport?
         public var certified: Bool
     }
 
@@ -162,6 +164,8 @@ public final class Reporting: @unchecked Sendable {
     public func recordFinish(outcome: WipeOutcome, written: Written?, status: String? = nil) throws(LetheError) {
         let finished = Self.iso(Date())
         let status = status ?? outcome.status.rawValue
+        let station = station
+        let devicePath = target.resolvedPath
         let jobId = jobId
         let serial = reportDevice.serial
         try store.write { db in
@@ -181,6 +185,11 @@ public final class Reporting: @unchecked Sendable {
             try Store.recordReport(db, written.certificate.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: written.certified, at: finished))
             if let refurb = written.refurb {
                 try Store.recordReport(db, refurb.row(jobId: jobId, schema: RefurbReport.schemaName, serial: serial, certified: false, at: finished))
+                if let report = written.refurbReport, CatalogQueue.carries(outcome.status), status == outcome.status.rawValue {
+                    try CatalogQueue.enqueue(
+                        db, jobId: jobId, refurb: report, refurbPath: refurb.jsonPath, certificatePath: written.certificate.jsonPath,
+                        certified: written.certified, station: station, devicePath: devicePath, at: finished)
+                }
             }
             if let draft = written.refurbDraft {
                 let encoder = JSONEncoder()
@@ -222,7 +231,7 @@ public final class Reporting: @unchecked Sendable {
         if let cosmetic { refurb = refurb.graded(cosmetic) }
         let refurbWritten = try ReportWriter.write(
             refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
-        return Written(certificate: written, refurb: refurbWritten, certified: certificate.certified)
+        return Written(certificate: written, refurb: refurbWritten, refurbReport: refurb, certified: certificate.certified)
     }
 }
 

@@ -97,6 +97,44 @@ public struct ReportRow: Codable, Sendable, Equatable, FetchableRecord, Persista
     }
 }
 
+/// A record waiting to be (or already) delivered to the shop's catalog. Written in the same
+/// transaction as the result it carries; delivered at least once and deduplicated by the
+/// receiver on `id`, so it arrives exactly once.
+public struct OutboxRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "outbox"
+    /// The record id, also the Idempotency-Key.
+    public var id: String
+    public var jobId: String?
+    /// The device the record is about (`serial:…` or `path:…`): its records go out in order.
+    public var deviceKey: String
+    /// 1, 2, 3… per device.
+    public var sequence: Int
+    /// The exact JSON body that is posted (and signed with the HMAC).
+    public var body: String
+    public var createdAt: String
+    /// `pending`, `delivered` or `dead`.
+    public var state: String
+    public var attempts: Int
+    /// The last failure in plain words (HTTP status and the server's message, or the network error).
+    public var lastError: String?
+    /// When the next try may happen (ISO 8601 UTC).
+    public var nextAttemptAt: String
+    public var deliveredAt: String?
+
+    /// A new pending row.
+    public init(id: String, jobId: String?, deviceKey: String, sequence: Int, body: String, createdAt: String) {
+        self.id = id
+        self.jobId = jobId
+        self.deviceKey = deviceKey
+        self.sequence = sequence
+        self.body = body
+        self.createdAt = createdAt
+        state = "pending"
+        attempts = 0
+        nextAttemptAt = createdAt
+    }
+}
+
 /// Why the audit chain does not verify.
 public struct AuditChainBreak: Error, Sendable, Equatable, CustomStringConvertible {
     /// The first entry that does not check out.
@@ -219,6 +257,23 @@ public final class Store: Sendable {
                 t.column("draft", .text).notNull()
                 t.column("createdAt", .text).notNull()
             }
+        }
+        migrator.registerMigration("v4: catalog outbox") { db in
+            try db.create(table: "outbox") { t in
+                t.primaryKey("id", .text)
+                t.column("jobId", .text).references("job")
+                t.column("deviceKey", .text).notNull()
+                t.column("sequence", .integer).notNull()
+                t.column("body", .text).notNull()
+                t.column("createdAt", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("lastError", .text)
+                t.column("nextAttemptAt", .text).notNull()
+                t.column("deliveredAt", .text)
+                t.uniqueKey(["deviceKey", "sequence"])
+            }
+            try db.create(index: "outbox_due", on: "outbox", columns: ["state", "nextAttemptAt"])
         }
         return migrator
     }
@@ -398,7 +453,8 @@ public final class Store: Sendable {
         try read { db in try JobRow.order(Column("startedAt").desc).fetchAll(db) }
     }
 
-    static func iso8601(_ date: Date) -> String {
+    /// ISO 8601 UTC with milliseconds (sorts as text).
+    public static func iso8601(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")

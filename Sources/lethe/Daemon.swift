@@ -6,6 +6,7 @@ import LetheConfig
 import LetheCore
 import LetheReports
 import LetheStore
+import LetheSync
 import Logging
 import ServiceLifecycle
 
@@ -35,6 +36,18 @@ struct Daemon: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds between erase checkpoints (each flushes the device, then records how far the pass got, so a job stopped by kill -9, a power cut or an unplug resumes from there).", valueName: "seconds"))
     var checkpointSeconds: Double = 5
+
+    @Option(help: ArgumentHelp("Catalog endpoint records are delivered to (else catalog.url in the config; without either, records wait in the outbox).", valueName: "url"))
+    var catalogURL: String?
+
+    @Option(help: ArgumentHelp("File holding the catalog's shared HMAC secret (else catalog.secretFile in the config).", valueName: "file"))
+    var catalogSecretFile: String?
+
+    @Option(help: ArgumentHelp("Tries before a catalog record becomes a dead letter.", valueName: "n"))
+    var catalogMaxAttempts = 10
+
+    @Option(help: ArgumentHelp("Seconds before the first catalog retry (doubling, with jitter, up to 5 min).", valueName: "seconds", visibility: .hidden))
+    var catalogRetrySeconds = 1.0
 
     @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
     var config: String?
@@ -113,6 +126,23 @@ struct Daemon: AsyncParsableCommand {
         }
         settings.checkpointInterval = checkpointSeconds
         settings.autoStartPaths.formUnion(autoStart)
+        var delivery: CatalogDelivery?
+        if let url = catalogURL ?? file?.catalogURL {
+            guard let secretFile = catalogSecretFile ?? file?.catalogSecretFile else {
+                throw Output.fail(LetheError(.invalidArgument, path: "--catalog-secret-file", "a catalog URL needs a shared secret file (catalog.secretFile)"), json: false)
+            }
+            do throws(LetheError) {
+                var sync = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: settings.station.id)
+                sync.maxAttempts = max(1, catalogMaxAttempts)
+                sync.baseDelay = max(0.01, catalogRetrySeconds)
+                delivery = CatalogDelivery(outbox: Outbox(store: store), settings: sync, log: log)
+                log("catalog sync to \(url) (\(sync.maxAttempts) tries before a dead letter)")
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        } else {
+            log("no catalog configured: records wait in the outbox (`lethe sync status`)")
+        }
         let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
         let address = listen
         let app = Application(
@@ -124,7 +154,8 @@ struct Daemon: AsyncParsableCommand {
             },
             logger: logger)
         let group = ServiceGroup(
-            services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app],
+            services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app]
+                + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         for job in bench.jobs where job.state == "running" { _ = try? bench.abort(job.id) }

@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LetheConfig
+import LetheCore
+import LetheReports
+import LetheStore
+import LetheSync
+import Logging
+import ServiceLifecycle
+
+/// Where the catalog is: `--config` (catalog.url, catalog.secretFile) or the options.
+struct CatalogOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Station config (YAML) with catalog.url and catalog.secretFile.", valueName: "file"))
+    var config: String?
+    @Option(help: ArgumentHelp("Catalog endpoint (replaces catalog.url).", valueName: "url"))
+    var url: String?
+    @Option(help: ArgumentHelp("File with the shared HMAC secret (replaces catalog.secretFile).", valueName: "file"))
+    var secretFile: String?
+    @Option(help: ArgumentHelp("Tries before a record becomes a dead letter.", valueName: "n"))
+    var maxAttempts = 10
+
+    func settings(station: String) throws(LetheError) -> DeliverySettings {
+        var file: DaemonConfig?
+        if let config {
+            do throws(ConfigError) { file = try DaemonConfig.load(file: config) } catch {
+                throw LetheError(.invalidArgument, path: error.location, error.detail)
+            }
+        }
+        guard let url = url ?? file?.catalogURL else {
+            throw LetheError(.invalidArgument, path: "--url", "no catalog endpoint: give --url, or --config with catalog.url")
+        }
+        guard let secretFile = secretFile ?? file?.catalogSecretFile else {
+            throw LetheError(.invalidArgument, path: "--secret-file", "no shared secret: give --secret-file, or --config with catalog.secretFile")
+        }
+        var settings = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: file?.station.id ?? station)
+        settings.maxAttempts = max(1, maxAttempts)
+        return settings
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The catalog outbox: what is waiting, delivered or dead; deliver now; retry dead letters.",
+        discussion: """
+            Every refurb report issued for a finished erase puts one record in the outbox (var/lethe.sqlite), in the same transaction. The daemon delivers them by itself when a catalog is configured; these commands are for a station without a daemon running, and for dead letters.
+
+              lethe sync status              counts, and the records not delivered yet
+              lethe sync --once --url URL --secret-file FILE   deliver what is due now, then exit
+              lethe sync retry ID            put a dead letter back in the queue (or --dead for all)
+            """,
+        subcommands: [Status.self, Retry.self])
+
+    @Flag(help: "Deliver every record that is due now, then exit (retries wait for the daemon or the next run).")
+    var once = false
+    @OptionGroup var catalog: CatalogOptions
+    @OptionGroup var state: StateOptions
+
+    func run() async throws {
+        guard once else { throw CleanExit.helpRequest(self) }
+        let outbox: Outbox
+        let settings: DeliverySettings
+        do throws(LetheError) {
+            outbox = Outbox(store: try Store(stateDirectory: state.directory))
+            settings = try catalog.settings(station: try state.station().id)
+        } catch {
+            throw Output.fail(error, json: false)
+        }
+        let delivery = CatalogDelivery(outbox: outbox, settings: settings, log: { Output.err("lethe: \($0)") })
+        var tried = 0
+        while true {
+            let count = await delivery.sweep()
+            if count == 0 { break }
+            tried += count
+        }
+        await delivery.shutdown()
+        let summary = try? outbox.summary()
+        print("tried \(tried); delivered \(summary?.delivered ?? 0), pending \(summary?.pending ?? 0), dead \(summary?.dead ?? 0)")
+        if (summary?.dead ?? 0) > 0 { throw ExitCode(1) }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Counts by state, and each record not delivered yet with its tries and last error.")
+        @Flag(help: "JSON instead of text.") var json = false
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            do throws(LetheError) {
+                let outbox = Outbox(store: try Store(stateDirectory: state.directory))
+                let summary = try outbox.summary()
+                let open = try outbox.rows(state: "dead") + outbox.rows(state: "pending")
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    struct View: Encodable { var summary: Outbox.Summary; var records: [OutboxRow] }
+                    print(String(decoding: (try? encoder.encode(View(summary: summary, records: open))) ?? Data(), as: UTF8.self))
+                    return
+                }
+                print("pending \(summary.pending), delivered \(summary.delivered), dead \(summary.dead)")
+                for row in open {
+                    print("\(row.state)\t\(row.id)\t\(row.deviceKey) #\(row.sequence)\ttries \(row.attempts)\tnext \(row.nextAttemptAt)\t\(row.lastError ?? "")")
+                }
+            } catch {
+                throw Output.fail(error, json: json)
+            }
+        }
+    }
+
+    struct Retry: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a dead letter (or, with --dead, all of them) back in the queue, due now.")
+        @Argument(help: "The record id (from `lethe sync status`).") var id: String?
+        @Flag(help: "Every dead letter.") var dead = false
+        @OptionGroup var state: StateOptions
+
+        func validate() throws {
+            guard (id == nil) != !dead else { throw ValidationError("give a record id, or --dead") }
+        }
+
+        func run() throws {
+            do throws(LetheError) {
+                let count = try Outbox(store: try Store(stateDirectory: state.directory)).retry(id: dead ? nil : id)
+                guard count > 0 || dead else { throw LetheError(.invalidArgument, path: id, "no undelivered record with this id") }
+                print("requeued \(count)")
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        }
+    }
+}
+
+struct Catalog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The reference catalog receiver (the other end of catalog sync).",
+        subcommands: [Serve.self])
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Receive catalog records: check the HMAC and the signatures, deduplicate by Idempotency-Key, store in SQLite.",
+            discussion: """
+                POST /v1/records (the contract: catalog-api.yaml), GET /v1/records lists what arrived, GET /v1/records/{id} returns one. Reports must be signed by a trusted station key: --trust FILE.jwk (repeatable) and/or --state-dir (that station's own key and its trusted keys).
+                """)
+        @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen = "127.0.0.1:8780"
+        @Option(help: ArgumentHelp("SQLite database of received records.", valueName: "file")) var db = "var/catalog/records.sqlite"
+        @Option(help: ArgumentHelp("File with the shared HMAC secret.", valueName: "file")) var secretFile: String
+        @Option(help: ArgumentHelp("A station public key to trust (JWK).", valueName: "file")) var trust: [String] = []
+        @Option(name: .customLong("state-dir"), help: ArgumentHelp("Trust this station's key and its trusted keys.", valueName: "dir")) var stateDirectory: String?
+        @Option(help: ArgumentHelp("Fault injection: the first N posts fail.", valueName: "n", visibility: .hidden)) var failFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: their status.", valueName: "code", visibility: .hidden)) var failStatus = 503
+        @Option(help: ArgumentHelp("Fault injection: Retry-After seconds on them.", valueName: "s", visibility: .hidden)) var retryAfter: Int?
+        @Option(help: ArgumentHelp("Fault injection: the first N posts are slow.", valueName: "n", visibility: .hidden)) var delayFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: by this many seconds.", valueName: "s", visibility: .hidden)) var delaySeconds = 0.0
+
+        func run() async throws {
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            let parts = listen.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else {
+                throw Output.fail(LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port"), json: false)
+            }
+            let receiver: CatalogReceiver
+            do throws(LetheError) {
+                var keys = try trust.map { path throws(LetheError) in try StateOptions.readJWK(path) }
+                if let stateDirectory {
+                    var options = StateOptions()
+                    options.directory = stateDirectory
+                    keys += try options.trustedKeys(extra: [])
+                }
+                guard !keys.isEmpty else { throw LetheError(.invalidArgument, path: "--trust", "no station key to check reports against: give --trust FILE.jwk or --state-dir") }
+                var faults = ReceiverFaults()
+                faults.failFirst = failFirst
+                faults.failStatus = failStatus
+                faults.retryAfter = retryAfter
+                faults.delayFirst = delayFirst
+                faults.delaySeconds = delaySeconds
+                receiver = try CatalogReceiver(database: db, secret: try CatalogSignature.loadSecret(path: secretFile), trusted: keys, faults: faults)
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+            var logger = Logger(label: "lethe-catalog")
+            logger.logLevel = .warning
+            let app = Application(
+                router: receiver.router(), configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe-catalog"),
+                onServerRunning: { [listen] _ in Output.err("lethe catalog: receiving on http://\(listen)/v1/records") }, logger: logger)
+            try await app.runService()
+        }
+    }
+}
