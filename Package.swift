@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",
-            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "lethe"],
+            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "lethe"],
             exclude: ["Testbeds"],  // umockdev files, read from the source tree by umockdev-run
             swiftSettings: strict
         ),

@@ -46,7 +46,8 @@ public final class CatalogDelivery: Sendable {
         self.outbox = outbox
         self.settings = settings
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(Int64(max(1, settings.timeout))), read: .seconds(Int64(max(1, settings.timeout))))
+        let milliseconds = Int64(max(100, settings.timeout * 1000))
+        configuration.timeout = .init(connect: .milliseconds(milliseconds), read: .milliseconds(milliseconds))
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, settings.concurrency))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.log = log

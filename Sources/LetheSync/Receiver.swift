@@ -140,10 +140,10 @@ public final class CatalogReceiver: Sendable {
         request.headers.first { $0.name.canonicalName == name.lowercased() }?.value
     }
 
-    /// Everything received, oldest first, without bodies.
+    /// Everything received, in the order it arrived, without bodies.
     public func records() throws -> [ReceivedRecord] {
         try pool.read { db in
-            try ReceivedRecord.order(Column("receivedAt"), Column("id")).fetchAll(db).map { var r = $0; r.body = ""; return r }
+            try ReceivedRecord.order(Column.rowID).fetchAll(db).map { var r = $0; r.body = ""; return r }
         }
     }
 

@@ -49,6 +49,9 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds before the first catalog retry (doubling, with jitter, up to 5 min).", valueName: "seconds", visibility: .hidden))
     var catalogRetrySeconds = 1.0
 
+    @Option(help: ArgumentHelp("Seconds to wait for the catalog's answer before trying again later.", valueName: "seconds"))
+    var catalogTimeoutSeconds = 10.0
+
     @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
     var config: String?
 
@@ -135,6 +138,7 @@ struct Daemon: AsyncParsableCommand {
                 var sync = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: settings.station.id)
                 sync.maxAttempts = max(1, catalogMaxAttempts)
                 sync.baseDelay = max(0.01, catalogRetrySeconds)
+                sync.timeout = max(0.1, catalogTimeoutSeconds)
                 delivery = CatalogDelivery(outbox: Outbox(store: store), settings: sync, log: log)
                 log("catalog sync to \(url) (\(sync.maxAttempts) tries before a dead letter)")
             } catch {
