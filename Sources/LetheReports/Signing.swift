@@ -4,16 +4,30 @@ import LetheCore
 
 /// base64url without padding (RFC 7515 §2).
 public enum Base64URL {
+    /// Unpadded base64url (RFC 4648 section 5).
     public static func encode(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var bytes = [UInt8](data.base64EncodedData())
+        while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
+        for i in bytes.indices {
+            if bytes[i] == UInt8(ascii: "+") { bytes[i] = UInt8(ascii: "-") } else if bytes[i] == UInt8(ascii: "/") { bytes[i] = UInt8(ascii: "_") }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The bytes of unpadded base64url text; nil if any character is outside the alphabet.
     public static func decode(_ text: String) -> Data? {
-        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 3)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): bytes.append(byte)
+            case UInt8(ascii: "-"): bytes.append(UInt8(ascii: "+"))
+            case UInt8(ascii: "_"): bytes.append(UInt8(ascii: "/"))
+            default: return nil
+            }
+        }
+        while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
+        return Data(base64Encoded: Data(bytes))
     }
 }
 
@@ -220,14 +234,19 @@ public enum ReportVerifier {
     /// Verifies a report file against trusted public keys. Accepts `alg` `Ed25519` (RFC 9864)
     /// and the older `EdDSA` (RFC 8037); every failure names what is wrong.
     public static func verify(fileData: Data, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
-        func fail(_ reason: ReportVerificationError.Reason, _ message: String) -> ReportVerificationError {
-            ReportVerificationError(reason: reason, message: message)
-        }
         let file: JSONValue
         do {
             file = try JSONValue.parse(fileData)
         } catch {
-            throw fail(.unreadable, "not a complete JSON document (truncated or damaged): \(error)")
+            throw ReportVerificationError(reason: .unreadable, message: "not a complete JSON document (truncated or damaged): \(error)")
+        }
+        return try verify(file: file, trusted: trusted)
+    }
+
+    /// Verifies a report file already parsed (for instance embedded in a larger document).
+    public static func verify(file: JSONValue, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
+        func fail(_ reason: ReportVerificationError.Reason, _ message: String) -> ReportVerificationError {
+            ReportVerificationError(reason: reason, message: message)
         }
         guard let payloadText = file["payload"]?.stringValue, let protected = file["protected"]?.stringValue,
             let signatureText = file["signature"]?.stringValue

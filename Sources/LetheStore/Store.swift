@@ -274,6 +274,7 @@ public final class Store: Sendable {
                 t.uniqueKey(["deviceKey", "sequence"])
             }
             try db.create(index: "outbox_due", on: "outbox", columns: ["state", "nextAttemptAt"])
+            try db.execute(sql: "CREATE INDEX outbox_open ON outbox(deviceKey, sequence) WHERE state != 'delivered'")
         }
         return migrator
     }

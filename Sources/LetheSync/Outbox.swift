@@ -39,10 +39,12 @@ public struct Outbox: Sendable {
     public func due(now: Date = Date(), limit: Int = 64) throws(LetheError) -> [OutboxRow] {
         let at = Store.iso8601(now)
         return try store.read { db in
+            // Each device's first undelivered record (through the partial index of open rows),
+            // then those of them that are pending and due.
             try OutboxRow.fetchAll(db, sql: """
-                SELECT o.* FROM outbox o
+                SELECT o.* FROM (SELECT deviceKey, MIN(sequence) AS first FROM outbox WHERE state != 'delivered' GROUP BY deviceKey) AS head
+                JOIN outbox o ON o.deviceKey = head.deviceKey AND o.sequence = head.first
                 WHERE o.state = 'pending' AND o.nextAttemptAt <= ?
-                  AND o.sequence = (SELECT MIN(sequence) FROM outbox WHERE deviceKey = o.deviceKey AND state != 'delivered')
                 ORDER BY o.createdAt, o.deviceKey LIMIT ?
                 """, arguments: [at, limit])
         }

@@ -111,7 +111,7 @@ public final class CatalogReceiver: Sendable {
         }
         for (name, document) in [("report", record.report), ("certificateDocument", record.certificateDocument ?? .null)] where document != .null {
             do throws(ReportVerificationError) {
-                let verified = try ReportVerifier.verify(fileData: document.canonicalData, trusted: trusted)
+                let verified = try ReportVerifier.verify(file: document, trusted: trusted)
                 if name == "report", verified.reportId != record.reportId {
                     return Self.problem(.unprocessableContent, "report is \(verified.reportId), the record says \(record.reportId)")
                 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LetheSync
 import Foundation
 import LetheCore
 import LetheReports
@@ -10,7 +11,7 @@ struct Bench: ParsableCommand {
         commandName: "bench",
         abstract: "Measure internal speeds (used by Benchmarks/wipe-vs-fio.sh).",
         shouldDisplay: false,
-        subcommands: [PRNG.self, ReportSpeed.self])
+        subcommands: [PRNG.self, ReportSpeed.self, Outbox.self])
 
     struct PRNG: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -90,6 +91,20 @@ struct Bench: ParsableCommand {
                 print("render PDF, zh-CN:               \(HumanFormat.fixed(m.zh, 2)) ms")
                 print("first sign + render (fonts):     \(HumanFormat.fixed(cold, 1)) ms")
             }
+        }
+    }
+
+    /// Fills an outbox with sample records (for Benchmarks/sync.sh).
+    struct Outbox: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue sample catalog records (signed with the TEST key) in an outbox.")
+        @Option(help: "How many records.") var records = 10_000
+        @Option(help: "Over how many devices.") var devices = 100
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            let started = Date()
+            let ids = try CatalogSamples.fill(stateDirectory: state.directory, records: records, devices: devices)
+            print("queued \(ids.count) records in \(String(format: "%.1f", Date().timeIntervalSince(started))) s; trust \(state.directory)/test-key.jwk")
         }
     }
 }

@@ -12,35 +12,12 @@ import Testing
 @Suite(.serialized) struct SyncTests {
     static let secret = "sync-test-secret-0123456789abcdef"
 
-    /// A state directory with `count` records for `devices` devices in its outbox, built from
-    /// the sample refurb report signed with the RFC 8032 test key (trusted by the receiver).
+    /// A state directory with `count` records for `devices` devices in its outbox (the sample
+    /// reports, signed with the TEST key the receiver is told to trust), and the shared secret.
     static func station(records count: Int, devices: Int) throws -> (state: String, ids: [String]) {
         let state = NSTemporaryDirectory() + "lethe-sync-\(UUID().uuidString)"
-        let store = try Store(stateDirectory: state)
-        let key = ReportSamples.testKey()
-        let certificate = try SignedReport.sign(ReportSamples.certificate(), type: SignedReport.certificateType, key: key)
-        let refurb = ReportSamples.refurb(certificateDigest: certificate.digest)
-        let signed = try SignedReport.sign(refurb, type: SignedReport.refurbType, key: key)
-        try FileManager.default.createDirectory(atPath: "\(state)/reports", withIntermediateDirectories: true)
-        let refurbPath = "\(state)/reports/refurb.json", certificatePath = "\(state)/reports/certificate.json"
-        try signed.fileData.write(to: URL(fileURLWithPath: refurbPath))
-        try certificate.fileData.write(to: URL(fileURLWithPath: certificatePath))
-        try JSONEncoder().encode(key.publicJWK).write(to: URL(fileURLWithPath: "\(state)/test-key.jwk"))
+        let ids = try CatalogSamples.fill(stateDirectory: state, records: count, devices: devices)
         try Self.secret.write(toFile: "\(state)/secret", atomically: true, encoding: .utf8)
-        var ids: [String] = []
-        for n in 0..<count {
-            let device = "serial:SYNC-\(n % devices)"
-            let row = try store.write { db in
-                try Outbox.enqueue(db, jobId: nil, deviceKey: device, at: "2026-11-23T00:00:00Z") { sequence in
-                    let id = ReportID.make()
-                    let record = try CatalogRecord(
-                        recordId: id, station: "sync-test", sequence: sequence, createdAt: "2026-11-23T00:00:00Z", refurb: refurb,
-                        refurbFile: signed.fileData, certificateFile: certificate.fileData, certified: true, verifyBase: "http://127.0.0.1")
-                    return (id, try record.body())
-                }
-            }
-            ids.append(row.id)
-        }
         return (state, ids)
     }
 
