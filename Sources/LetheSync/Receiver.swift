@@ -8,13 +8,15 @@ import Synchronization
 
 /// Faults the reference receiver injects (for fault tests and demos): the first `failFirst`
 /// posts answer `failStatus` (with `Retry-After: retryAfter`), and the first `delayFirst`
-/// posts answer only after `delaySeconds`.
+/// posts answer only after `delaySeconds`; the first `garbageFirst` get a 200 that is no receipt.
 public struct ReceiverFaults: Sendable {
     public var failFirst = 0
     public var failStatus = 503
     public var retryAfter: Int?
     public var delayFirst = 0
     public var delaySeconds = 0.0
+    /// The first `garbageFirst` posts get `200 OK` with an HTML page (a captive portal's, say).
+    public var garbageFirst = 0
 
     /// No faults.
     public init() {}
@@ -90,6 +92,9 @@ public final class CatalogReceiver: Sendable {
     func receive(idempotencyKey: String?, signature: String?, body: Data) async -> Response {
         let number = posts.wrappingAdd(1, ordering: .relaxed).newValue
         if number <= faults.delayFirst { try? await Task.sleep(for: .milliseconds(Int(faults.delaySeconds * 1000))) }
+        if number <= faults.garbageFirst {
+            return Response(status: .ok, headers: [.contentType: "text/html"], body: ResponseBody(byteBuffer: ByteBuffer(string: "<html><body>Welcome to the warehouse Wi-Fi</body></html>")))
+        }
         if number <= faults.failFirst {
             var headers: HTTPFields = [:]
             if let after = faults.retryAfter { headers[.retryAfter] = String(after) }

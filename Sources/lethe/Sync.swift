@@ -149,6 +149,7 @@ struct Catalog: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Fault injection: Retry-After seconds on them.", valueName: "s", visibility: .hidden)) var retryAfter: Int?
         @Option(help: ArgumentHelp("Fault injection: the first N posts are slow.", valueName: "n", visibility: .hidden)) var delayFirst = 0
         @Option(help: ArgumentHelp("Fault injection: by this many seconds.", valueName: "s", visibility: .hidden)) var delaySeconds = 0.0
+        @Option(help: ArgumentHelp("Fault injection: the first N posts get 200 with an HTML page.", valueName: "n", visibility: .hidden)) var garbageFirst = 0
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -171,6 +172,7 @@ struct Catalog: AsyncParsableCommand {
                 faults.retryAfter = retryAfter
                 faults.delayFirst = delayFirst
                 faults.delaySeconds = delaySeconds
+                faults.garbageFirst = garbageFirst
                 receiver = try CatalogReceiver(database: db, secret: try CatalogSignature.loadSecret(path: secretFile), trusted: keys, faults: faults)
             } catch {
                 throw Output.fail(error, json: false)

@@ -60,7 +60,7 @@ import Testing
         kill(receiver.process.processIdentifier, SIGKILL)
         receiver.process.waitUntilExit()
         usleep(1_500_000)
-        receiver = try Self.receiver(state, port: port, db: db, ["--fail-first", "3"])
+        receiver = try Self.receiver(state, port: port, db: db, ["--fail-first", "3", "--garbage-first", "2"])
         // Then the daemon is killed with -9 mid-delivery and restarted.
         #expect(DaemonTests.poll(60) { Self.received(port: port).count >= 15 ? true : nil } == true, "\(daemon.stderr)")
         let firstLog = daemon.stderr
@@ -91,6 +91,8 @@ import Testing
         let status = try Host.run(Host.lethe, ["sync", "status", "--json", "--state-dir", state])
         let summary = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["summary"] as? [String: Any]
         #expect(summary?["delivered"] as? Int == ids.count && summary?["pending"] as? Int == 0 && summary?["dead"] as? Int == 0, "\(status.stdout)")
+        // The answers that were no receipt (200 with an HTML page) were tried again, not taken as delivered.
+        #expect(daemon.stderr.contains("malformed answer") || firstLog.contains("malformed answer"), "\(daemon.stderr)")
         kill(daemon.process.processIdentifier, SIGTERM)
         daemon.process.waitUntilExit()
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
