@@ -27,7 +27,9 @@ enum Dashboard {
         function h(s){return String(s??'').replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
         function rate(b){return b>0?(b/1048576).toFixed(0)+' MiB/s':''}
         function eta(s){return s==null?'':'ETA '+Math.floor(s/60)+':'+String(Math.floor(s%60)).padStart(2,'0')}
-        const jobs=new Map(),devices=new Map();let pending=false,mode='';
+        const jobs=new Map(),devices=new Map();let pending=false,mode='',dead=[];
+        async function outbox(){try{const r=await fetch('/api/v1/outbox?state=dead',auth);if(r.ok){dead=(await r.json()).records;draw()}}catch(e){}}
+        async function retryDead(){const r=await fetch('/api/v1/outbox/dead/retry',{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);outbox()}
         async function act(id,what,body){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',headers:{...auth.headers,'Content-Type':'application/json'},body:body?JSON.stringify(body):undefined});if(!r.ok)alert((await r.json()).message);else{jobs.set(id,await r.json());draw()}}
         const scale={A:'like new',B:'light wear',C:'moderate wear',D:'heavy wear',E:'damaged'};
         function grade(id,g){const notes=prompt('Cosmetic grade '+g+' ('+scale[g]+'). Notes (optional):','');if(notes!==null)act(id,'grade',{grade:g,notes})}
@@ -56,7 +58,10 @@ enum Dashboard {
             html+=`<div class="card"><div class="bay">${h(d.bay||d.path)}</div><div class="muted">${h(d.model||d.transport)} · serial ${h(d.serial||'—')}</div>
             <div>${d.protected?'PROTECTED: '+h(d.protectionReason):'no job'}</div></div>`;
           }
-          document.getElementById('grid').innerHTML=html||'<p style="padding:1em">No devices docked.</p>';
+          const letters=dead.length?`<div class="card notErased" style="grid-column:1/-1"><div class="verdict">${dead.length} catalog record(s) not delivered (dead letters)</div>
+            ${dead.slice(0,5).map(d=>`<div class="muted">${h(d.deviceKey)} #${d.sequence}: ${h(d.lastError)}</div>`).join('')}
+            <button onclick="retryDead()">Retry dead letters</button></div>`:'';
+          document.getElementById('grid').innerHTML=letters+(html||'<p style="padding:1em">No devices docked.</p>');
           document.getElementById('live').textContent=mode;
         }
         async function poll(){
@@ -80,6 +85,7 @@ enum Dashboard {
           // Never opened (proxy, old browser): poll instead. Dropped later: EventSource reconnects.
           es.onerror=()=>{console.info('lethe: event stream error, open='+opened);if(!opened){es.close();polling()}else{mode='reconnecting…';draw()}};
         }
+        outbox();setInterval(outbox,5000);
         poll().then(ok=>{if(!ok)return;if(params.get('live')==='poll'||!window.EventSource)polling();else stream()});
         </script></body></html>
         """

@@ -26,7 +26,7 @@ import Testing
         }
         let good = try Host.lethe("audit", "verify", "--state-dir", state)
         #expect(good.status == 0, "\(good.stderr)")
-        #expect(good.stdout.contains("intact (8 events)"), "\(good.stdout)")  // per wipe: started, finished, 2 reports
+        #expect(good.stdout.contains("intact (10 events)"), "\(good.stdout)")  // per wipe: started, finished, 2 reports, catalog record queued
         let database = "\(state)/lethe.sqlite"
         let jobs = try Self.sqlite(database, "select status, count(*) from job group by status")
         #expect(jobs.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "erased|2")

@@ -18,12 +18,14 @@ for twin in nvme-QEMU_NVMe_Ctrl_LABNVMEBAD1 ata-LAB_BAD_SATA_LABSATABAD1 usb-QEM
   echo "$twin: wipe rc=$(cat $out/wipe-$name.rc) verify rc=$(cat $out/verify-$name.rc)"
 done
 
-# Unplug: delete the healthy SATA disk from the SCSI layer two seconds into a wipe. (A random
+# Unplug: delete the healthy SATA disk from the SCSI layer two seconds into a wipe's writing. (A random
 # pass: QEMU turns zero writes into cheap unmaps, and the pass would be over before the unplug.)
 sata=/dev/disk/by-id/ata-LAB_SATA_DISK_LABSATA0001
 node=$(readlink -f $sata)
 "$LETHE" wipe "$sata" --method random --yes --json > $out/unplug.json 2> $out/unplug.err &
 pid=$!
+# Wait until it is writing (lethe starts slowly under emulation), then two more seconds.
+for _ in $(seq 300); do grep -q '"type":"progress"' $out/unplug.json 2>/dev/null && break; sleep 0.1; done
 sleep 2
 echo 1 > /sys/block/$(basename $node)/device/delete
 wait $pid
