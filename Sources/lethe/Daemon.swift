@@ -78,10 +78,8 @@ struct Daemon: AsyncParsableCommand {
             if profiles.directory == "profiles", let dir = file.profilesDirectory { profiles.directory = dir }
             if listen == "127.0.0.1:8765", let address = file.listen { listen = address }
         }
-        let parts = listen.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else {
-            throw Output.fail(LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port"), json: false)
-        }
+        let address: (host: String, port: Int)
+        do throws(LetheError) { address = try listenAddress(listen) } catch { throw Output.fail(error, json: false) }
         var settings: BenchSettings
         let store: Store
         let trusted: [PublicJWK]
@@ -130,31 +128,29 @@ struct Daemon: AsyncParsableCommand {
         settings.checkpointInterval = checkpointSeconds
         settings.autoStartPaths.formUnion(autoStart)
         var delivery: CatalogDelivery?
-        if let url = catalogURL ?? file?.catalogURL {
-            guard let secretFile = catalogSecretFile ?? file?.catalogSecretFile else {
-                throw Output.fail(LetheError(.invalidArgument, path: "--catalog-secret-file", "a catalog URL needs a shared secret file (catalog.secretFile)"), json: false)
-            }
-            do throws(LetheError) {
-                var sync = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: settings.station.id)
-                sync.maxAttempts = max(1, catalogMaxAttempts)
+        do throws(LetheError) {
+            if var sync = try CatalogOptions.resolve(
+                url: catalogURL, secretFile: catalogSecretFile, file: file, station: settings.station.id, maxAttempts: catalogMaxAttempts,
+                secretOption: "--catalog-secret-file")
+            {
                 sync.baseDelay = max(0.01, catalogRetrySeconds)
                 sync.timeout = max(0.1, catalogTimeoutSeconds)
                 delivery = CatalogDelivery(outbox: Outbox(store: store), settings: sync, log: log)
-                log("catalog sync to \(url) (\(sync.maxAttempts) tries before a dead letter)")
-            } catch {
-                throw Output.fail(error, json: false)
+                log("catalog sync to \(sync.url) (\(sync.maxAttempts) tries before a dead letter)")
+            } else {
+                log("no catalog configured: records wait in the outbox (`lethe sync status`)")
             }
-        } else {
-            log("no catalog configured: records wait in the outbox (`lethe sync status`)")
+        } catch {
+            throw Output.fail(error, json: false)
         }
         let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
-        let address = listen
+        let shown = listen
         let app = Application(
             router: HTTPServer.router(bench: bench, store: store, trusted: trusted, tokens: tokens),
-            configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe"),
-            onServerRunning: { [demoToken, address] _ in
-                log("serving http://\(address)/ (dashboard), /api/v1, /verify/{id}")
-                if let demoToken { log("demo: open http://\(address)/#token=\(demoToken) (a technician token, made for this run)") }
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe"),
+            onServerRunning: { [demoToken, shown] _ in
+                log("serving http://\(shown)/ (dashboard), /api/v1, /verify/{id}")
+                if let demoToken { log("demo: open http://\(shown)/#token=\(demoToken) (a technician token, made for this run)") }
             },
             logger: logger)
         let group = ServiceGroup(

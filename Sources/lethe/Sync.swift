@@ -27,16 +27,37 @@ struct CatalogOptions: ParsableArguments {
                 throw LetheError(.invalidArgument, path: error.location, error.detail)
             }
         }
-        guard let url = url ?? file?.catalogURL else {
+        guard let settings = try Self.resolve(
+            url: url, secretFile: secretFile, file: file, station: file?.station.id ?? station, maxAttempts: maxAttempts, secretOption: "--secret-file")
+        else {
             throw LetheError(.invalidArgument, path: "--url", "no catalog endpoint: give --url, or --config with catalog.url")
         }
+        return settings
+    }
+
+    /// The delivery settings from command-line values or the station config (the command line
+    /// wins); nil when neither names a catalog URL. A URL without a secret file is an error
+    /// naming `secretOption`.
+    static func resolve(
+        url: String?, secretFile: String?, file: DaemonConfig?, station: String, maxAttempts: Int, secretOption: String
+    ) throws(LetheError) -> DeliverySettings? {
+        guard let url = url ?? file?.catalogURL else { return nil }
         guard let secretFile = secretFile ?? file?.catalogSecretFile else {
-            throw LetheError(.invalidArgument, path: "--secret-file", "no shared secret: give --secret-file, or --config with catalog.secretFile")
+            throw LetheError(.invalidArgument, path: secretOption, "a catalog URL needs a shared secret file (\(secretOption), or catalog.secretFile in the config)")
         }
-        var settings = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: file?.station.id ?? station)
+        var settings = DeliverySettings(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: station)
         settings.maxAttempts = max(1, maxAttempts)
         return settings
     }
+}
+
+/// `host:port` from a --listen value, or an error naming the option.
+func listenAddress(_ listen: String) throws(LetheError) -> (host: String, port: Int) {
+    let parts = listen.split(separator: ":")
+    guard parts.count == 2, let port = Int(parts[1]) else {
+        throw LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port")
+    }
+    return (String(parts[0]), port)
 }
 
 struct Sync: AsyncParsableCommand {
@@ -153,10 +174,8 @@ struct Catalog: AsyncParsableCommand {
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-            let parts = listen.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]) else {
-                throw Output.fail(LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port"), json: false)
-            }
+            let address: (host: String, port: Int)
+            do throws(LetheError) { address = try listenAddress(listen) } catch { throw Output.fail(error, json: false) }
             let receiver: CatalogReceiver
             do throws(LetheError) {
                 var keys = try trust.map { path throws(LetheError) in try StateOptions.readJWK(path) }
@@ -180,7 +199,7 @@ struct Catalog: AsyncParsableCommand {
             var logger = Logger(label: "lethe-catalog")
             logger.logLevel = .warning
             let app = Application(
-                router: receiver.router(), configuration: .init(address: .hostname(String(parts[0]), port: port), serverName: "lethe-catalog"),
+                router: receiver.router(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe-catalog"),
                 onServerRunning: { [listen] _ in Output.err("lethe catalog: receiving on http://\(listen)/v1/records") }, logger: logger)
             try await app.runService()
         }
