@@ -4,6 +4,8 @@ import Foundation
 import Hummingbird
 import LetheCore
 import LetheStore
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Where and how records are delivered.
@@ -177,6 +179,17 @@ public final class CatalogDelivery: Sendable {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
             case .remoteConnectionClosed: return "the connection was closed before an answer"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? NIOConnectionError {
+            return error.connectionErrors.first.map { describe($0.error) } ?? "cannot resolve \(error.host)"
+        }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused (nothing listens there)"
+            case ECONNRESET: return "connection reset by the peer"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable (errno \(error.errnoCode))"
             default: return "\(error)"
             }
         }

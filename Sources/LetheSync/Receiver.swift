@@ -1,25 +1,101 @@
 import Crypto
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import LetheCore
 import LetheReports
+import NIOCore
+import NIOHTTPTypes
 import Synchronization
 
-/// Faults the reference receiver injects (for fault tests and demos): the first `failFirst`
-/// posts answer `failStatus` (with `Retry-After: retryAfter`), and the first `delayFirst`
-/// posts answer only after `delaySeconds`; the first `garbageFirst` get a 200 that is no receipt.
+/// Faults the reference receiver injects (for fault tests and demos). Posts meet them in
+/// arrival order, one phase after the other: the first `failFirst` posts answer `failStatus`
+/// (with `Retry-After: retryAfter`); the next `resetFirst` are stored but their connection is
+/// reset (TCP RST) instead of answered; the next `delayFirst` answer only after
+/// `delaySeconds`; the next `garbageFirst` get a 200 that is no receipt. Later posts meet none.
 public struct ReceiverFaults: Sendable {
     public var failFirst = 0
     public var failStatus = 503
     public var retryAfter: Int?
+    /// Posts whose answer is lost to a connection reset (after the record was stored).
+    public var resetFirst = 0
     public var delayFirst = 0
     public var delaySeconds = 0.0
-    /// The first `garbageFirst` posts get `200 OK` with an HTML page (a captive portal's, say).
+    /// Posts that get `200 OK` with an HTML page (a captive portal's, say).
     public var garbageFirst = 0
 
     /// No faults.
     public init() {}
+
+    /// Whether any fault is asked for.
+    public var isEmpty: Bool { failFirst + resetFirst + delayFirst + garbageFirst == 0 }
+}
+
+/// The fault one post meets.
+enum InjectedFault: String, Sendable {
+    case fail, reset, slow, garbage
+
+    /// The request header the injector hands the fault to the route in (stripped from clients).
+    static let field = HTTPField.Name("X-Lethe-Injected-Fault")!
+}
+
+/// Numbers the posts in arrival order and gives each its fault, phase after phase.
+final class FaultPlan: Sendable {
+    let faults: ReceiverFaults
+    private let posts = Atomic<Int>(0)
+
+    init(_ faults: ReceiverFaults) { self.faults = faults }
+
+    /// The fault of the next post, or nil once every phase is spent.
+    func next() -> InjectedFault? {
+        var number = posts.wrappingAdd(1, ordering: .relaxed).newValue
+        let phases: [(Int, InjectedFault)] = [(faults.failFirst, .fail), (faults.resetFirst, .reset), (faults.delayFirst, .slow), (faults.garbageFirst, .garbage)]
+        for (count, fault) in phases {
+            if number <= count { return fault }
+            number -= count
+        }
+        return nil
+    }
+}
+
+/// A channel handler (after HTTP decoding) that gives each POST its fault from the plan. A
+/// `reset` post goes on to the route and is stored, but where its answer would be written the
+/// connection is closed with SO_LINGER 0: the kernel sends RST, as a dropped NAT entry or a
+/// restarted proxy would, and the station never learns that the record arrived.
+final class FaultInjector: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let plan: FaultPlan
+    /// Per request on this connection, in order: whether its answer is to be a reset.
+    private var resets: [Bool] = []
+
+    init(plan: FaultPlan) { self.plan = plan }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        head.headerFields[InjectedFault.field] = nil
+        let fault = head.method == .post ? plan.next() : nil
+        resets.append(fault == .reset)
+        if let fault, fault != .reset { head.headerFields[InjectedFault.field] = fault.rawValue }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head = unwrapOutboundIn(data), !resets.isEmpty, resets.removeFirst() {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let linger0 = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                ?? context.eventLoop.makeSucceededVoidFuture()
+            linger0.whenComplete { _ in bound.value.close(promise: nil) }
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(data, promise: promise)
+    }
 }
 
 /// One record as the receiver lists it.
@@ -43,13 +119,13 @@ public final class CatalogReceiver: Sendable {
     let pool: DatabasePool
     let secret: SymmetricKey
     let trusted: [PublicJWK]
-    let faults: ReceiverFaults
-    private let posts = Atomic<Int>(0)
+    let faults: FaultPlan?
 
     /// Opens (or creates) the receiver's database.
     public init(database path: String, secret: SymmetricKey, trusted: [PublicJWK], faults: ReceiverFaults = ReceiverFaults()) throws(LetheError) {
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
             pool = try DatabasePool(path: path)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1: records") { db in
@@ -70,7 +146,7 @@ public final class CatalogReceiver: Sendable {
         }
         self.secret = secret
         self.trusted = trusted
-        self.faults = faults
+        self.faults = faults.isEmpty ? nil : FaultPlan(faults)
     }
 
     struct Problem: Encodable { var error: String; var message: String }
@@ -88,17 +164,21 @@ public final class CatalogReceiver: Sendable {
         json(Problem(error: status.reasonPhrase, message: message), status: status, headers: headers)
     }
 
-    /// Handles one POST: faults first, then key, size, HMAC, record, signatures, dedup.
-    func receive(idempotencyKey: String?, signature: String?, body: Data) async -> Response {
-        let number = posts.wrappingAdd(1, ordering: .relaxed).newValue
-        if number <= faults.delayFirst { try? await Task.sleep(for: .milliseconds(Int(faults.delaySeconds * 1000))) }
-        if number <= faults.garbageFirst {
-            return Response(status: .ok, headers: [.contentType: "text/html"], body: ResponseBody(byteBuffer: ByteBuffer(string: "<html><body>Welcome to the warehouse Wi-Fi</body></html>")))
-        }
-        if number <= faults.failFirst {
-            var headers: HTTPFields = [:]
-            if let after = faults.retryAfter { headers[.retryAfter] = String(after) }
-            return Self.problem(HTTPResponse.Status(code: faults.failStatus), "injected fault \(number) of \(faults.failFirst)", headers: headers)
+    /// Handles one POST: its injected fault first, then key, size, HMAC, record, signatures, dedup.
+    func receive(idempotencyKey: String?, signature: String?, fault: InjectedFault?, body: Data) async -> Response {
+        if let plan = faults, let fault {
+            switch fault {
+            case .fail:
+                var headers: HTTPFields = [:]
+                if let after = plan.faults.retryAfter { headers[.retryAfter] = String(after) }
+                return Self.problem(HTTPResponse.Status(code: plan.faults.failStatus), "injected fault", headers: headers)
+            case .garbage:
+                return Response(status: .ok, headers: [.contentType: "text/html"], body: ResponseBody(byteBuffer: ByteBuffer(string: "<html><body>Welcome to the warehouse Wi-Fi</body></html>")))
+            case .slow:
+                try? await Task.sleep(for: .milliseconds(Int(plan.faults.delaySeconds * 1000)))
+            case .reset:
+                break
+            }
         }
         guard let key = idempotencyKey, !key.isEmpty else { return Self.problem(.badRequest, "the Idempotency-Key header is missing") }
         guard let signature else { return Self.problem(.unauthorized, "the \(CatalogSignature.header) header is missing") }
@@ -164,7 +244,8 @@ public final class CatalogReceiver: Sendable {
                 return Self.problem(.contentTooLarge, "a record is at most 16 MiB")
             }
             return await self.receive(
-                idempotencyKey: Self.header(request, "Idempotency-Key"), signature: Self.header(request, CatalogSignature.header), body: body)
+                idempotencyKey: Self.header(request, "Idempotency-Key"), signature: Self.header(request, CatalogSignature.header),
+                fault: request.headers[InjectedFault.field].flatMap(InjectedFault.init(rawValue:)), body: body)
         }
         router.get("v1/records") { _, _ in
             do { return Self.json(try self.records(), status: .ok) } catch { return Self.problem(.internalServerError, "\(error)") }
@@ -176,5 +257,12 @@ public final class CatalogReceiver: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: row.body)))
         }
         return router
+    }
+
+    /// The HTTP/1 server to run the router on: with the fault injector on every connection when
+    /// faults were asked for.
+    public func server() -> HTTPServerBuilder {
+        let plan = faults
+        return .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: plan.map { [FaultInjector(plan: $0)] } ?? []))
     }
 }

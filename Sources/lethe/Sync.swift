@@ -168,9 +168,10 @@ struct Catalog: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Fault injection: the first N posts fail.", valueName: "n", visibility: .hidden)) var failFirst = 0
         @Option(help: ArgumentHelp("Fault injection: their status.", valueName: "code", visibility: .hidden)) var failStatus = 503
         @Option(help: ArgumentHelp("Fault injection: Retry-After seconds on them.", valueName: "s", visibility: .hidden)) var retryAfter: Int?
-        @Option(help: ArgumentHelp("Fault injection: the first N posts are slow.", valueName: "n", visibility: .hidden)) var delayFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: the next N posts are stored, then their connection reset.", valueName: "n", visibility: .hidden)) var resetFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: the next N posts are slow.", valueName: "n", visibility: .hidden)) var delayFirst = 0
         @Option(help: ArgumentHelp("Fault injection: by this many seconds.", valueName: "s", visibility: .hidden)) var delaySeconds = 0.0
-        @Option(help: ArgumentHelp("Fault injection: the first N posts get 200 with an HTML page.", valueName: "n", visibility: .hidden)) var garbageFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: the next N posts get 200 with an HTML page.", valueName: "n", visibility: .hidden)) var garbageFirst = 0
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -189,6 +190,7 @@ struct Catalog: AsyncParsableCommand {
                 faults.failFirst = failFirst
                 faults.failStatus = failStatus
                 faults.retryAfter = retryAfter
+                faults.resetFirst = resetFirst
                 faults.delayFirst = delayFirst
                 faults.delaySeconds = delaySeconds
                 faults.garbageFirst = garbageFirst
@@ -199,7 +201,7 @@ struct Catalog: AsyncParsableCommand {
             var logger = Logger(label: "lethe-catalog")
             logger.logLevel = .warning
             let app = Application(
-                router: receiver.router(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe-catalog"),
+                router: receiver.router(), server: receiver.server(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe-catalog"),
                 onServerRunning: { [listen] _ in Output.err("lethe catalog: receiving on http://\(listen)/v1/records") }, logger: logger)
             try await app.runService()
         }

@@ -6,8 +6,8 @@ import LetheSync
 import Testing
 
 /// Catalog sync against the real reference receiver (`lethe catalog serve`) over real HTTP on
-/// 127.0.0.1, delivered by the real daemon, with faults: 503s with Retry-After, slow answers that
-/// time out, the receiver killed and restarted, the daemon killed with -9 mid-delivery. Every
+/// 127.0.0.1, delivered by the real daemon, with faults: 503s with Retry-After, connections reset
+/// after the record was stored, slow answers that time out, the receiver killed and restarted, the daemon killed with -9 mid-delivery. Every
 /// record arrives exactly once, none is lost, each device's records arrive in order.
 @Suite(.serialized) struct SyncTests {
     static let secret = "sync-test-secret-0123456789abcdef"
@@ -42,9 +42,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: state) }
         let port = 21000 + Int(getpid() % 9000), daemonPort = port + 1
         let db = "\(state)/catalog.sqlite"
-        // The receiver answers 503 (Retry-After: 1) to the first 6 posts, and the first 10 answers
-        // take 2 s: longer than the 1 s the daemon waits.
-        var receiver = try Self.receiver(state, port: port, db: db, ["--fail-first", "6", "--retry-after", "1", "--delay-first", "10", "--delay-seconds", "2"])
+        // The receiver meets the posts with its faults in turn: 503 (Retry-After: 1) to the first
+        // 6; the next 4 are stored but their connections reset (RST) before the answer; the next
+        // 10 answer after 2 s, longer than the 1 s the daemon waits.
+        var receiver = try Self.receiver(state, port: port, db: db, [
+            "--fail-first", "6", "--retry-after", "1", "--reset-first", "4", "--delay-first", "10", "--delay-seconds", "2",
+        ])
         let daemonArguments = [
             "daemon", "--state-dir", state, "--profiles", "\(state)/no-profiles", "--listen", "127.0.0.1:\(daemonPort)",
             "--catalog-url", "http://127.0.0.1:\(port)/v1/records", "--catalog-secret-file", "\(state)/secret",
@@ -65,6 +68,7 @@ import Testing
         #expect(DaemonTests.poll(60) { Self.received(port: port).count >= 15 ? true : nil } == true, "\(daemon.stderr)")
         let firstLog = daemon.stderr
         #expect(firstLog.contains("HTTP 503: injected fault"), "the 503s were met: \(firstLog)")
+        #expect(firstLog.contains("connection reset by the peer"), "the resets were met: \(firstLog)")
         #expect(firstLog.contains("timed out"), "the slow answers timed out: \(firstLog)")
         #expect(firstLog.contains("no answer from"), "the receiver's restart was met: \(firstLog)")
         kill(daemon.process.processIdentifier, SIGKILL)
