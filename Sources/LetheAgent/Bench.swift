@@ -5,6 +5,7 @@ import LetheCore
 import LetheLinux
 import LetheReports
 import LetheStore
+import LetheSync
 import LetheWipe
 import Synchronization
 
@@ -37,6 +38,11 @@ public struct JobView: Codable, Sendable, Equatable {
     public var cosmeticGrade: String?
     /// The signed refurb report, once issued (after the cosmetic grade for erased devices).
     public var refurbReportId: String?
+    /// The SKU the catalog gave when the device was docked (two-way mode).
+    public var sku: String?
+    /// What came of asking the catalog (two-way mode): its note, a fallback to the station's
+    /// own profile match, or why the job is held for the technician.
+    public var catalogNote: String?
 }
 
 /// What the daemon needs to run jobs.
@@ -51,6 +57,9 @@ public struct BenchSettings: Sendable {
     public var autoStartPaths: Set<String> = []
     /// Seconds between erase checkpoints (each one flushes the device first).
     public var checkpointInterval: Double = 5
+    /// Two-way mode: ask the catalog what to do with each docked drive (nil: the station's own
+    /// profile match decides).
+    public var lookup: CatalogLookup?
 
     /// Creates settings.
     public init(stateDirectory: String, reportDirectory: String, station: StationConfig, profiles: [Profile], language: ReportLanguage, toolVersion: String) {
@@ -119,6 +128,10 @@ public final class Bench: Sendable {
             bytesPerSecond: 0, reportId: row.reportId, certified: certified, error: row.error,
             resumable: stopped && point != nil ? true : nil)
         view.refurbReportId = refurb?.id
+        if let asked = try? store.read({ db in try Store.catalogLookup(db, jobId: row.id) }) {
+            view.sku = asked.sku
+            view.catalogNote = asked.detail
+        }
         if let path = refurb?.jsonPath, let data = FileManager.default.contents(atPath: path),
             let file = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let cosmetic = (file["report"] as? [String: Any])?["cosmetic"] as? [String: Any]
@@ -153,25 +166,99 @@ public final class Bench: Sendable {
             log("\(device.path): protected, not touched: \(device.protectionReason ?? "")")
             return
         }
-        switch ProfileChoice.choose(for: device, among: settings.profiles) {
-        case .none:
-            log("\(device.path): no profile matches (\(device.transport.rawValue)); waiting")
-        case .ambiguous(let tied):
-            log("\(device.path): profiles \(tied.map(\.name).joined(separator: ", ")) tie at priority \(tied[0].priority); fix the profiles")
-        case .chosen(let profile):
-            let auto = profile.start == .auto || settings.autoStartPaths.contains(device.path)
-            if let earlier = resumableJob(for: device) {
-                if auto {
-                    log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resuming it")
-                    do throws(StartError) { _ = try resume(earlier.id); return } catch { log("\(device.path): cannot resume \(earlier.id): \(error.message)") }
-                } else {
-                    log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resume it, or start the new job")
-                }
+        guard let lookup = settings.lookup else { return dock(device, answer: nil) }
+        log("\(device.path): asking the catalog what to do with it (\(lookup.url), at most \(CatalogLookup.seconds(lookup.timeout)))")
+        let query = CatalogQuery(serial: device.serial, model: device.model, bay: device.bay, device: device.path)
+        Task { [self] in
+            let answer = await lookup.ask(query)
+            guard state.withLock({ $0.devices[device.path] == device }) else {
+                return log("\(device.path): removed before the catalog answered")
             }
-            log("\(device.path): \(device.model ?? device.transport.rawValue) matched profile \(profile.name) (\(auto ? "starting" : "waiting for the technician"))")
-            let id = enqueue(device: device, profile: profile)
-            if auto { _ = try? start(id) }
+            dock(device, answer: answer)
         }
+    }
+
+    /// What the catalog's answer means for a docked device: the profile it asks for (if this
+    /// station has it), its SKU, and a hold when the serial is not the one it expects. Every
+    /// failure falls back to the station's own profile match, and says so.
+    struct Docking {
+        var profile: Profile?
+        var row: CatalogLookupRow?
+        var notes: [String] = []
+        var hold: String?
+
+        init(_ answer: CatalogAnswer?, device: DeviceRecord, profiles: [Profile]) {
+            guard let answer else { return }
+            var row = CatalogLookupRow(jobId: "", outcome: "", askedAt: Store.iso8601(Date()))
+            switch answer {
+            case .instructions(let said):
+                row.outcome = "instructions"
+                row.matchedBy = said.matchedBy
+                row.profile = said.profile
+                row.sku = said.sku
+                row.expectedSerial = said.expectedSerial
+                row.note = said.note
+                if let name = said.profile {
+                    profile = profiles.first { $0.name == name }
+                    if profile == nil { notes.append("the catalog asked for profile \(name), which this station does not have: the station's own profile match is used") }
+                }
+                if let expected = said.expectedSerial, expected != device.serial {
+                    hold = "the catalog expected serial \(expected), this device reports \(device.serial ?? "none"): check it is the right device, then start it by hand"
+                }
+                if let note = said.note { notes.append("catalog: \(note)") }
+            case .unknown:
+                row.outcome = "unknown"
+                notes.append("the catalog has no instructions for this device: the station's own profile match is used")
+            case .unavailable(let why):
+                row.outcome = "unavailable"
+                notes.append("catalog lookup failed (\(why)): the station's own profile match is used")
+            }
+            let text = ([hold].compactMap { $0 } + notes).joined(separator: "; ")
+            row.detail = text.isEmpty ? nil : text
+            self.row = row
+        }
+    }
+
+    /// Matches a profile (the catalog's, else the station's own) and queues the device's job,
+    /// starting it when the profile says so and nothing holds it.
+    func dock(_ device: DeviceRecord, answer: CatalogAnswer?) {
+        let docking = Docking(answer, device: device, profiles: settings.profiles)
+        let chosen: Profile
+        if let requested = docking.profile {
+            chosen = requested
+        } else {
+            switch ProfileChoice.choose(for: device, among: settings.profiles) {
+            case .none:
+                return log("\(device.path): no profile matches (\(device.transport.rawValue)); waiting\(docking.row?.detail.map { " (\($0))" } ?? "")")
+            case .ambiguous(let tied):
+                return log("\(device.path): profiles \(tied.map(\.name).joined(separator: ", ")) tie at priority \(tied[0].priority); fix the profiles")
+            case .chosen(let profile):
+                chosen = profile
+            }
+        }
+        let auto = (chosen.start == .auto || settings.autoStartPaths.contains(device.path)) && docking.hold == nil
+        if let earlier = resumableJob(for: device) {
+            if auto {
+                log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resuming it")
+                do throws(StartError) { _ = try resume(earlier.id); return } catch { log("\(device.path): cannot resume \(earlier.id): \(error.message)") }
+            } else {
+                log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resume it, or start the new job")
+            }
+        }
+        let source = docking.profile != nil ? "the catalog chose profile" : "matched profile"
+        let waiting = docking.hold != nil ? "held for the technician" : auto ? "starting" : "waiting for the technician"
+        log("\(device.path): \(device.model ?? device.transport.rawValue) \(source) \(chosen.name) (\(waiting))\(docking.row?.detail.map { "; \($0)" } ?? "")")
+        let id = enqueue(device: device, profile: chosen) { view in
+            view.sku = docking.row?.sku
+            view.catalogNote = docking.row?.detail
+        }
+        if var row = docking.row {
+            row.jobId = id
+            do throws(LetheError) { try store.recordCatalogLookup(row) } catch {
+                log("\(device.path): job \(id): the catalog's answer was not recorded (its SKU will be missing from the record): \(error.message)")
+            }
+        }
+        if auto { _ = try? start(id) }
     }
 
     /// A device left: forget it; a job still running on it stops (and ends as not erased).
@@ -202,12 +289,13 @@ public final class Bench: Sendable {
         }
     }
 
-    func enqueue(device: DeviceRecord, profile: Profile) -> String {
+    func enqueue(device: DeviceRecord, profile: Profile, adding extra: (inout JobView) -> Void = { _ in }) -> String {
         let id = ReportID.make()
-        let view = JobView(
+        var view = JobView(
             id: id, device: device.path, bay: device.bay, model: device.model, serial: device.serial, profile: profile.name,
             method: profile.method.name, state: "waiting", step: "waiting", pass: 0, passCount: profile.method.passes.count,
             percent: 0, bytesPerSecond: 0)
+        extra(&view)
         state.withLock {
             $0.jobs[id] = view
             $0.order.append(id)

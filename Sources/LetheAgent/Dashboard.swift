@@ -41,7 +41,8 @@ enum Dashboard {
           let html='';
           for(const j of list){
             html+=`<div class="card ${h(j.state)}"><div class="bay">${h(j.bay||j.device)}</div>
-            <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})</div>
+            <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})${j.sku?' · SKU '+h(j.sku):''}</div>
+            ${j.catalogNote?`<div class="muted">${h(j.catalogNote)}</div>`:''}
             <div class="bar"><div style="width:${j.percent.toFixed(1)}%"></div></div>
             <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
             <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>

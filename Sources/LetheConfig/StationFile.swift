@@ -14,6 +14,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var bays = BayMap()
     public var catalogURL: String?
     public var catalogSecretFile: String?
+    /// Two-way mode: where to ask the catalog what to do with a docked device.
+    public var catalogLookupURL: String?
+    /// Seconds to wait for that answer before using the station's own profile match.
+    public var catalogLookupTimeout: Double?
     /// The file it came from.
     public var source: String
 
@@ -66,15 +70,24 @@ public struct DaemonConfig: Sendable, Equatable {
             }
         }
         if let node = top["catalog"] {
-            let c = try y.mapping(node, "catalog", allowed: ["url", "secretFile"])
-            if let n = c["url"] {
-                let url = try y.string(n, "catalog.url")
+            let c = try y.mapping(node, "catalog", allowed: ["url", "secretFile", "lookupUrl", "lookupTimeoutSeconds"])
+            func url(_ field: String) throws(ConfigError) -> String? {
+                guard let n = c[field] else { return nil }
+                let url = try y.string(n, "catalog.\(field)")
                 guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                    throw y.error(n, "catalog.url", "\"\(url)\" is not an http(s) URL")
+                    throw y.error(n, "catalog.\(field)", "\"\(url)\" is not an http(s) URL")
                 }
-                config.catalogURL = url
+                return url
             }
+            config.catalogURL = try url("url")
+            config.catalogLookupURL = try url("lookupUrl")
             if let n = c["secretFile"] { config.catalogSecretFile = try y.string(n, "catalog.secretFile") }
+            if let n = c["lookupTimeoutSeconds"] {
+                guard case .scalar = n, let seconds = n.float, seconds > 0, seconds <= 60 else {
+                    throw y.error(n, "catalog.lookupTimeoutSeconds", "expected seconds, more than 0 and at most 60")
+                }
+                config.catalogLookupTimeout = seconds
+            }
         }
         return config
     }

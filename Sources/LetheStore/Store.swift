@@ -276,6 +276,20 @@ public final class Store: Sendable {
             try db.create(index: "outbox_due", on: "outbox", columns: ["state", "nextAttemptAt"])
             try db.execute(sql: "CREATE INDEX outbox_open ON outbox(deviceKey, sequence) WHERE state != 'delivered'")
         }
+        migrator.registerMigration("v5: catalog lookups (two-way mode)") { db in
+            // No reference to job: the answer is kept when the job is queued, before it starts.
+            try db.create(table: "catalogLookup") { t in
+                t.primaryKey("jobId", .text)
+                t.column("outcome", .text).notNull()
+                t.column("matchedBy", .text)
+                t.column("profile", .text)
+                t.column("sku", .text)
+                t.column("expectedSerial", .text)
+                t.column("note", .text)
+                t.column("detail", .text)
+                t.column("askedAt", .text).notNull()
+            }
+        }
         return migrator
     }
 
@@ -285,6 +299,26 @@ public final class Store: Sendable {
         var detail = ["schema": row.schema, "digest": row.digest, "certified": String(row.certified)]
         if let jobId = row.jobId { detail["job"] = jobId }
         try appendAudit(db, kind: "report.issued", subject: row.id, detail: detail)
+    }
+
+    // MARK: - Catalog lookups
+
+    /// Keeps what the catalog said about a queued job's device (two-way mode), with an audit
+    /// event: the catalog's answer decides the profile run and the SKU sold under.
+    public func recordCatalogLookup(_ row: CatalogLookupRow) throws(LetheError) {
+        try write { db in
+            try row.save(db)
+            var detail = ["outcome": row.outcome]
+            for (key, value) in [("matchedBy", row.matchedBy), ("profile", row.profile), ("sku", row.sku), ("expectedSerial", row.expectedSerial), ("detail", row.detail)] {
+                if let value { detail[key] = value }
+            }
+            _ = try Self.appendAudit(db, kind: "catalog.lookup", subject: row.jobId, detail: detail)
+        }
+    }
+
+    /// What the catalog said about a job's device, if it was asked.
+    public static func catalogLookup(_ db: Database, jobId: String) throws -> CatalogLookupRow? {
+        try CatalogLookupRow.fetchOne(db, key: jobId)
     }
 
     /// A job's refurb report draft (JSON) waiting for the cosmetic grade.
@@ -460,5 +494,29 @@ public final class Store: Sendable {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
+    }
+}
+
+/// What the catalog answered when a job's device was docked (two-way mode).
+public struct CatalogLookupRow: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "catalogLookup"
+    public var jobId: String
+    /// `instructions`, `unknown` (the catalog has none) or `unavailable` (no usable answer).
+    public var outcome: String
+    public var matchedBy: String?
+    public var profile: String?
+    public var sku: String?
+    public var expectedSerial: String?
+    /// The catalog's note for the technician.
+    public var note: String?
+    /// What the station made of it (fallbacks, a held job), for the technician and the log.
+    public var detail: String?
+    public var askedAt: String
+
+    /// A row.
+    public init(jobId: String, outcome: String, askedAt: String) {
+        self.jobId = jobId
+        self.outcome = outcome
+        self.askedAt = askedAt
     }
 }

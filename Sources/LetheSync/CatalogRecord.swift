@@ -42,6 +42,8 @@ public struct CatalogRecord: Codable, Sendable, Equatable {
     public var diagnosticsVerdict: String
     public var diagnosticsFindings: [String]
     public var certificate: Certificate?
+    /// The SKU the catalog gave when the device was docked (two-way mode).
+    public var sku: String?
     /// The refurb report id.
     public var reportId: String
     /// The signed refurb report, as issued (flattened JWS with its readable copy): the body's
@@ -52,14 +54,15 @@ public struct CatalogRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schema, recordId, station, sequence, createdAt, device, grade, gradeReason, cosmeticGrade, batteryHealthPercent
-        case diagnosticsVerdict, diagnosticsFindings, certificate, reportId
+        case diagnosticsVerdict, diagnosticsFindings, certificate, sku, reportId
     }
 
     /// Builds the record for a refurb report just issued.
     public init(
         recordId: String, station: String, sequence: Int, createdAt: String, refurb: RefurbReport, refurbFile: Data,
-        certificateFile: Data?, certified: Bool, verifyBase: String
+        certificateFile: Data?, certified: Bool, verifyBase: String, sku: String? = nil
     ) throws {
+        self.sku = sku
         self.recordId = recordId
         self.station = station
         self.sequence = sequence

@@ -25,6 +25,8 @@ public struct ReceiverFaults: Sendable {
     public var delaySeconds = 0.0
     /// Posts that get `200 OK` with an HTML page (a captive portal's, say).
     public var garbageFirst = 0
+    /// Seconds every instructions lookup waits before it is answered.
+    public var lookupDelaySeconds = 0.0
 
     /// No faults.
     public init() {}
@@ -120,6 +122,7 @@ public final class CatalogReceiver: Sendable {
     let secret: SymmetricKey
     let trusted: [PublicJWK]
     let faults: FaultPlan?
+    let lookupDelay: Double
 
     /// Opens (or creates) the receiver's database.
     public init(database path: String, secret: SymmetricKey, trusted: [PublicJWK], faults: ReceiverFaults = ReceiverFaults()) throws(LetheError) {
@@ -140,6 +143,7 @@ public final class CatalogReceiver: Sendable {
                     t.column("body", .text).notNull()
                 }
             }
+            Self.registerInstructions(&migrator)
             try migrator.migrate(pool)
         } catch {
             throw LetheError(.ioFailure, path: path, "cannot open the receiver's database: \(error)")
@@ -147,6 +151,7 @@ public final class CatalogReceiver: Sendable {
         self.secret = secret
         self.trusted = trusted
         self.faults = faults.isEmpty ? nil : FaultPlan(faults)
+        lookupDelay = faults.lookupDelaySeconds
     }
 
     struct Problem: Encodable { var error: String; var message: String }
@@ -232,7 +237,8 @@ public final class CatalogReceiver: Sendable {
         }
     }
 
-    /// The router: `POST /v1/records`, `GET /v1/records`, `GET /v1/records/{id}`, `GET /healthz`.
+    /// The router: `POST /v1/records`, `GET /v1/records`, `GET /v1/records/{id}`,
+    /// `GET|PUT /v1/instructions`, `GET /healthz`.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("healthz") { _, _ in Self.json(["status": "ok"], status: .ok) }
@@ -256,6 +262,7 @@ public final class CatalogReceiver: Sendable {
             guard let row else { return Self.problem(.notFound, "no record \(id)") }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: row.body)))
         }
+        addInstructionRoutes(to: router)
         return router
     }
 

@@ -52,6 +52,12 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the catalog's answer before trying again later.", valueName: "seconds"))
     var catalogTimeoutSeconds = 10.0
 
+    @Option(help: ArgumentHelp("Two-way mode: ask this catalog endpoint what to do with each docked drive (profile, SKU, expected serial); else catalog.lookupUrl in the config.", valueName: "url"))
+    var catalogLookupUrl: String?
+
+    @Option(help: ArgumentHelp("Seconds to wait for the catalog's instructions before using the station's own profile match (else catalog.lookupTimeoutSeconds, else 3).", valueName: "seconds"))
+    var catalogLookupTimeoutSeconds: Double?
+
     @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
     var config: String?
 
@@ -140,6 +146,12 @@ struct Daemon: AsyncParsableCommand {
             } else {
                 log("no catalog configured: records wait in the outbox (`lethe sync status`)")
             }
+            settings.lookup = try CatalogOptions.lookup(
+                url: catalogLookupUrl, secretFile: catalogSecretFile, timeout: catalogLookupTimeoutSeconds, file: file, station: settings.station.id,
+                urlOption: "--catalog-lookup-url", secretOption: "--catalog-secret-file")
+            if let lookup = settings.lookup {
+                log("two-way mode: docked drives are looked up at \(lookup.url) (\(CatalogLookup.seconds(lookup.timeout)), then the station's own profile match)")
+            }
         } catch {
             throw Output.fail(error, json: false)
         }
@@ -158,6 +170,7 @@ struct Daemon: AsyncParsableCommand {
                 + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+        await settings.lookup?.shutdown()
         for job in bench.jobs where job.state == "running" { _ = try? bench.abort(job.id) }
         log("stopped")
     }

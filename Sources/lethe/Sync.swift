@@ -51,6 +51,25 @@ struct CatalogOptions: ParsableArguments {
     }
 }
 
+extension CatalogOptions {
+    /// Two-way mode's lookup from command-line values or the station config (the command line
+    /// wins); nil when neither names a lookup URL. It shares the catalog's secret file.
+    static func lookup(
+        url: String?, secretFile: String?, timeout: Double?, file: DaemonConfig?, station: String, urlOption: String, secretOption: String
+    ) throws(LetheError) -> CatalogLookup? {
+        guard let url = url ?? file?.catalogLookupURL else { return nil }
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw LetheError(.invalidArgument, path: urlOption, "\"\(url)\" is not an http(s) URL")
+        }
+        guard let secretFile = secretFile ?? file?.catalogSecretFile else {
+            throw LetheError(.invalidArgument, path: secretOption, "a catalog lookup URL needs the shared secret file (\(secretOption), or catalog.secretFile in the config)")
+        }
+        let seconds = timeout ?? file?.catalogLookupTimeout ?? 3
+        guard seconds > 0, seconds <= 60 else { throw LetheError(.invalidArgument, path: urlOption, "the lookup timeout must be more than 0 and at most 60 seconds") }
+        return CatalogLookup(url: url, secret: try CatalogSignature.loadSecret(path: secretFile), station: station, timeout: seconds)
+    }
+}
+
 /// `host:port` from a --listen value, or an error naming the option.
 func listenAddress(_ listen: String) throws(LetheError) -> (host: String, port: Int) {
     let parts = listen.split(separator: ":")
@@ -69,8 +88,9 @@ struct Sync: AsyncParsableCommand {
               lethe sync status              counts, and the records not delivered yet
               lethe sync --once --url URL --secret-file FILE   deliver what is due now, then exit
               lethe sync retry ID            put a dead letter back in the queue (or --dead for all)
+              lethe sync ask --serial S      what the catalog says to do with a device (two-way mode)
             """,
-        subcommands: [Status.self, Retry.self])
+        subcommands: [Status.self, Retry.self, Ask.self])
 
     @Flag(help: "Deliver every record that is due now, then exit (retries wait for the daemon or the next run).")
     var once = false
@@ -127,6 +147,73 @@ struct Sync: AsyncParsableCommand {
         }
     }
 
+    struct Ask: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the catalog what to do with a device (two-way mode): profile, SKU, expected serial.",
+            discussion: """
+                Give --config FILE (catalog.lookupUrl, catalog.secretFile) or --lookup-url and --secret-file. The daemon asks this when a device is docked, if catalog.lookupUrl (or --catalog-lookup-url) is set, and falls back to the station's own profile match when the catalog does not answer in time. This command asks the same question by hand, to check the set-up:
+
+                  lethe sync ask --config /etc/lethe/lethe.yaml --serial S3Z9NB0K123456
+                  lethe sync ask --lookup-url http://127.0.0.1:8780/v1/instructions --secret-file catalog.secret --bay "Bay 2"
+
+                Exit status: 0 with instructions, 3 when the catalog has none for the device, 1 when it did not answer usably.
+                """)
+        /// `--config` and `--secret-file` (shared with `lethe sync --once`) are parsed by the parent.
+        @ParentCommand var sync: Sync
+        @Option(help: ArgumentHelp("The lookup endpoint (replaces catalog.lookupUrl).", valueName: "url")) var lookupUrl: String?
+        @Option(help: ArgumentHelp("Seconds to wait (else catalog.lookupTimeoutSeconds, else 3).", valueName: "seconds")) var timeoutSeconds: Double?
+        @Option(help: "The device's serial.") var serial: String?
+        @Option(help: "The phone's IMEI.") var imei: String?
+        @Option(help: "The device's model (context for the catalog).") var model: String?
+        @Option(help: "The bay label.") var bay: String?
+        @Option(help: ArgumentHelp("The station's device node.", valueName: "path")) var device: String?
+        @Flag(help: "JSON instead of text.") var json = false
+        @OptionGroup var state: StateOptions
+
+        func run() async throws {
+            let query = CatalogQuery(serial: serial, imei: imei, model: model, bay: bay, device: device)
+            let lookup: CatalogLookup
+            do throws(LetheError) {
+                guard !query.keys.isEmpty else { throw LetheError(.invalidArgument, path: "--serial", "give at least one of --serial, --imei, --bay, --device") }
+                var file: DaemonConfig?
+                if let config = sync.catalog.config {
+                    do throws(ConfigError) { file = try DaemonConfig.load(file: config) } catch {
+                        throw LetheError(.invalidArgument, path: error.location, error.detail)
+                    }
+                }
+                let station: String
+                if let file { station = file.station.id } else { station = try state.station().id }
+                guard let found = try CatalogOptions.lookup(
+                    url: lookupUrl, secretFile: sync.catalog.secretFile, timeout: timeoutSeconds, file: file, station: station,
+                    urlOption: "--lookup-url", secretOption: "--secret-file")
+                else {
+                    throw LetheError(.invalidArgument, path: "--lookup-url", "no lookup endpoint: give --lookup-url, or --config with catalog.lookupUrl")
+                }
+                lookup = found
+            } catch {
+                throw Output.fail(error, json: json)
+            }
+            let answer = await lookup.ask(query)
+            await lookup.shutdown()
+            switch answer {
+            case .instructions(let instructions):
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: (try? encoder.encode(instructions)) ?? Data(), as: UTF8.self))
+                } else {
+                    print("matched by \(instructions.matchedBy ?? "?"): profile \(instructions.profile ?? "(station's choice)"), SKU \(instructions.sku ?? "-"), expected serial \(instructions.expectedSerial ?? "-")\(instructions.note.map { "; note: \($0)" } ?? "")")
+                }
+            case .unknown:
+                Output.err("lethe: the catalog has no instructions for this device (the station's own profile match applies)")
+                throw ExitCode(3)
+            case .unavailable(let why):
+                Output.err("lethe: \(why) (the station would use its own profile match)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Put a dead letter (or, with --dead, all of them) back in the queue, due now.")
         @Argument(help: "The record id (from `lethe sync status`).") var id: String?
@@ -158,13 +245,14 @@ struct Catalog: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Receive catalog records: check the HMAC and the signatures, deduplicate by Idempotency-Key, store in SQLite.",
             discussion: """
-                POST /v1/records (the contract: catalog-api.yaml), GET /v1/records lists what arrived, GET /v1/records/{id} returns one. Reports must be signed by a trusted station key: --trust FILE.jwk (repeatable) and/or --state-dir (that station's own key and its trusted keys).
+                POST /v1/records (the contract: catalog-api.yaml), GET /v1/records lists what arrived, GET /v1/records/{id} returns one. GET /v1/instructions answers stations in two-way mode (load them with --instructions FILE, or PUT /v1/instructions). Reports must be signed by a trusted station key: --trust FILE.jwk (repeatable) and/or --state-dir (that station's own key and its trusted keys).
                 """)
         @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen = "127.0.0.1:8780"
         @Option(help: ArgumentHelp("SQLite database of received records.", valueName: "file")) var db = "var/catalog/records.sqlite"
         @Option(help: ArgumentHelp("File with the shared HMAC secret.", valueName: "file")) var secretFile: String
         @Option(help: ArgumentHelp("A station public key to trust (JWK).", valueName: "file")) var trust: [String] = []
         @Option(name: .customLong("state-dir"), help: ArgumentHelp("Trust this station's key and its trusted keys.", valueName: "dir")) var stateDirectory: String?
+        @Option(help: ArgumentHelp("Instructions for two-way mode: a JSON array of {\"match\": {\"serial\"|\"imei\"|\"bay\"|\"device\": …}, \"profile\": …, \"sku\": …, \"expectedSerial\": …, \"note\": …}.", valueName: "file")) var instructions: String?
         @Option(help: ArgumentHelp("Fault injection: the first N posts fail.", valueName: "n", visibility: .hidden)) var failFirst = 0
         @Option(help: ArgumentHelp("Fault injection: their status.", valueName: "code", visibility: .hidden)) var failStatus = 503
         @Option(help: ArgumentHelp("Fault injection: Retry-After seconds on them.", valueName: "s", visibility: .hidden)) var retryAfter: Int?
@@ -172,6 +260,7 @@ struct Catalog: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Fault injection: the next N posts are slow.", valueName: "n", visibility: .hidden)) var delayFirst = 0
         @Option(help: ArgumentHelp("Fault injection: by this many seconds.", valueName: "s", visibility: .hidden)) var delaySeconds = 0.0
         @Option(help: ArgumentHelp("Fault injection: the next N posts get 200 with an HTML page.", valueName: "n", visibility: .hidden)) var garbageFirst = 0
+        @Option(help: ArgumentHelp("Fault injection: every instructions lookup waits this long.", valueName: "s", visibility: .hidden)) var lookupDelaySeconds = 0.0
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -194,7 +283,12 @@ struct Catalog: AsyncParsableCommand {
                 faults.delayFirst = delayFirst
                 faults.delaySeconds = delaySeconds
                 faults.garbageFirst = garbageFirst
+                faults.lookupDelaySeconds = lookupDelaySeconds
                 receiver = try CatalogReceiver(database: db, secret: try CatalogSignature.loadSecret(path: secretFile), trusted: keys, faults: faults)
+                if let instructions {
+                    let count = try receiver.loadInstructions(file: instructions)
+                    Output.err("lethe catalog: \(count) instruction(s) from \(instructions)")
+                }
             } catch {
                 throw Output.fail(error, json: false)
             }

@@ -135,4 +135,100 @@ import Testing
         // Posting the same record again is answered as a duplicate, not stored twice.
         #expect(try Host.lethe("sync", "status", "--state-dir", state).stdout.contains("pending 0, delivered 3, dead 0"))
     }
+
+    /// Two-way mode with the real daemon, real loop devices and the reference receiver: the
+    /// catalog's profile and SKU are used (and the SKU reaches the catalog record), a device
+    /// whose serial is not the one the catalog expects is held, a device the catalog does not
+    /// know gets the station's own profile, and a catalog too slow to answer is a fallback
+    /// with the reason, not a stuck bay.
+    @Test func twoWayModeUsesTheCatalogsProfileHoldsAWrongSerialAndFallsBack() throws {
+        guard Host.canLoop else {
+            print("skipped: needs root and loop devices")
+            return
+        }
+        let (state, _) = try Self.station(records: 0, devices: 1)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let profiles = "\(state)/profiles"
+        try FileManager.default.createDirectory(atPath: profiles, withIntermediateDirectories: true)
+        // The station's own choice for loop devices, and one only the catalog picks.
+        try "name: local\nmatch: {kind: drive, transport: loop}\ndiagnostics: {smart: false}\nerase: {method: zero, verification: last}\nstart: manual\n"
+            .write(toFile: "\(profiles)/local.yaml", atomically: true, encoding: .utf8)
+        try "name: catalog-choice\nmatch: {transport: adb}\ndiagnostics: {smart: false}\nerase: {method: random, verification: all}\nstart: manual\n"
+            .write(toFile: "\(profiles)/catalog-choice.yaml", atomically: true, encoding: .utf8)
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let chosen = try LoopDevice(sizeBytes: 16 << 20, fill: 0x41)
+        let held = try LoopDevice(sizeBytes: 16 << 20, fill: 0x42)
+        let unknown = try LoopDevice(sizeBytes: 16 << 20, fill: 0x43)
+        // Loop devices have no serial: this catalog knows them by device node.
+        try """
+            [{"match": {"device": "\(chosen.path)"}, "profile": "catalog-choice", "sku": "SKU-CHOSEN-1", "note": "trade-in 4411"},
+             {"match": {"device": "\(held.path)"}, "sku": "SKU-HELD-2", "expectedSerial": "EXPECTED-SERIAL-9"}]
+            """.write(toFile: "\(state)/instructions.json", atomically: true, encoding: .utf8)
+        let port = 21000 + Int((getpid() + 2000) % 9000), daemonPort = port + 1
+        let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite", ["--instructions", "\(state)/instructions.json", "--state-dir", state])
+        defer { receiver.stop() }
+        let lookupURL = "http://127.0.0.1:\(port)/v1/instructions"
+        // By hand first: what the daemon will be told.
+        let asked = try Host.run(Host.lethe, ["sync", "ask", "--lookup-url", lookupURL, "--secret-file", "\(state)/secret", "--device", chosen.path, "--state-dir", state])
+        #expect(asked.status == 0 && asked.stdout.contains("profile catalog-choice, SKU SKU-CHOSEN-1"), "\(asked.stdout) \(asked.stderr)")
+        let none = try Host.run(Host.lethe, ["sync", "ask", "--lookup-url", lookupURL, "--secret-file", "\(state)/secret", "--device", unknown.path, "--state-dir", state])
+        #expect(none.status == 3 && none.stderr.contains("no instructions"), "\(none.stderr)")
+
+        let base = "http://127.0.0.1:\(daemonPort)"
+        var arguments = [
+            "daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
+            "--catalog-url", "http://127.0.0.1:\(port)/v1/records", "--catalog-lookup-url", lookupURL, "--catalog-secret-file", "\(state)/secret",
+        ]
+        for loop in [chosen, held, unknown] { arguments += ["--auto-start", loop.path] }
+        let daemon = try LineWatcher(Host.lethe, arguments)
+        defer { daemon.stop() }
+        func job(_ path: String, _ condition: @escaping ([String: Any]) -> Bool = { _ in true }) -> [String: Any]? {
+            (DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == path && condition($0) }
+        }
+        // The catalog's profile and SKU, started (the device was given --auto-start).
+        let first = try #require(DaemonTests.poll(60) { job(chosen.path) { $0["step"] as? String == "grade" } }, "\(daemon.stderr)")
+        #expect(first["profile"] as? String == "catalog-choice" && first["method"] as? String == "random", "\(first)")
+        #expect(first["sku"] as? String == "SKU-CHOSEN-1" && (first["catalogNote"] as? String ?? "").contains("trade-in 4411"), "\(first)")
+        #expect(daemon.stderr.contains("the catalog chose profile catalog-choice"), "\(daemon.stderr)")
+        // Not the serial the catalog expects: held, never written, and the note says why.
+        let second = try #require(DaemonTests.poll(20) { job(held.path) }, "\(daemon.stderr)")
+        #expect(second["state"] as? String == "waiting" && second["profile"] as? String == "local", "\(second)")
+        #expect((second["catalogNote"] as? String ?? "").contains("expected serial EXPECTED-SERIAL-9"), "\(second)")
+        // Unknown to the catalog: the station's own profile, started.
+        let third = try #require(DaemonTests.poll(60) { job(unknown.path) { $0["step"] as? String == "grade" } }, "\(daemon.stderr)")
+        #expect(third["profile"] as? String == "local" && (third["catalogNote"] as? String ?? "").contains("no instructions"), "\(third)")
+        usleep(500_000)
+        #expect(try held.contents().prefix(1 << 20).allSatisfy { $0 == 0x42 }, "the held device was written")
+
+        // The graded item's catalog record carries the catalog's SKU.
+        let id = try #require(first["id"] as? String)
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/grade", token: tech, body: #"{"grade":"A"}"#)?.status == 200)
+        // Only this job was graded, so its record is the one the catalog receives.
+        let record = DaemonTests.poll(30) { () -> [String: Any]? in
+            guard let recordId = Self.received(port: port).first?["id"] as? String else { return nil }
+            return DaemonTests.http("GET", "http://127.0.0.1:\(port)/v1/records/\(recordId)")?.json as? [String: Any]
+        }
+        #expect(record?["sku"] as? String == "SKU-CHOSEN-1", "\(String(describing: record)) \(daemon.stderr)")
+        daemon.stop()
+
+        // A catalog too slow to answer: the fallback, with the reason, within the timeout.
+        let slow = try Self.receiver(state, port: port + 2, db: "\(state)/slow.sqlite", ["--lookup-delay-seconds", "5"])
+        defer { slow.stop() }
+        let fallback = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
+            "--catalog-lookup-url", "http://127.0.0.1:\(port + 2)/v1/instructions", "--catalog-secret-file", "\(state)/secret",
+            "--catalog-lookup-timeout-seconds", "1",
+        ])
+        defer { fallback.stop() }
+        #expect(DaemonTests.poll(20) { DaemonTests.http("GET", "\(base)/healthz")?.status == 200 ? true : nil } == true, "\(fallback.stderr)")
+        let late = try LoopDevice(sizeBytes: 16 << 20, fill: 0x44)
+        let docked = Date()
+        let fell = try #require(DaemonTests.poll(10) { job(late.path) }, "\(fallback.stderr)")
+        #expect(Date().timeIntervalSince(docked) < 4, "the bay waited for the catalog")
+        #expect(fell["profile"] as? String == "local" && fell["state"] as? String == "waiting", "\(fell)")
+        #expect((fell["catalogNote"] as? String ?? "").contains("catalog lookup failed") && (fell["catalogNote"] as? String ?? "").contains("timed out after 1 s"), "\(fell)")
+        fallback.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
 }
