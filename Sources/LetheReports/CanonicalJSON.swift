@@ -105,20 +105,21 @@ extension JSONValue {
     /// (lowercase) for the other controls; everything else as UTF-8.
     static func writeString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for scalar in value.unicodeScalars {
-            switch scalar.value {
+        // Byte by byte: a String is valid UTF-8, so every byte from 0x20 up except `"` and `\`
+        // (non-ASCII scalars included) is copied as it is, as RFC 8785 wants.
+        for byte in value.utf8 {
+            switch byte {
             case 0x22: out.append(contentsOf: [0x5c, 0x22])
             case 0x5c: out.append(contentsOf: [0x5c, 0x5c])
+            case 0x20...: out.append(byte)
             case 0x08: out.append(contentsOf: [0x5c, UInt8(ascii: "b")])
             case 0x09: out.append(contentsOf: [0x5c, UInt8(ascii: "t")])
             case 0x0a: out.append(contentsOf: [0x5c, UInt8(ascii: "n")])
             case 0x0c: out.append(contentsOf: [0x5c, UInt8(ascii: "f")])
             case 0x0d: out.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xf)]])
             default:
-                out.append(contentsOf: Array(String(scalar).utf8))
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
             }
         }
         out.append(UInt8(ascii: "\""))
@@ -213,37 +214,37 @@ extension JSONValue {
 
         mutating func string() throws(JSONParseError) -> String {
             index += 1
-            var scalars = String.UnicodeScalarView()
-            var run: [UInt8] = []
-            func flush() throws(JSONParseError) {
-                guard !run.isEmpty else { return }
-                guard let text = String(validating: run, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
-                scalars.append(contentsOf: text.unicodeScalars)
-                run.removeAll()
+            var result = ""
+            // Runs of plain bytes are validated and appended whole; escapes one at a time.
+            var runStart = index
+            func flush(upTo end: Int) throws(JSONParseError) {
+                guard end > runStart else { return }
+                guard let text = String(validating: bytes[runStart..<end], as: UTF8.self) else { throw error("invalid UTF-8 in string") }
+                result += text
             }
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    try flush()
+                    try flush(upTo: index)
                     index += 1
-                    return String(scalars)
+                    return result
                 }
                 if byte < 0x20 { throw error("raw control character in string") }
                 if byte == 0x5c {
-                    try flush()
+                    try flush(upTo: index)
                     index += 1
                     guard index < bytes.count else { break }
                     let escape = bytes[index]
                     index += 1
                     switch escape {
-                    case UInt8(ascii: "\""): scalars.append("\"")
-                    case 0x5c: scalars.append("\\")
-                    case UInt8(ascii: "/"): scalars.append("/")
-                    case UInt8(ascii: "b"): scalars.append("\u{08}")
-                    case UInt8(ascii: "f"): scalars.append("\u{0c}")
-                    case UInt8(ascii: "n"): scalars.append("\n")
-                    case UInt8(ascii: "r"): scalars.append("\r")
-                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "\""): result.append("\"")
+                    case 0x5c: result.append("\\")
+                    case UInt8(ascii: "/"): result.append("/")
+                    case UInt8(ascii: "b"): result.append("\u{08}")
+                    case UInt8(ascii: "f"): result.append("\u{0c}")
+                    case UInt8(ascii: "n"): result.append("\n")
+                    case UInt8(ascii: "r"): result.append("\r")
+                    case UInt8(ascii: "t"): result.append("\t")
                     case UInt8(ascii: "u"):
                         var code = try hex4()
                         if (0xD800...0xDBFF).contains(code) {
@@ -256,13 +257,13 @@ extension JSONValue {
                             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let scalar = Unicode.Scalar(code) else { throw error("lone surrogate") }
-                        scalars.append(scalar)
+                        result.unicodeScalars.append(scalar)
                     default:
                         throw error("invalid escape")
                     }
+                    runStart = index
                     continue
                 }
-                run.append(byte)
                 index += 1
             }
             throw error("unterminated string")

@@ -490,10 +490,15 @@ public final class Store: Sendable {
 
     /// ISO 8601 UTC with milliseconds (sorts as text).
     public static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        date.formatted(iso8601Style)
+    }
+
+    /// `2026-11-23T03:30:18.123Z` (a value type: no formatter is made per call).
+    static let iso8601Style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// Parses what ``iso8601(_:)`` writes.
+    public static func date(iso8601 text: String) -> Date? {
+        try? iso8601Style.parse(text)
     }
 }
 

@@ -53,10 +53,7 @@ public struct Outbox: Sendable {
     /// When the next pending row becomes due (nil when none is pending).
     public func nextDue() throws(LetheError) -> Date? {
         let text = try store.read { db in try String.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM outbox WHERE state = 'pending'") }
-        guard let text else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
+        return text.flatMap(Store.date(iso8601:))
     }
 
     /// What became of one try.

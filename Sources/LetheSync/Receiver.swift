@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import LetheCore
 import LetheReports
+import LetheStore
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
@@ -211,7 +212,7 @@ public final class CatalogReceiver: Sendable {
         }
         let row = ReceivedRecord(
             id: key, station: record.station, serial: record.device.serial, sequence: record.sequence, grade: record.grade,
-            certified: record.certificate?.certified, receivedAt: ISO8601DateFormatter().string(from: Date()),
+            certified: record.certificate?.certified, receivedAt: Store.iso8601(Date()),
             body: String(decoding: body, as: UTF8.self))
         do {
             let inserted = try await pool.write { db -> Bool in

@@ -231,4 +231,26 @@ import Testing
         fallback.stop()
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
     }
+
+    /// The reference receiver against its own contract (`catalog-api.yaml`), fuzzed by
+    /// schemathesis: whatever arrives, no answer is a server error.
+    @Test func schemathesisFindsNoServerErrorsInTheReceiver() throws {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/schemathesis" }
+        guard let schemathesis = path.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped: schemathesis is not installed (python3 -m pip install schemathesis)")
+            return
+        }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let (state, _) = try Self.station(records: 0, devices: 1)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let port = 21000 + Int((getpid() + 6000) % 9000)
+        let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite")
+        defer { receiver.stop() }
+        let run = try Host.run(schemathesis, [
+            "run", repo.appendingPathComponent("catalog-api.yaml").path, "-u", "http://127.0.0.1:\(port)", "-c", "not_a_server_error",
+            "-n", "40", "--seed", "1",
+        ], timeout: 300)
+        #expect(run.status == 0, "\(run.stdout.suffix(3000)) \(receiver.stderr)")
+        #expect(run.stdout.contains("passed"))
+    }
 }
