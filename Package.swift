@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "LetheTesting", targets: ["LetheTesting"]),
         .library(name: "LetheDiagnostics", targets: ["LetheDiagnostics"]),
         .library(name: "LetheReports", targets: ["LetheReports"]),
+        .library(name: "LethePhones", targets: ["LethePhones"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -86,6 +87,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
+        // Android phones: the adb server's host protocol, probes (getprop, dumpsys battery,
+        // trade-in mode) and factory-reset flows.
+        .target(name: "LethePhones", dependencies: ["LetheCore"], swiftSettings: strict),
         // SMART (smartctl JSON) parsing and health grading.
         .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
@@ -113,6 +117,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LetheCoreTests", dependencies: ["LetheCore"], swiftSettings: strict),
+        .testTarget(name: "LethePhonesTests", dependencies: ["LethePhones", "LetheCore", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "LetheConfigTests", dependencies: ["LetheConfig", "LetheCore"], swiftSettings: strict),
         .testTarget(
             name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],

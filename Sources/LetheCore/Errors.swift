@@ -121,6 +121,14 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let ioFailure = Code("ioFailure")
         public static let invalidArgument = Code("invalidArgument")
         public static let permissionDenied = Code("permissionDenied")
+        /// A device or tool answered with something Lethe cannot read (the path names the command).
+        public static let unexpectedOutput = Code("unexpectedOutput")
+        /// No answer within the time allowed.
+        public static let timedOut = Code("timedOut")
+        /// A service Lethe needs (the adb server) is missing or not running.
+        public static let unavailable = Code("unavailable")
+        /// The device refused Lethe (a phone whose USB debugging was not approved).
+        public static let unauthorized = Code("unauthorized")
     }
 
     /// The error's code.
