@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",
-            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "lethe"],
+            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "LethePhones", "LetheTesting", "lethe"],
             exclude: ["Testbeds"],  // umockdev files, read from the source tree by umockdev-run
             swiftSettings: strict
         ),
