@@ -6,7 +6,7 @@ import LetheTesting
 import Testing
 
 /// A private adb server (its own HOME and port) and simulated phones it connects to over TCP.
-final class ADBHarness {
+final class ADBHarness: @unchecked Sendable {
     let home: String
     let port: Int
     let environment: [String: String]
@@ -75,6 +75,45 @@ enum PhoneScripts {
             banner: ["ro.product.name": "oriole", "ro.product.model": "Pixel 6", "ro.product.device": "oriole"],
             states: ["in-use": inUse], initialState: "in-use")
     }
+}
+
+extension PhoneScripts {
+    /// A debuggable Pixel 6 set up and in use, its accounts already removed; `recovery
+    /// --wipe_data` reboots it (after `downSeconds`) into its out-of-box state.
+    static func pixel6ReadyForReset(downSeconds: Double = 1.5, comesBack: Bool = true) throws -> SimulatedADBD.Script {
+        var script = try pixel6()
+        let props = try fixture("getprop-pixel6-android15.txt") + "[ro.debuggable]: [1]\n"
+        var inUse = script.states["in-use"]!
+        inUse["getprop"] = .init(stdout: props)
+        inUse["dumpsys account"] = .init(stdout: "User UserInfo{0:Owner:c13} (current):\n  Accounts: 0\n")
+        inUse["recovery --wipe_data"] = .init(stdout: "", reboot: (downSeconds, comesBack ? "oobe" : nil))
+        script.states["in-use"] = inUse
+        script.states["oobe"] = [
+            "getprop": .init(stdout: props),
+            "settings get global device_provisioned": .init(stdout: "0\n"),
+            "settings get secure user_setup_complete": .init(stdout: "0\n"),
+            "dumpsys account": .init(stdout: "User UserInfo{0:Owner:c13} (current):\n  Accounts: 0\n"),
+        ]
+        return script
+    }
+}
+
+/// Re-plugs a TCP phone for the adb server (`adb connect` every half second), as the USB
+/// stack does for a phone that restarts, until stopped.
+final class Replugger: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    init(_ harness: ADBHarness, serial: String) {
+        let loop = Thread { [self] in
+            while lock.withLock({ running }) {
+                _ = try? harness.adb("connect", serial)
+                usleep(500_000)
+            }
+        }
+        loop.start()
+    }
+
+    func stop() { lock.withLock { running = false } }
 }
 
 /// The real Debian adb server against simulated phones that speak the ADB transport protocol:
@@ -167,5 +206,78 @@ enum PhoneScripts {
         } catch {
             #expect(error.code == .unavailable && error.message.contains("apt-get install adb"), "\(error)")
         }
+    }
+
+    @Test func theResetFlowRebootsThePhoneIntoItsOutOfBoxStateAndOnlyThenCertifies() throws {
+        guard Self.hasADB else {
+            print("skipped: adb is not installed (apt-get install adb)")
+            return
+        }
+        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset())
+        defer { phone.stop() }
+        let harness = try ADBHarness()
+        let client = harness.client()
+        _ = try client.version()
+        let serial = try harness.connect(phone)
+        let inspection = try PhoneProbe.inspect(client, serial: serial)
+        #expect(inspection.identity.model == "Pixel 6" && inspection.debuggable && inspection.locks.frp.state == "unlocked")
+        #expect(inspection.battery?.level == 19)
+        #expect(FactoryReset.refusal(inspection) == nil)
+        let flow = try FactoryReset.choose(inspection, requested: nil)
+        #expect(flow == .recovery)
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop() }
+        var said: [String] = []
+        let outcome = FactoryReset.run(client, phone: inspection, flow: flow, waitSeconds: 30) { said.append($0) }
+        #expect(outcome.status == .erased && outcome.certified, "\(outcome) \(said)")
+        #expect(outcome.checks.map(\.name) == ["device_provisioned", "user_setup_complete", "accounts"] && outcome.checks.allSatisfy(\.passed))
+        #expect(phone.state == "oobe")
+        #expect(phone.commands.contains("recovery --wipe_data"))
+        #expect(said.contains { $0.contains("waiting for the phone to restart") })
+    }
+
+    @Test func aPhoneThatVanishesMidResetIsInterruptedNotCertified() throws {
+        guard Self.hasADB else {
+            print("skipped: adb is not installed (apt-get install adb)")
+            return
+        }
+        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
+        defer { phone.stop() }
+        let harness = try ADBHarness()
+        let client = harness.client()
+        _ = try client.version()
+        let serial = try harness.connect(phone)
+        let inspection = try PhoneProbe.inspect(client, serial: serial)
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop() }
+        let outcome = FactoryReset.run(client, phone: inspection, flow: .recovery, waitSeconds: 4)
+        #expect(outcome.interrupted && outcome.status == .notErased && !outcome.certified, "\(outcome)")
+        #expect(outcome.error?.contains("did not come back") == true && outcome.checks.isEmpty)
+    }
+
+    @Test func aPhoneWithAGoogleAccountOrWithoutFileBasedEncryptionIsRefused() throws {
+        guard Self.hasADB else {
+            print("skipped: adb is not installed (apt-get install adb)")
+            return
+        }
+        var script = try PhoneScripts.pixel6()
+        let blockEncrypted = try PhoneScripts.fixture("getprop-pixel6-android15.txt").replacingOccurrences(of: "[ro.crypto.type]: [file]", with: "[ro.crypto.type]: [block]")
+        script.states["block"] = script.states["in-use"]!.merging(["getprop": .init(stdout: blockEncrypted)]) { $1 }
+        let phone = try SimulatedADBD(script: script)
+        defer { phone.stop() }
+        let harness = try ADBHarness()
+        let client = harness.client()
+        _ = try client.version()
+        let serial = try harness.connect(phone)
+        let withAccount = try PhoneProbe.inspect(client, serial: serial)
+        #expect(withAccount.locks.frp.state == "locked" && withAccount.locks.frp.bestEffort)
+        #expect(FactoryReset.refusal(withAccount)?.contains("remove the account") == true)
+        #expect(throws: LetheError.self) { try FactoryReset.choose(withAccount, requested: .tradeInMode) }
+        #expect(try FactoryReset.choose(withAccount, requested: nil) == .guided)
+        phone.reboot(after: 0, into: "block")
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop() }
+        let blocked = try #require(DaemonTests.poll(15) { try? PhoneProbe.inspect(client, serial: serial) })
+        #expect(FactoryReset.refusal(blocked)?.contains("file-based encryption") == true, "\(blocked.locks)")
     }
 }
