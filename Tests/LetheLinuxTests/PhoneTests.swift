@@ -49,10 +49,14 @@ final class ADBHarness: @unchecked Sendable {
         return serial
     }
 
-    deinit {
+    /// Stops the private server (also on deinit; a test calls it in a defer, since a
+    /// re-plugging thread may keep the harness alive after the test).
+    func shutdown() {
         _ = try? adb("kill-server")
         try? FileManager.default.removeItem(atPath: home)
     }
+
+    deinit { shutdown() }
 }
 
 /// A phone's scripted answers, from the recorded outputs in ../shared/fixtures/android.
@@ -103,17 +107,27 @@ extension PhoneScripts {
 final class Replugger: @unchecked Sendable {
     private let lock = NSLock()
     private var running = true
+    private let finished = DispatchSemaphore(value: 0)
+
     init(_ harness: ADBHarness, serial: String) {
         let loop = Thread { [self] in
             while lock.withLock({ running }) {
                 _ = try? harness.adb("connect", serial)
                 usleep(500_000)
             }
+            finished.signal()
         }
         loop.start()
     }
 
-    func stop() { lock.withLock { running = false } }
+    /// Stops, and waits for the last `adb connect` (which would start a server again).
+    func stop() {
+        let was = lock.withLock { () -> Bool in
+            defer { running = false }
+            return running
+        }
+        if was { finished.wait() }
+    }
 }
 
 /// The real Debian adb server against simulated phones that speak the ADB transport protocol:
@@ -130,6 +144,7 @@ final class Replugger: @unchecked Sendable {
         let phone = try SimulatedADBD(script: try PhoneScripts.pixel6())
         defer { phone.stop() }
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client()
         // Nothing listens yet: Lethe starts the server itself.
         #expect(try client.version() >= 39)
@@ -158,6 +173,7 @@ final class Replugger: @unchecked Sendable {
         let phone = try SimulatedADBD(script: script)
         defer { phone.stop() }
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client()
         _ = try client.version()
         _ = try harness.adb("connect", "127.0.0.1:\(phone.port)")
@@ -181,6 +197,7 @@ final class Replugger: @unchecked Sendable {
         }
         let phone = try SimulatedADBD(script: try PhoneScripts.pixel6())
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client(timeout: .seconds(5))
         _ = try client.version()
         let serial = try harness.connect(phone)
@@ -216,6 +233,7 @@ final class Replugger: @unchecked Sendable {
         let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset())
         defer { phone.stop() }
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client()
         _ = try client.version()
         let serial = try harness.connect(phone)
@@ -226,7 +244,7 @@ final class Replugger: @unchecked Sendable {
         let flow = try FactoryReset.choose(inspection, requested: nil)
         #expect(flow == .recovery)
         let replug = Replugger(harness, serial: serial)
-        defer { replug.stop() }
+        defer { replug.stop(); harness.shutdown() }
         var said: [String] = []
         let outcome = FactoryReset.run(client, phone: inspection, flow: flow, waitSeconds: 30) { said.append($0) }
         #expect(outcome.status == .erased && outcome.certified, "\(outcome) \(said)")
@@ -244,12 +262,13 @@ final class Replugger: @unchecked Sendable {
         let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
         defer { phone.stop() }
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client()
         _ = try client.version()
         let serial = try harness.connect(phone)
         let inspection = try PhoneProbe.inspect(client, serial: serial)
         let replug = Replugger(harness, serial: serial)
-        defer { replug.stop() }
+        defer { replug.stop(); harness.shutdown() }
         let outcome = FactoryReset.run(client, phone: inspection, flow: .recovery, waitSeconds: 4)
         #expect(outcome.interrupted && outcome.status == .notErased && !outcome.certified, "\(outcome)")
         #expect(outcome.error?.contains("did not come back") == true && outcome.checks.isEmpty)
@@ -266,6 +285,7 @@ final class Replugger: @unchecked Sendable {
         let phone = try SimulatedADBD(script: script)
         defer { phone.stop() }
         let harness = try ADBHarness()
+        defer { harness.shutdown() }
         let client = harness.client()
         _ = try client.version()
         let serial = try harness.connect(phone)
@@ -276,7 +296,7 @@ final class Replugger: @unchecked Sendable {
         #expect(try FactoryReset.choose(withAccount, requested: nil) == .guided)
         phone.reboot(after: 0, into: "block")
         let replug = Replugger(harness, serial: serial)
-        defer { replug.stop() }
+        defer { replug.stop(); harness.shutdown() }
         let blocked = try #require(DaemonTests.poll(15) { try? PhoneProbe.inspect(client, serial: serial) })
         #expect(FactoryReset.refusal(blocked)?.contains("file-based encryption") == true, "\(blocked.locks)")
     }
