@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "LetheAgent",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheSync",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheSync", "LethePhones",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "lethe",
             dependencies: [
-                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheAgent", "LetheSync",
+                "LetheCore", "LetheLinux", "LetheWipe", "LetheDiagnostics", "LetheReports", "LetheConfig", "LetheStore", "LetheAgent", "LetheSync", "LethePhones",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

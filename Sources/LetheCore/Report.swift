@@ -52,8 +52,10 @@ public struct ReportDevice: Codable, Sendable, Equatable {
     public var source: String
     /// Bay label, if the station has a bay map.
     public var bay: String?
-    /// Device path at the time (`/dev/sdb`).
+    /// Device path at the time (`/dev/sdb`, `adb:SERIAL` for a phone).
     public var path: String
+    /// A phone's IMEIs, when it gave them.
+    public var imeis: [String]?
 
     /// Creates a device description.
     public init(
@@ -129,6 +131,9 @@ public struct ReportVerification: Codable, Sendable, Equatable {
     public var mismatchedSectors: UInt64
     /// The sampling seed (hex), so the sectors read can be listed again.
     public var sampleSeed: String?
+    /// For a state check (mode `state`, a phone after its factory reset): each value read,
+    /// what it must be, and whether it was.
+    public var checks: [ReportCheck]?
 
     /// Creates a verification record.
     public init(
@@ -142,6 +147,23 @@ public struct ReportVerification: Codable, Sendable, Equatable {
         self.coverageBasisPoints = coverageBasisPoints
         self.mismatchedSectors = mismatchedSectors
         self.sampleSeed = sampleSeed
+    }
+}
+
+/// One value checked after an erase that is not read back sector by sector (a phone's
+/// out-of-box state after a factory reset).
+public struct ReportCheck: Codable, Sendable, Equatable {
+    public var name: String
+    public var expected: String
+    public var observed: String
+    public var passed: Bool
+
+    /// A check.
+    public init(name: String, expected: String, observed: String, passed: Bool) {
+        self.name = name
+        self.expected = expected
+        self.observed = observed
+        self.passed = passed
     }
 }
 

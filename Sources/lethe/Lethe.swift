@@ -26,7 +26,7 @@ struct Lethe: AsyncParsableCommand {
               lethe report verify var/reports/ID.json        check a certificate's signature
             """,
         version: LetheVersion.string,
-        subcommands: [Daemon.self, Config.self, Tokens.self, Sync.self, Catalog.self, Devices.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Profiles.self, Report.self, Keys.self, Audit.self, Bench.self]
+        subcommands: [Daemon.self, Config.self, Tokens.self, Sync.self, Catalog.self, Devices.self, Phones.self, Diagnose.self, Bays.self, Wipe.self, Verify.self, Methods.self, Profiles.self, Report.self, Keys.self, Audit.self, Bench.self]
     )
 }
 

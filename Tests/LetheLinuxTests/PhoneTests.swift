@@ -300,4 +300,73 @@ final class Replugger: @unchecked Sendable {
         let blocked = try #require(DaemonTests.poll(15) { try? PhoneProbe.inspect(client, serial: serial) })
         #expect(FactoryReset.refusal(blocked)?.contains("file-based encryption") == true, "\(blocked.locks)")
     }
+
+    /// `lethe phones erase` end to end: the real adb server, the simulated phone reset into its
+    /// out-of-box state, the certificate verified by Python's cryptography against the schema,
+    /// its PDF read by pdftotext; and a phone that never comes back gets a record, no
+    /// certificate, and exit 5.
+    @Test func lethePhonesEraseCertifiesOnlyWhatCameBackOutOfTheBox() throws {
+        guard Self.hasADB, Host.which("pdftotext") != nil else {
+            print("skipped: adb or pdftotext is not installed")
+            return
+        }
+        let state = NSTemporaryDirectory() + "lethe-phone-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        _ = try harness.client().version()
+        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset())
+        defer { phone.stop() }
+        let serial = try harness.connect(phone)
+        let port = String(harness.port)
+
+        let listed = try Host.run(Host.lethe, ["phones", "--adb-port", port])
+        #expect(listed.stdout.contains(serial) && listed.stdout.contains("ready"), "\(listed.stdout) \(listed.stderr)")
+        let inspected = try Host.run(Host.lethe, ["phones", "inspect", serial, "--adb-port", port])
+        #expect(inspected.status == 0 && inspected.stdout.contains("Pixel 6") && inspected.stdout.contains("encryption: file"), "\(inspected.stdout) \(inspected.stderr)")
+        let unconfirmed = try Host.run(Host.lethe, ["phones", "erase", serial, "--adb-port", port, "--state-dir", state])
+        #expect(unconfirmed.status == 2 && unconfirmed.stderr.contains("--yes") && !phone.commands.contains("recovery --wipe_data"))
+
+        let replug = Replugger(harness, serial: serial)
+        let erased = try Host.run(Host.lethe, [
+            "phones", "erase", serial, "--yes", "--adb-port", port, "--state-dir", state, "--report-dir", "\(state)/reports", "--wait-seconds", "30",
+        ])
+        replug.stop()
+        #expect(erased.status == 0 && erased.stdout.hasPrefix("certified: "), "\(erased.stdout) \(erased.stderr)")
+        let path = try #require(erased.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let report = try #require(file?["report"] as? [String: Any])
+        #expect(report["certified"] as? Bool == true && report["status"] as? String == "erased")
+        let sanitization = report["sanitization"] as? [String: Any]
+        #expect(sanitization?["category"] as? String == "Purge" && (sanitization?["description"] as? String ?? "").contains("Cryptographic erase (factory reset, file-based encryption)"))
+        let verification = report["verification"] as? [String: Any]
+        #expect(verification?["mode"] as? String == "state" && (verification?["checks"] as? [[String: Any]])?.count == 3)
+        #expect((report["device"] as? [String: Any])?["mediaType"] as? String == "mobile phone")
+        #expect(try Host.lethe("report", "verify", path, "--state-dir", state).status == 0)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if Host.which("python3") != nil {
+            let python = try Host.run("python3", [
+                repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, path, "\(state)/keys/station.pub.jwk",
+                repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
+            ])
+            #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
+        }
+        let pdf = try Host.run("pdftotext", [path.replacingOccurrences(of: ".json", with: ".pdf"), "-"])
+        #expect(pdf.stdout.contains("Cryptographic erase") && pdf.stdout.contains("Pixel 6"), "\(pdf.stdout.prefix(2000))")
+
+        // A phone that vanishes mid-reset: a signed record, not a certificate, exit 5.
+        let gone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
+        defer { gone.stop() }
+        let goneSerial = try harness.connect(gone)
+        let replugGone = Replugger(harness, serial: goneSerial)
+        let interrupted = try Host.run(Host.lethe, [
+            "phones", "erase", goneSerial, "--yes", "--adb-port", port, "--state-dir", state, "--report-dir", "\(state)/reports", "--wait-seconds", "4",
+        ])
+        replugGone.stop()
+        #expect(interrupted.status == 5 && interrupted.stdout.hasPrefix("NOT certified") && interrupted.stdout.contains("did not come back"), "\(interrupted.stdout) \(interrupted.stderr)")
+        let jobs = try Host.run("sqlite3", ["\(state)/lethe.sqlite", "SELECT status FROM job ORDER BY startedAt"]).stdout
+        #expect(jobs.contains("erased") && jobs.contains("interrupted"), "\(jobs)")
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
 }

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import LetheAgent
+import LetheCore
+import LetheLinux
+import LethePhones
+import LetheReports
+
+/// Where the adb server is.
+struct ADBOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The adb server's port (else ANDROID_ADB_SERVER_PORT, else 5037). Lethe starts the server (Debian package adb) when none runs.", valueName: "port"))
+    var adbPort: Int?
+
+    func client(timeout: Duration = .seconds(15)) -> ADBClient {
+        let port = adbPort ?? LocalADBServer.port()
+        return ADBClient(
+            server: "127.0.0.1:\(port)", timeout: timeout, connector: LocalADBServer.connector(port: port),
+            starter: LocalADBServer.starter(port: port))
+    }
+}
+
+struct Phones: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Android phones over adb: list, inspect (identity, battery, locks), erase by factory reset with a certificate.",
+        discussion: """
+            Lethe talks to the adb server's host protocol on 127.0.0.1 (starting the server when none runs). A phone must have USB debugging on and this station approved ("Always allow").
+
+              lethe phones                         every phone the adb server sees, and its state
+              lethe phones inspect SERIAL          identity, battery health (with its source), FRP, Knox Guard, bootloader, encryption
+              lethe phones erase SERIAL --yes --report-dir var/reports
+                                                   factory reset, then the out-of-box check, then the certificate
+
+            The erase is a cryptographic erase (NIST SP 800-88 Purge) only on a phone with file-based encryption, so Lethe refuses others. It also refuses a phone whose FRP or Knox Guard would lock it after the reset. Flows: trade-in-mode (Android 16+), recovery-wipe-data (debuggable builds), operator-guided (the technician resets the phone; Lethe waits). A certificate is issued only when the phone restarts and comes back with device_provisioned 0, user_setup_complete 0 and no accounts.
+            """,
+        subcommands: [List.self, Inspect.self, Erase.self],
+        defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The phones the adb server sees, with their state.")
+        @Flag(help: "JSON instead of text.") var json = false
+        @OptionGroup var adb: ADBOptions
+
+        func run() throws {
+            let client = adb.client()
+            let devices: [ADBDevice]
+            do throws(LetheError) { devices = try client.devices() } catch { throw Output.fail(error, json: json) }
+            if json { return Output.json(devices) }
+            if devices.isEmpty { print("no phones (USB debugging on, cable in, this station approved?)") }
+            for device in devices {
+                print("\(device.serial)\t\(device.model ?? "-")\t\(device.stateDescription)")
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Identity, battery, locks and encryption of one phone, each value with its source.")
+        @Argument(help: "The phone's adb serial (from `lethe phones`).") var serial: String
+        @Flag(help: "JSON instead of text.") var json = false
+        @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80
+        @OptionGroup var adb: ADBOptions
+
+        func run() throws {
+            let phone: PhoneInspection
+            do throws(LetheError) { phone = try PhoneProbe.inspect(adb.client(), serial: serial) } catch { throw Output.fail(error, json: json) }
+            if json { return Output.json(phone) }
+            Phones.describe(phone, threshold: batteryThreshold)
+        }
+    }
+
+    static func describe(_ phone: PhoneInspection, threshold: Int) {
+        let id = phone.identity
+        print("\(phone.serial): \(id.manufacturer ?? id.brand ?? "?") \(id.model ?? "?") (\(id.device ?? "?")), serial \(id.serial ?? "?")")
+        print("  Android \(id.androidVersion ?? "?") (SDK \(id.sdk.map(String.init) ?? "?")), security patch \(id.securityPatch ?? "unknown")")
+        if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
+        if let capacity = id.capacityBytes { print("  storage \(capacity / 1_000_000_000) GB") }
+        if let battery = phone.battery {
+            let health = battery.healthPercent.map { "\($0.value)% (\($0.source))" } ?? "unknown"
+            print("  battery: health \(health), \(battery.cycleCount.map { "\($0.value) cycles, " } ?? "")level \(battery.level.map { "\($0)%" } ?? "?"), \(battery.condition ?? "?"): \(battery.verdict(threshold: threshold).rawValue.uppercased()) against \(threshold)%")
+        }
+        let frp = phone.locks.frp
+        print("  FRP: \(frp.state)\(frp.bestEffort ? " (best effort)" : "") from \(frp.source)\(frp.detail.map { ": \($0)" } ?? "")")
+        if let knox = phone.locks.knoxGuard { print("  Knox Guard: \(knox.state) (\(knox.source))") }
+        print("  bootloader: \(phone.locks.bootloaderUnlocked.map { $0 ? "UNLOCKED" : "locked" } ?? "unknown"), verified boot \(id.verifiedBootState ?? "unknown")")
+        print("  encryption: \(phone.locks.encryption ?? "none or unknown")\(phone.locks.supportsCryptographicErase ? " (a factory reset is a cryptographic erase)" : "")")
+        print("  trade-in mode: \(phone.tradeInMode ? "yes" : "no"); debuggable build: \(phone.debuggable ? "yes" : "no")")
+        for note in phone.notes { print("  note: \(note)") }
+        if let refusal = FactoryReset.refusal(phone) { print("  cannot be erased now: \(refusal)") }
+    }
+
+    struct Erase: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Factory-reset a phone, check it came back out of the box, and certify the cryptographic erase.",
+            discussion: """
+                Exit status: 0 certified; 2 refused before anything was sent (no file-based encryption, FRP or Knox Guard, bad options); 4 not erased (the reset failed, or the phone came back set up); 5 interrupted (the phone never came back: unplugged mid-reset, or USB debugging off after the reset).
+                """)
+        @Argument(help: "The phone's adb serial (from `lethe phones`).") var serial: String
+        @Flag(help: "Yes, reset this phone (everything on it is lost).") var yes = false
+        @Option(help: ArgumentHelp("trade-in-mode, recovery-wipe-data or operator-guided (default: the best the phone allows).", valueName: "flow")) var flow: String?
+        @Option(help: ArgumentHelp("How long to wait for the phone to restart, and again to come back.", valueName: "seconds")) var waitSeconds = 600.0
+        @Option(help: ArgumentHelp("Write the signed certificate and refurb report here.", valueName: "dir")) var reportDir = "var/reports"
+        @Option(help: "Language of the PDFs: en or zh-CN.") var lang: ReportLanguage = .en
+        @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80
+        @Option(name: .customLong("operator"), help: ArgumentHelp("Who is erasing, for the certificate.", valueName: "name")) var operatorName: String?
+        @OptionGroup var adb: ADBOptions
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            let client = adb.client()
+            let phone: PhoneInspection
+            let chosen: ResetFlow
+            let reporting: PhoneReporting
+            do throws(LetheError) {
+                guard yes else { throw LetheError(.confirmationRequired, path: serial, "a factory reset loses everything on the phone: add --yes") }
+                let requested = try flow.map { name throws(LetheError) -> ResetFlow in
+                    guard let parsed = ResetFlow(rawValue: name) else {
+                        throw LetheError(.invalidArgument, path: "--flow", "unknown flow \"\(name)\"; use \(ResetFlow.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return parsed
+                }
+                phone = try PhoneProbe.inspect(client, serial: serial)
+                if let refusal = FactoryReset.refusal(phone) { throw LetheError(.protectedDevice, path: serial, refusal) }
+                chosen = try FactoryReset.choose(phone, requested: requested)
+                reporting = try PhoneReporting(directory: reportDir, stateDirectory: state.directory, station: try state.station(), phone: phone, operatorName: operatorName)
+                try reporting.recordStart(profile: nil, flow: chosen)
+            } catch {
+                _ = Output.fail(error, json: false)
+                throw ExitCode(ExitStatus.refused)
+            }
+            Output.err("lethe: \(serial): \(phone.identity.model ?? "phone"), \(chosen.title)")
+            let outcome = FactoryReset.run(client, phone: phone, flow: chosen, waitSeconds: waitSeconds) { Output.err("lethe: \(serial): \($0)") }
+            let written: Reporting.Written
+            do {
+                written = try reporting.finish(outcome, threshold: batteryThreshold, language: lang, toolVersion: LetheVersion.string)
+            } catch {
+                Output.err("lethe: \(serial): the certificate could not be written: \(error)")
+                throw ExitCode(ExitStatus.reportNotWritten)
+            }
+            for check in outcome.checks { Output.err("lethe: \(serial): \(check.name) = \(check.observed) (expected \(check.expected)): \(check.passed ? "ok" : "FAILED")") }
+            if written.certified {
+                print("certified: \(written.certificate.jsonPath) (refurb report \(written.refurb?.jsonPath ?? "-"))")
+                return
+            }
+            print("NOT certified: \(outcome.error ?? "the out-of-box check failed"); record \(written.certificate.jsonPath)")
+            throw ExitCode(outcome.interrupted ? ExitStatus.aborted : ExitStatus.notErased)
+        }
+    }
+}
