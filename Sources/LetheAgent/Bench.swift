@@ -4,6 +4,7 @@ import LetheConfig
 import LetheCore
 import LetheLinux
 import LetheReports
+import LethePhones
 import LetheStore
 import LetheSync
 import LetheWipe
@@ -43,6 +44,14 @@ public struct JobView: Codable, Sendable, Equatable {
     /// What came of asking the catalog (two-way mode): its note, a fallback to the station's
     /// own profile match, or why the job is held for the technician.
     public var catalogNote: String?
+    /// What the job is doing or waiting for, in words (a phone's reset: "waiting for the phone
+    /// to restart", or what the technician must do on the phone).
+    public var message: String?
+    /// A phone's battery health and its source, and the verdict against the profile's gate.
+    public var battery: String?
+    public var batteryVerdict: String?
+    /// A phone's out-of-box checks after its reset.
+    public var checks: [String]?
 }
 
 /// What the daemon needs to run jobs.
@@ -60,6 +69,10 @@ public struct BenchSettings: Sendable {
     /// Two-way mode: ask the catalog what to do with each docked drive (nil: the station's own
     /// profile match decides).
     public var lookup: CatalogLookup?
+    /// The adb server's client, for phones (nil: phones are not handled).
+    public var adb: ADBClient?
+    /// Seconds a phone reset may take to go down, and again to come back.
+    public var phoneWaitSeconds = 600.0
 
     /// Creates settings.
     public init(stateDirectory: String, reportDirectory: String, station: StationConfig, profiles: [Profile], language: ReportLanguage, toolVersion: String) {
@@ -161,7 +174,10 @@ public final class Bench: Sendable {
         } catch {
             log("\(device.path): not recorded in the store: \(error.message)")
         }
-        guard device.kind == .drive else { return }
+        let phone = device.transport == .adb
+        guard device.kind == .drive || phone else { return }
+        // A phone that restarts during its own reset is not a new job.
+        if phone, jobs.contains(where: { $0.device == device.path && $0.state == "running" }) { return }
         guard !device.protected else {
             log("\(device.path): protected, not touched: \(device.protectionReason ?? "")")
             return
@@ -201,6 +217,10 @@ public final class Bench: Sendable {
                 if let name = said.profile {
                     profile = profiles.first { $0.name == name }
                     if profile == nil { notes.append("the catalog asked for profile \(name), which this station does not have: the station's own profile match is used") }
+                    if let found = profile, found.resetsPhones != (device.transport == .adb) {
+                        profile = nil
+                        notes.append("the catalog asked for profile \(name), which is for \(found.resetsPhones ? "phones" : "drives"): the station's own profile match is used")
+                    }
                 }
                 if let expected = said.expectedSerial, expected != device.serial {
                     hold = "the catalog expected serial \(expected), this device reports \(device.serial ?? "none"): check it is the right device, then start it by hand"
@@ -268,7 +288,8 @@ public final class Bench: Sendable {
             var found: [WipeCancellation] = []
             for id in s.order where s.jobs[id]?.device == device.path {
                 if s.jobs[id]?.state == "waiting" { s.jobs[id]?.state = "interrupted"; s.jobs[id]?.error = "unplugged before it started" }
-                if s.jobs[id]?.state == "running", let c = s.cancellations[id] { found.append(c) }
+                // A phone goes away during its own reset: its job decides what that means.
+                if s.jobs[id]?.state == "running", device.transport != .adb, let c = s.cancellations[id] { found.append(c) }
             }
             return found
         }
@@ -293,7 +314,8 @@ public final class Bench: Sendable {
         let id = ReportID.make()
         var view = JobView(
             id: id, device: device.path, bay: device.bay, model: device.model, serial: device.serial, profile: profile.name,
-            method: profile.method.name, state: "waiting", step: "waiting", pass: 0, passCount: profile.method.passes.count,
+            method: profile.resetsPhones ? PhoneReporting.methodName : profile.method.name, state: "waiting", step: "waiting", pass: 0,
+            passCount: profile.resetsPhones ? 0 : profile.method.passes.count,
             percent: 0, bytesPerSecond: 0)
         extra(&view)
         state.withLock {
@@ -329,7 +351,13 @@ public final class Bench: Sendable {
     }
 
     func launch(_ id: String, device: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
-        let thread = Thread { [self] in run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume) }
+        let thread = Thread { [self] in
+            if profile.resetsPhones {
+                runPhone(jobId: id, device: device, profile: profile)
+            } else {
+                run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume)
+            }
+        }
         thread.name = "lethe-job"
         thread.start()
     }

@@ -43,6 +43,9 @@ enum Dashboard {
             html+=`<div class="card ${h(j.state)}"><div class="bay">${h(j.bay||j.device)}</div>
             <div class="muted">${h(j.model||'')} · serial ${h(j.serial||'—')} · ${h(j.profile||'')} (${h(j.method)})${j.sku?' · SKU '+h(j.sku):''}</div>
             ${j.catalogNote?`<div class="muted">${h(j.catalogNote)}</div>`:''}
+            ${j.battery?`<div class="muted">battery ${h(j.battery)}${j.batteryVerdict?' · '+h(j.batteryVerdict.toUpperCase()):''}</div>`:''}
+            ${j.message?`<div><b>${h(j.message)}</b></div>`:''}
+            ${(j.checks||[]).map(c=>`<div class="muted">${h(c)}</div>`).join('')}
             <div class="bar"><div style="width:${j.percent.toFixed(1)}%"></div></div>
             <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
             <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>

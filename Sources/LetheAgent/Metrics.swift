@@ -48,6 +48,12 @@ public final class BenchMetrics: Sendable {
             labels: [("status", status), ("certified", String(certified))])
     }
 
+    /// Records a finished phone job (no bytes: a reset writes nothing Lethe can count).
+    func finishedPhone(status: String, certified: Bool, seconds: Double) {
+        finishedCounter(status, certified: certified).increment()
+        jobSeconds.record(seconds)
+    }
+
     /// Records a finished job.
     func finished(_ outcome: WipeOutcome, status: String, certified: Bool) {
         finishedCounter(status, certified: certified).increment()

@@ -94,7 +94,8 @@ public final class PhoneReporting: @unchecked Sendable {
     /// Signs and writes the certificate (or record) and the refurb report, and records them
     /// with the job's end and its catalog record, in one transaction.
     public func finish(
-        _ outcome: ResetOutcome, threshold: Int, language: ReportLanguage, toolVersion: String, cosmetic: CosmeticGrade? = nil
+        _ outcome: ResetOutcome, threshold: Int, language: ReportLanguage, toolVersion: String, cosmetic: CosmeticGrade? = nil,
+        awaitCosmeticGrade: Bool = false
     ) throws -> Reporting.Written {
         let device = reportDevice
         let finished = Date()
@@ -133,8 +134,11 @@ public final class PhoneReporting: @unchecked Sendable {
             certificate: CertificateReference(reportId: certificate.reportId, digest: written.signed.digest, status: certificate.status),
             performedBy: party, station: reportStation, tool: ReportTool(version: toolVersion))
         if let cosmetic { refurb = refurb.graded(cosmetic) }
-        let refurbWritten = try ReportWriter.write(refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
-        let result = Reporting.Written(certificate: written, refurb: refurbWritten, refurbReport: refurb, certified: certificate.certified)
+        // A certified phone waits for the technician's cosmetic grade, as a drive does.
+        let draft = awaitCosmeticGrade && certificate.certified ? refurb : nil
+        let refurbWritten = draft == nil
+            ? try ReportWriter.write(refurb: refurb, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language) : nil
+        let result = Reporting.Written(certificate: written, refurb: refurbWritten, refurbDraft: draft, refurbReport: draft == nil ? refurb : nil, certified: certificate.certified)
         let status = outcome.interrupted ? "interrupted" : certificate.status.rawValue
         let at = Reporting.iso(finished)
         let (jobId, serial, station, path) = (jobId, device.serial, station, path)
@@ -150,6 +154,16 @@ public final class PhoneReporting: @unchecked Sendable {
             }
             try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": status, "flow": outcome.flow.rawValue])
             try Store.recordReport(db, written.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: certificate.certified, at: at))
+            if let draft {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO refurbDraft (jobId, draft, createdAt) VALUES (?, ?, ?)",
+                    arguments: [jobId, String(decoding: try encoder.encode(draft), as: UTF8.self), at])
+                try Store.appendAudit(db, kind: "refurb.awaitingGrade", subject: jobId, detail: ["certificate": written.reportId])
+                return
+            }
+            guard let refurbWritten else { return }
             try Store.recordReport(db, refurbWritten.row(jobId: jobId, schema: RefurbReport.schemaName, serial: serial, certified: false, at: at))
             if !outcome.interrupted, CatalogQueue.carries(certificate.status) {
                 try CatalogQueue.enqueue(

@@ -1,6 +1,8 @@
 import Foundation
 import LetheCore
 import LetheLinux
+import LethePhones
+import Synchronization
 import ServiceLifecycle
 
 /// Feeds the bench from coldplug, then from hotplug events, until shutdown.
@@ -54,4 +56,81 @@ public struct EventHeartbeatService: Service {
             hub.publish(.heartbeat)
         }
     }
+}
+
+/// Follows the adb server's device list (`host:track-devices`) on a thread of its own and
+/// docks each phone: ready phones get a job as their profile says; a phone waiting for
+/// USB-debugging approval is listed, protected, with what to do. When the server is missing
+/// or goes away it says why and tries again every few seconds; the bench keeps working.
+public struct PhoneWatchService: Service {
+    let bench: Bench
+    let client: ADBClient
+    let bays: BayMap
+
+    /// Creates the service.
+    public init(bench: Bench, client: ADBClient, bays: BayMap) {
+        self.bench = bench
+        self.client = client
+        self.bays = bays
+    }
+
+    /// The bench's record of a phone as the adb server lists it.
+    public static func record(_ phone: ADBDevice) -> DeviceRecord {
+        let ready = phone.state == "device"
+        return DeviceRecord(
+            path: "adb:\(phone.serial)", kind: .phone, transport: .adb, model: phone.model?.replacingOccurrences(of: "_", with: " "),
+            serial: phone.serial, protected: !ready, protectionReason: ready ? nil : phone.stateDescription,
+            notes: ready ? [] : [phone.stateDescription])
+    }
+
+    public func run() async throws {
+        let stop = StopFlag()
+        let finished = AsyncStream<Void>.makeStream()
+        let thread = Thread { [bench, client] in
+            var known: [String: DeviceRecord] = [:]
+            var lastProblem: String?
+            while !stop.isSet {
+                do throws(LetheError) {
+                    try client.trackDevices(shouldStop: { stop.isSet }) { phones in
+                        lastProblem = nil
+                        // The tracking list has serials and states only: the long list adds models.
+                        let detailed = (try? client.devices()).map { long in
+                            phones.map { phone in long.first { $0.serial == phone.serial && $0.state == phone.state } ?? phone }
+                        } ?? phones
+                        var seen: [String: DeviceRecord] = [:]
+                        for phone in detailed { seen["adb:\(phone.serial)"] = Self.record(phone) }
+                        for (path, record) in known where seen[path] == nil { bench.deviceRemoved(record) }
+                        for (path, record) in seen where known[path] != record {
+                            if known[path] != nil { bench.deviceRemoved(known[path]!) }
+                            bench.deviceAppeared(record)
+                        }
+                        known = seen
+                    }
+                } catch {
+                    let problem = "phones: \(error.message)\(error.path.map { " (\($0))" } ?? ""); trying again in 5 s"
+                    if problem != lastProblem { bench.log(problem) }
+                    lastProblem = problem
+                    for record in known.values { bench.deviceRemoved(record) }
+                    known = [:]
+                }
+                for _ in 0..<50 where !stop.isSet { usleep(100_000) }
+            }
+            finished.continuation.finish()
+        }
+        thread.name = "lethe-phones"
+        thread.start()
+        bench.log("watching phones through the adb server at \(client.server)")
+        await withGracefulShutdownHandler {
+            for await _ in finished.stream {}
+        } onGracefulShutdown: {
+            stop.set()
+        }
+    }
+}
+
+/// A flag one thread sets and others read.
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }

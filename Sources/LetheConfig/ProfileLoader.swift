@@ -167,10 +167,16 @@ public enum ProfileLoader {
             if let n = m["maxSizeBytes"] { match.maxSizeBytes = try y.uint64(n, "match.maxSizeBytes") }
         }
         var smart = true
+        var batteryMinimum = 80
         var thresholds = HealthThresholds()
         if let node = top["diagnostics"] {
-            let d = try y.mapping(node, "diagnostics", allowed: ["smart", "thresholds"])
+            let d = try y.mapping(node, "diagnostics", allowed: ["smart", "thresholds", "batteryMinHealthPercent"])
             if let n = d["smart"] { smart = try y.bool(n, "diagnostics.smart") }
+            if let n = d["batteryMinHealthPercent"] {
+                let value = try y.int(n, "diagnostics.batteryMinHealthPercent")
+                guard (1...100).contains(value) else { throw y.error(n, "diagnostics.batteryMinHealthPercent", "expected 1 to 100") }
+                batteryMinimum = value
+            }
             if let n = d["thresholds"] {
                 let known = ["reallocatedWarn", "reallocatedFail", "pendingWarn", "pendingFail", "uncorrectableWarn", "uncorrectableFail",
                              "mediaErrorsWarn", "mediaErrorsFail", "percentageUsedWarn", "percentageUsedFail", "temperatureWarn",
@@ -186,19 +192,44 @@ public enum ProfileLoader {
             }
         }
         guard let eraseNode = top["erase"] else { throw y.error(root, "erase", "required (method and verification)") }
-        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification"])
+        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification", "flow"])
         guard let methodNode = e["method"] else { throw y.error(eraseNode, "erase.method", "required") }
         let methodName = try y.string(methodNode, "erase.method")
-        guard let method = WipeMethod.named(methodName) else {
-            throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.catalog.map(\.name).joined(separator: ", "))")
+        var factoryReset: FactoryResetSettings?
+        let method: WipeMethod
+        if methodName == "factory-reset" {
+            // Phones only: a profile that could match a drive must not name a reset.
+            guard match.kinds == [.phone] || match.transports == [.adb] else {
+                throw y.error(methodNode, "erase.method", "factory-reset is for phones: add match.kind: phone (or match.transport: adb)")
+            }
+            if let n = e["verification"] { throw y.error(n, "erase.verification", "a factory reset is verified by the phone's out-of-box state, not by reading back") }
+            var flow: String?
+            if let n = e["flow"] {
+                let name = try y.string(n, "erase.flow")
+                guard name == "auto" || FactoryResetSettings.flows.contains(name) else {
+                    throw y.error(n, "erase.flow", "unknown flow \"\(name)\"; use auto, \(FactoryResetSettings.flows.joined(separator: ", "))")
+                }
+                flow = name == "auto" ? nil : name
+            }
+            factoryReset = FactoryResetSettings(flow: flow)
+            method = WipeMethod.catalog[0]
+        } else {
+            if let n = e["flow"] { throw y.error(n, "erase.flow", "only a factory-reset (phone) profile has a flow") }
+            guard let found = WipeMethod.named(methodName) else {
+                throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.catalog.map(\.name).joined(separator: ", ")), and factory-reset for phones")
+            }
+            method = found
         }
         let verification = try e["verification"].map { (n: Node) throws(ConfigError) in try y.choice(n, "erase.verification", VerificationMode.self) } ?? method.defaultVerification
-        return Profile(
+        var profile = Profile(
             name: name, description: try top["description"].map { (n: Node) throws(ConfigError) in try y.string(n, "description") } ?? "",
             priority: try top["priority"].map { (n: Node) throws(ConfigError) in try y.int(n, "priority") } ?? 0, match: match,
             smart: smart, thresholds: thresholds, method: method, verification: verification,
             start: try top["start"].map { (n: Node) throws(ConfigError) in try y.choice(n, "start", ProfileStart.self) } ?? .manual,
             source: file)
+        profile.factoryReset = factoryReset
+        profile.batteryMinHealthPercent = batteryMinimum
+        return profile
     }
 
     /// Loads one file.

@@ -76,6 +76,15 @@ public struct Profile: Sendable, Equatable {
     public var start: ProfileStart
     /// The file it came from.
     public var source: String
+    /// For phones (`erase.method: factory-reset`): the reset flow (`trade-in-mode`,
+    /// `recovery-wipe-data`, `operator-guided`, or nil for the best the phone allows). Such a
+    /// profile never erases a drive; `method` is then unused.
+    public var factoryReset: FactoryResetSettings?
+    /// Battery health below this percentage fails (phones; default 80, the usual buyer gate).
+    public var batteryMinHealthPercent = 80
+
+    /// Whether this profile resets phones rather than overwriting drives.
+    public var resetsPhones: Bool { factoryReset != nil }
 
     /// Creates a profile.
     public init(
@@ -93,6 +102,18 @@ public struct Profile: Sendable, Equatable {
         self.start = start
         self.source = source
     }
+}
+
+/// How a phone profile resets phones.
+public struct FactoryResetSettings: Sendable, Equatable {
+    /// The flow's name, or nil for the best the phone allows.
+    public var flow: String?
+
+    /// Settings.
+    public init(flow: String?) { self.flow = flow }
+
+    /// The flows a profile may name.
+    public static let flows = ["trade-in-mode", "recovery-wipe-data", "operator-guided"]
 }
 
 /// The result of choosing a profile for a device.

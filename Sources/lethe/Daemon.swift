@@ -4,6 +4,8 @@ import Hummingbird
 import LetheAgent
 import LetheConfig
 import LetheCore
+import LetheLinux
+import LethePhones
 import LetheReports
 import LetheStore
 import LetheSync
@@ -51,6 +53,15 @@ struct Daemon: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds to wait for the catalog's answer before trying again later.", valueName: "seconds"))
     var catalogTimeoutSeconds = 10.0
+
+    @Flag(help: "Do not watch for Android phones (the adb server is otherwise started and followed).")
+    var noPhones = false
+
+    @Option(help: ArgumentHelp("The adb server's port (else ANDROID_ADB_SERVER_PORT, else 5037).", valueName: "port"))
+    var adbPort: Int?
+
+    @Option(help: ArgumentHelp("How long a phone reset may take to restart the phone, and again to bring it back, before the job ends interrupted.", valueName: "seconds"))
+    var phoneWaitSeconds = 600.0
 
     @Option(help: ArgumentHelp("Two-way mode: ask this catalog endpoint what to do with each docked drive (profile, SKU, expected serial); else catalog.lookupUrl in the config.", valueName: "url"))
     var catalogLookupUrl: String?
@@ -155,6 +166,13 @@ struct Daemon: AsyncParsableCommand {
         } catch {
             throw Output.fail(error, json: false)
         }
+        if !noPhones {
+            let port = adbPort ?? LocalADBServer.port()
+            settings.adb = ADBClient(
+                server: "127.0.0.1:\(port)", timeout: .seconds(15), connector: LocalADBServer.connector(port: port),
+                starter: LocalADBServer.starter(port: port))
+            settings.phoneWaitSeconds = max(1, phoneWaitSeconds)
+        }
         let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
         let shown = listen
         let app = Application(
@@ -167,7 +185,8 @@ struct Daemon: AsyncParsableCommand {
             logger: logger)
         let group = ServiceGroup(
             services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app]
-                + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? []),
+                + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? [])
+                + (settings.adb.map { [PhoneWatchService(bench: bench, client: $0, bays: bays)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         await settings.lookup?.shutdown()

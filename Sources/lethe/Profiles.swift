@@ -38,7 +38,7 @@ struct Profiles: ParsableCommand {
         func run() throws {
             do throws(LetheError) {
                 for p in try profiles.load().sorted(by: { ($0.priority, $0.name) > ($1.priority, $1.name) }) {
-                    print("\(p.name.padding(toLength: 12, withPad: " ", startingAt: 0)) priority \(String(p.priority).padding(toLength: 3, withPad: " ", startingAt: 0)) \(p.method.name) verify=\(p.verification.rawValue) start=\(p.start.rawValue)  [\(p.match.summary)]")
+                    print("\(p.name.padding(toLength: 12, withPad: " ", startingAt: 0)) priority \(String(p.priority).padding(toLength: 3, withPad: " ", startingAt: 0)) \(p.resetsPhones ? "factory-reset" : p.method.name) verify=\(p.resetsPhones ? "state" : p.verification.rawValue) start=\(p.start.rawValue)  [\(p.match.summary)]")
                 }
             } catch {
                 throw Output.fail(error, json: false)
@@ -85,7 +85,12 @@ struct Profiles: ParsableCommand {
         print("priority:     \(p.priority)")
         print("matches:      \(p.match.summary)")
         print("diagnostics:  SMART \(p.smart ? "yes" : "no"); thresholds: reallocated \(p.thresholds.reallocatedWarn)/\(p.thresholds.reallocatedFail), pending \(p.thresholds.pendingWarn)/\(p.thresholds.pendingFail), uncorrectable \(p.thresholds.uncorrectableWarn)/\(p.thresholds.uncorrectableFail), endurance \(p.thresholds.percentageUsedWarn)/\(p.thresholds.percentageUsedFail) %, temperature \(p.thresholds.temperatureWarn)/\(p.thresholds.temperatureFail) °C (warn/fail)")
-        print("erase:        \(p.method.name) (\(p.method.title)), verification \(p.verification.rawValue)")
+        if let reset = p.factoryReset {
+            print("erase:        factory reset, flow \(reset.flow ?? "auto (the best the phone allows)"); certified as a cryptographic erase after the out-of-box check")
+            print("battery:      health below \(p.batteryMinHealthPercent)% fails")
+        } else {
+            print("erase:        \(p.method.name) (\(p.method.title)), verification \(p.verification.rawValue)")
+        }
         print("start:        \(p.start == .auto ? "automatically when docked" : "when the technician starts it")")
     }
 }

@@ -202,6 +202,9 @@ struct Wipe: ParsableCommand {
             return (chosen, nil, nil)
         case (nil, let name?):
             let chosen = try profiles.named(name)
+            guard !chosen.resetsPhones else {
+                throw LetheError(.invalidArgument, path: "--profile", "profile \(name) resets phones (factory-reset); use `lethe phones erase SERIAL`")
+            }
             return (chosen.method, chosen.verification, chosen)
         }
     }

@@ -369,4 +369,70 @@ final class Replugger: @unchecked Sendable {
         #expect(jobs.contains("erased") && jobs.contains("interrupted"), "\(jobs)")
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
     }
+
+    /// The daemon docks phones from the adb server's device list: a ready phone waits for the
+    /// technician (the shipped android profile), its start resets it through the real adb
+    /// server, the simulated phone comes back out of the box, the certificate is served and
+    /// verifies, and the cosmetic grade issues the refurb report. A phone waiting for USB
+    /// approval is listed with what to do, and gets no job.
+    @Test func theDaemonDocksResetsAndCertifiesAPhone() throws {
+        guard Self.hasADB, Host.canLoop else {
+            print("skipped: needs adb and root (the daemon's device watcher)")
+            return
+        }
+        let state = NSTemporaryDirectory() + "lethe-phoned-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        _ = try harness.client().version()
+        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset())
+        defer { phone.stop() }
+        let serial = try harness.connect(phone)
+        var refusing = try PhoneScripts.pixel6()
+        refusing.refuseAuthorization = true
+        let unapproved = try SimulatedADBD(script: refusing)
+        defer { unapproved.stop() }
+        _ = try harness.adb("connect", "127.0.0.1:\(unapproved.port)")
+
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let port = 20000 + Int((getpid() + 3331) % 20000)
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
+        ])
+        defer { daemon.stop() }
+        func job() -> [String: Any]? {
+            (DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == "adb:\(serial)" }
+        }
+        let waiting = try #require(DaemonTests.poll(30) { job() }, "no job for the phone: \(daemon.stderr)")
+        #expect(waiting["state"] as? String == "waiting" && waiting["profile"] as? String == "android" && waiting["method"] as? String == "crypto-erase-factory-reset", "\(waiting)")
+        #expect(!phone.commands.contains("recovery --wipe_data"), "reset before anyone pressed start")
+        // The unapproved phone: listed, protected, with the instruction; no job.
+        let devices = DaemonTests.http("GET", "\(base)/api/v1/devices", token: tech)?.json as? [[String: Any]] ?? []
+        let pending = devices.first { $0["path"] as? String == "adb:127.0.0.1:\(unapproved.port)" }
+        #expect(pending?["protected"] as? Bool == true && (pending?["protectionReason"] as? String ?? "").contains("USB-debugging approval"), "\(devices)")
+
+        let id = try #require(waiting["id"] as? String)
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop(); harness.shutdown() }
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        let done = try #require(DaemonTests.poll(60) { job().flatMap { $0["step"] as? String == "grade" ? $0 : nil } }, "\(daemon.stderr)")
+        #expect(done["state"] as? String == "erased" && done["certified"] as? Bool == true, "\(done)")
+        #expect((done["checks"] as? [String])?.count == 3 && done["batteryVerdict"] as? String == "unknown", "a Pixel C-style dump has no health: \(done)")
+        #expect(phone.state == "oobe")
+        let reportId = try #require(done["reportId"] as? String)
+        let certificate = try #require(DaemonTests.http("GET", "\(base)/api/v1/reports/\(reportId)"))
+        try certificate.body.write(to: URL(fileURLWithPath: "\(state)/phone.json"))
+        #expect(try Host.lethe("report", "verify", "\(state)/phone.json", "--state-dir", state).status == 0)
+        #expect(String(decoding: certificate.body, as: UTF8.self).contains("Cryptographic erase (factory reset, file-based encryption)"))
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/grade", token: tech, body: #"{"grade":"B"}"#)?.status == 200)
+        let graded = try #require(job())
+        #expect(graded["step"] as? String == "done" && graded["refurbReportId"] != nil && graded["cosmeticGrade"] as? String == "B")
+        #expect(daemon.stderr.contains("waiting for the phone to restart"))
+        daemon.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
 }
