@@ -102,6 +102,44 @@ extension PhoneScripts {
     }
 }
 
+extension PhoneScripts {
+    /// A Pixel 7 on Android 16 in trade-in mode (not debuggable): `tradeinmode getstatus`
+    /// answers from the recorded fixture; `tradeinmode evaluate` then `reboot` wipes it.
+    static func pixel7TradeIn() throws -> SimulatedADBD.Script {
+        let props = """
+            [ro.product.brand]: [google]
+            [ro.product.manufacturer]: [Google]
+            [ro.product.model]: [Pixel 7]
+            [ro.product.device]: [panther]
+            [ro.serialno]: [TESTP7SERIAL02]
+            [ro.build.version.release]: [16]
+            [ro.build.version.sdk]: [36]
+            [ro.build.version.security_patch]: [2026-10-05]
+            [ro.boot.flash.locked]: [1]
+            [ro.boot.verifiedbootstate]: [green]
+            [ro.crypto.state]: [encrypted]
+            [ro.crypto.type]: [file]
+            [ro.debuggable]: [0]
+
+            """
+        let common: [String: SimulatedADBD.Answer] = [
+            "getprop": .init(stdout: props),
+            "tradeinmode getstatus": .init(stdout: try fixture("tradeinmode-getstatus-pixel7.json")),
+            "dumpsys battery": .init(stdout: try fixture("dumpsys-battery-aosp-2024-capacity-level.txt").replacingOccurrences(of: "health: 3", with: "health: 2")),
+            "dumpsys account": .init(stdout: "User UserInfo{0:Owner:c13} (current):\n  Accounts: 0\n"),
+        ]
+        var evaluating = common
+        evaluating["tradeinmode evaluate"] = .init(stdout: "Entering evaluation mode. The device will be wiped when it restarts.\n")
+        evaluating["reboot"] = .init(reboot: (1.0, "oobe"))
+        var oobe = common
+        oobe["settings get global device_provisioned"] = .init(stdout: "0\n")
+        oobe["settings get secure user_setup_complete"] = .init(stdout: "0\n")
+        return SimulatedADBD.Script(
+            banner: ["ro.product.name": "panther", "ro.product.model": "Pixel 7", "ro.product.device": "panther"],
+            states: ["trade-in": evaluating, "oobe": oobe], initialState: "trade-in")
+    }
+}
+
 /// Re-plugs a TCP phone for the adb server (`adb connect` every half second), as the USB
 /// stack does for a phone that restarts, until stopped.
 final class Replugger: @unchecked Sendable {
@@ -434,5 +472,33 @@ final class Replugger: @unchecked Sendable {
         #expect(daemon.stderr.contains("waiting for the phone to restart"))
         daemon.stop()
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+
+    @Test func android16TradeInModeGivesIMEIsAndHealthAndResetsThroughEvaluation() throws {
+        guard Self.hasADB else {
+            print("skipped: adb is not installed (apt-get install adb)")
+            return
+        }
+        let phone = try SimulatedADBD(script: try PhoneScripts.pixel7TradeIn())
+        defer { phone.stop() }
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        let client = harness.client()
+        _ = try client.version()
+        let serial = try harness.connect(phone)
+        let inspection = try PhoneProbe.inspect(client, serial: serial)
+        #expect(inspection.tradeInMode && !inspection.debuggable)
+        #expect(inspection.identity.imeis == ["490154203237518", "356938035643809"] && inspection.identity.capacityBytes == 128_000_000_000)
+        #expect(inspection.battery?.healthPercent == Sourced(100, source: "tradeinmode getstatus") && inspection.battery?.cycleCount?.value == 16)
+        #expect(inspection.locks.frp == LockSignal(state: "unlocked", source: "tradeinmode getstatus: locks.factory_reset_protection"))
+        #expect(!phone.commands.contains("dumpsys account"), "the phone's own FRP statement needs no guess")
+        let flow = try FactoryReset.choose(inspection, requested: nil)
+        #expect(flow == .tradeInMode)
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop(); harness.shutdown() }
+        let outcome = FactoryReset.run(client, phone: inspection, flow: flow, waitSeconds: 30)
+        #expect(outcome.certified, "\(outcome)")
+        #expect(phone.commands.contains("tradeinmode evaluate") && phone.commands.contains("reboot"))
+        #expect(outcome.commands.first == "tradeinmode evaluate (exit 0)")
     }
 }
