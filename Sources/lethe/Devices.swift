@@ -3,6 +3,7 @@ import Foundation
 import LetheAgent
 import LetheCore
 import LetheLinux
+import LethePhones
 
 /// Where the station's bay map lives.
 struct BayOptions: ParsableArguments {
@@ -20,7 +21,7 @@ struct Devices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List docked drives and phones: bay, identity, size, and whether Lethe may erase them.",
         discussion: """
-            Drives come from libudev (sysfs plus udev's database when systemd-udevd runs); phones from libusb, listed as soon as they are on USB, before adb or usbmux is set up. PROTECTED devices (the system disk, anything mounted or held) are refused by `lethe wipe`, with the reason shown here.
+            Drives come from libudev (sysfs plus udev's database when systemd-udevd runs); phones from libusb, listed as soon as they are on USB, before adb or usbmux is set up, and from the adb server when one runs (path adb:SERIAL; `lethe phones` starts it). PROTECTED devices (the system disk, anything mounted or held) are refused by `lethe wipe`, with the reason shown here.
 
             --watch keeps running and reports each plug (`add`) and unplug (`remove`). Binding a loop device or inserting a card counts as `add`. It listens to udev's events when systemd-udevd runs, else to the kernel's, and says which on stderr.
 
@@ -44,15 +45,22 @@ struct Devices: AsyncParsableCommand {
     var source: String?
 
     @OptionGroup var bays: BayOptions
+    @OptionGroup var adb: ADBOptions
 
     func run() async throws {
         let map: BayMap
-        let records: [DeviceRecord]
+        var records: [DeviceRecord]
         do throws(LetheError) {
             map = try bays.load()
             records = try DeviceDiscovery.all(bays: map)
         } catch {
             throw Output.fail(error, json: json)
+        }
+        // Phones over adb, when an adb server runs (listing never starts one).
+        if !watch, !usb {
+            let port = adb.adbPort ?? LocalADBServer.port()
+            let client = ADBClient(server: "127.0.0.1:\(port)", timeout: .seconds(2), connector: LocalADBServer.connector(port: port))
+            if let phones = try? client.devices() { records += phones.map(PhoneWatchService.record) }
         }
         if usb {
             let devices = UsbBus.devices().map(UsbIdentity.init(facts:))

@@ -361,6 +361,9 @@ final class Replugger: @unchecked Sendable {
 
         let listed = try Host.run(Host.lethe, ["phones", "--adb-port", port])
         #expect(listed.stdout.contains(serial) && listed.stdout.contains("ready"), "\(listed.stdout) \(listed.stderr)")
+        let devices = try Host.run(Host.lethe, ["devices", "--json", "--adb-port", port])
+        let phones = (try? JSONSerialization.jsonObject(with: Data(devices.stdout.utf8)) as? [[String: Any]])?.filter { $0["kind"] as? String == "phone" } ?? []
+        #expect(phones.contains { $0["path"] as? String == "adb:\(serial)" && $0["transport"] as? String == "adb" && $0["model"] as? String == "Pixel 6" }, "\(devices.stdout)")
         let inspected = try Host.run(Host.lethe, ["phones", "inspect", serial, "--adb-port", port])
         #expect(inspected.status == 0 && inspected.stdout.contains("Pixel 6") && inspected.stdout.contains("encryption: file"), "\(inspected.stdout) \(inspected.stderr)")
         let unconfirmed = try Host.run(Host.lethe, ["phones", "erase", serial, "--adb-port", port, "--state-dir", state])
