@@ -52,6 +52,8 @@ public struct JobView: Codable, Sendable, Equatable {
     public var batteryVerdict: String?
     /// A phone's out-of-box checks after its reset.
     public var checks: [String]?
+    /// A phone's function checks: from the host, then the technician's.
+    public var functionChecks: [String]?
 }
 
 /// What the daemon needs to run jobs.

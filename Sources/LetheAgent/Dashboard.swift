@@ -53,6 +53,8 @@ enum Dashboard {
             <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
             ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
             ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
+            ${(j.functionChecks||[]).map(c=>`<div class="muted">${h(c)}</div>`).join('')}
+            ${j.step==='grade'&&j.method==='crypto-erase-factory-reset'?`<div>Checks: ${['screen','touch','cameras','buttons','speaker','microphone'].map(c=>`${c} <button onclick="act('${j.id}','checks',{${c}:'pass'})">✓</button><button onclick="act('${j.id}','checks',{${c}:'fail'})">✗</button>`).join(' ')}</div>`:''}
             ${j.step==='grade'?`<div>Cosmetic grade: ${Object.keys(scale).map(g=>`<button title="${scale[g]}" onclick="grade('${j.id}','${g}')">${g}</button>`).join('')}</div>`:''}
             ${j.cosmeticGrade?`<div class="muted">cosmetic ${h(j.cosmeticGrade)}</div>`:''}
             ${j.refurbReportId?`<a href="/api/v1/reports/${j.refurbReportId}.pdf">Refurb report</a>`:''}

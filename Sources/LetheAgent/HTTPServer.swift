@@ -131,6 +131,28 @@ public enum HTTPServer {
                 return problem(HTTPResponse.Status(code: error.status), error.message)
             }
         }
+        router.post("api/v1/jobs/:id/checks") { request, context in
+            let entry: TokenFile.Entry
+            switch authorize(request, .technician, tokens: tokens) {
+            case .failure(let problem): return problem.response
+            case .success(let found): entry = found
+            }
+            let id = try context.parameters.require("id")
+            let results: [String: String]
+            do {
+                let buffer = try await request.body.collect(upTo: 64 << 10)
+                results = try JSONDecoder().decode([String: String].self, from: Data(buffer.readableBytesView))
+            } catch let error as DecodingError {
+                return problem(.badRequest, "the body must be JSON like {\"screen\": \"pass\", \"speaker\": \"fail\"}: \(describe(error))")
+            } catch {
+                return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
+            }
+            do throws(Bench.StartError) {
+                return json(try bench.recordFunctionChecks(id, results: results, by: entry.name))
+            } catch {
+                return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
         let outbox = Outbox(store: store)
         router.get("api/v1/outbox") { request, _ in
             if let denied = deny(request, .qa, tokens: tokens) { return denied }

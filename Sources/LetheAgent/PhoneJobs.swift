@@ -1,4 +1,7 @@
 import Foundation
+import GRDB
+import LetheReports
+import LetheStore
 import LetheCore
 import LethePhones
 
@@ -26,6 +29,12 @@ extension Bench {
             $0.battery = phone.battery?.healthPercent.map { "\($0.value)% (\($0.source))" }
             $0.batteryVerdict = battery?.rawValue
         }
+        // What the host can check before the reset (the phone is still set up and awake).
+        let hostChecks: [FunctionCheck]
+        do throws(LetheError) { hostChecks = try FunctionChecks.host(client, serial: serial) } catch {
+            return fail("cannot check the phone: \(error.message)", state: error.code == .deviceVanished ? "interrupted" : "notErased")
+        }
+        update(jobId) { $0.functionChecks = hostChecks.map(\.summary) }
         if let refusal = FactoryReset.refusal(phone) { return fail("refused: \(refusal)", state: "refused") }
         let flow: ResetFlow
         do throws(LetheError) {
@@ -39,6 +48,7 @@ extension Bench {
                 directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, phone: phone, operatorName: nil,
                 jobId: jobId)
             reporting.bay = job(jobId)?.bay
+            reporting.functionChecks = hostChecks
             try reporting.recordStart(profile: profile.name, flow: flow)
         } catch {
             return fail("not started: \(error.message)")
@@ -72,5 +82,54 @@ extension Bench {
             $0.checks = outcome.checks.map { "\($0.name) = \($0.observed) (expected \($0.expected))\($0.passed ? "" : ": FAILED")" }
         }
         log("\(path): job \(jobId): \(state), \(written.certified ? "certificate" : "record") \(written.certificate.reportId)")
+    }
+}
+
+extension Bench {
+    /// Records the checks the technician confirmed on a phone (screen, touch, cameras, buttons,
+    /// speaker, microphone: `pass` or `fail`) into its refurb report, which waits for the
+    /// cosmetic grade; a failed check makes the diagnostics fail and the grade follow.
+    public func recordFunctionChecks(_ id: String, results: [String: String], by technician: String) throws(StartError) -> JobView {
+        guard let current = job(id) else { throw StartError(status: 404, message: "no job \(id)") }
+        guard current.method == PhoneReporting.methodName else { throw StartError(status: 409, message: "job \(id) is not a phone's") }
+        guard !results.isEmpty else { throw StartError(status: 400, message: "give at least one check, e.g. {\"screen\": \"pass\"}") }
+        for (name, result) in results {
+            guard FunctionChecks.technicianChecks.contains(name) else {
+                throw StartError(status: 400, message: "unknown check \"\(name)\"; known: \(FunctionChecks.technicianChecks.joined(separator: ", "))")
+            }
+            guard result == "pass" || result == "fail" else { throw StartError(status: 400, message: "\(name): \"\(result)\" is not pass or fail") }
+        }
+        guard current.step == "grade" else {
+            throw StartError(status: 409, message: "job \(id) is not waiting for its grade (\(current.state), step \(current.step)); checks are recorded before the cosmetic grade")
+        }
+        let checks = results.sorted { $0.key < $1.key }.map { FunctionCheck(name: $0.key, result: $0.value, detail: "confirmed by \(technician)", source: "technician") }
+        do throws(LetheError) {
+            try store.write { db in
+                guard let text = try String.fetchOne(db, sql: "SELECT draft FROM refurbDraft WHERE jobId = ?", arguments: [id]),
+                    var draft = try? JSONDecoder().decode(RefurbReport.self, from: Data(text.utf8))
+                else { return }
+                draft.diagnostics.findings.removeAll { finding in checks.contains { finding.hasPrefix("\($0.name): ") } }
+                draft.diagnostics.findings += checks.map(\.summary)
+                if checks.contains(where: { $0.result == "fail" }) {
+                    draft.diagnostics.verdict = HealthVerdict.fail.rawValue
+                    let regraded = RefurbReport.grade(verdict: .fail, status: draft.certificate?.status)
+                    draft.grade = regraded.grade
+                    draft.gradeReason = regraded.reason
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                try db.execute(sql: "UPDATE refurbDraft SET draft = ? WHERE jobId = ?", arguments: [String(decoding: try encoder.encode(draft), as: UTF8.self), id])
+                _ = try Store.appendAudit(db, kind: "checks.recorded", subject: id, detail: Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0.result) }).merging(["by": technician]) { $1 })
+            }
+        } catch {
+            throw StartError(status: 503, message: error.message)
+        }
+        log("job \(id): \(technician) checked \(checks.map { "\($0.name) \($0.result)" }.joined(separator: ", "))")
+        update(id) { view in
+            var lines = (view.functionChecks ?? []).filter { line in !checks.contains { line.hasPrefix("\($0.name): ") } }
+            lines += checks.map(\.summary)
+            view.functionChecks = lines
+        }
+        return job(id)!
     }
 }

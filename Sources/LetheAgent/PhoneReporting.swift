@@ -19,6 +19,8 @@ public final class PhoneReporting: @unchecked Sendable {
     public let phone: PhoneInspection
     /// The bay label, when the station's bay map names the phone's port.
     public var bay: String?
+    /// Function checks run from the host (storage, sensors, modem, Wi-Fi).
+    public var functionChecks: [FunctionCheck] = []
     /// The method name on certificates and in the store.
     public static let methodName = "crypto-erase-factory-reset"
 
@@ -74,6 +76,10 @@ public final class PhoneReporting: @unchecked Sendable {
             if verdict == .pass { verdict = .warn }
         }
         if !phone.locks.blockers.isEmpty { verdict = .fail }
+        for check in functionChecks {
+            findings.append(check.summary)
+            if check.result == "fail" { verdict = .fail }
+        }
         findings += phone.notes
         return (verdict, findings)
     }

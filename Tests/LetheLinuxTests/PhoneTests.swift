@@ -74,6 +74,11 @@ enum PhoneScripts {
             "dumpsys account": .init(stdout: "User UserInfo{0:Owner:c13} (current):\n  Accounts: 1\n    Account {name=owner@gmail.com, type=com.google}\n"),
             "settings get global device_provisioned": .init(stdout: "1\n"),
             "settings get secure user_setup_complete": .init(stdout: "1\n"),
+            // Host function checks (toybox df, the sensor list, the modem, Wi-Fi).
+            "df /data": .init(stdout: "Filesystem       1K-blocks    Used Available Use% Mounted on\n/dev/block/dm-45 115609696 9211728 106266896   8% /data\n"),
+            "dumpsys sensorservice": .init(stdout: "Sensor Device:\nTotal 3 h/w sensors, 3 running 0 disabled clients:\nSensor List:\n0x00000001) LSM6DSR Accelerometer | STMicro | ver: 1\n0x00000002) LSM6DSR Gyroscope | STMicro | ver: 1\n0x00000003) TMD3702 Proximity | AMS | ver: 1\n"),
+            "getprop gsm.version.baseband": .init(stdout: "g5123b-102852-230511-B-10112789\n"),
+            "cmd wifi status": .init(stdout: "Wifi is enabled\nWifi scanning is always available\n"),
         ]
         return SimulatedADBD.Script(
             banner: ["ro.product.name": "oriole", "ro.product.model": "Pixel 6", "ro.product.device": "oriole"],
@@ -469,9 +474,21 @@ final class Replugger: @unchecked Sendable {
         try certificate.body.write(to: URL(fileURLWithPath: "\(state)/phone.json"))
         #expect(try Host.lethe("report", "verify", "\(state)/phone.json", "--state-dir", state).status == 0)
         #expect(String(decoding: certificate.body, as: UTF8.self).contains("Cryptographic erase (factory reset, file-based encryption)"))
+        // Host checks ran before the reset; the technician's are entered through the API.
+        let hostChecks = done["functionChecks"] as? [String] ?? []
+        #expect(hostChecks.contains { $0.hasPrefix("storage: pass") } && hostChecks.contains { $0.hasPrefix("sensors: pass (3 sensors") } && hostChecks.contains { $0.hasPrefix("wifi: pass") }, "\(hostChecks)")
+        let badCheck = DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/checks", token: tech, body: #"{"antenna":"pass"}"#)
+        #expect(badCheck?.status == 400 && String(decoding: badCheck?.body ?? Data(), as: UTF8.self).contains("unknown check"))
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/checks", token: tech, body: #"{"screen":"maybe"}"#)?.status == 400)
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/checks", token: tech, body: #"{"screen":"pass","speaker":"fail"}"#)?.status == 200)
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/grade", token: tech, body: #"{"grade":"B"}"#)?.status == 200)
         let graded = try #require(job())
         #expect(graded["step"] as? String == "done" && graded["refurbReportId"] != nil && graded["cosmeticGrade"] as? String == "B")
+        let refurbId = try #require(graded["refurbReportId"] as? String)
+        let refurb = (DaemonTests.http("GET", "\(base)/api/v1/reports/\(refurbId)")?.json as? [String: Any])?["report"] as? [String: Any]
+        let findings = (refurb?["diagnostics"] as? [String: Any])?["findings"] as? [String] ?? []
+        #expect(findings.contains { $0.hasPrefix("speaker: fail (confirmed by bench") } && refurb?["grade"] as? String == "D", "a failed speaker is not an A phone: \(String(describing: refurb))")
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/checks", token: tech, body: #"{"screen":"pass"}"#)?.status == 409, "checks come before the grade")
         #expect(daemon.stderr.contains("waiting for the phone to restart"))
         daemon.stop()
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)

@@ -1,6 +1,6 @@
 import Foundation
 import LetheCore
-import LethePhones
+@testable import LethePhones
 import Testing
 
 /// The recorded outputs of real phones in `../shared/fixtures/android` (beside the repository),
@@ -190,5 +190,21 @@ enum Fixtures {
         let empty = try AccountDump.types("User UserInfo{0:Owner:c13} (current):\n  Accounts: 0\n")
         #expect(empty.isEmpty && AccountDump.frp(types: empty).state == "unlocked")
         #expect(throws: LetheError.self) { try AccountDump.types("cmd: Can't find service: account") }
+    }
+}
+
+@Suite struct FunctionCheckParsingTests {
+    @Test func storageFromToyboxDfAndGarbage() {
+        let df = "Filesystem       1K-blocks    Used Available Use% Mounted on\n/dev/block/dm-45 115609696 9211728 106266896   8% /data\n"
+        #expect(FunctionChecks.storage(df)?.detail == "data partition 110 GiB, 101 GiB free")
+        #expect(FunctionChecks.storage("df: /data: Permission denied\n") == nil)
+        #expect(FunctionChecks.storage(String(df.prefix(70))) == nil, "a truncated table is no reading")
+        #expect(FunctionChecks.storage(nil) == nil)
+    }
+
+    @Test func sensorListCount() {
+        let dump = "Sensor Device:\nSensor List:\n0x00000001) Accelerometer | STMicro\n  0x00000002) Gyroscope | STMicro\nFusion States:\n"
+        #expect(FunctionChecks.sensorCount(dump) == 2)
+        #expect(FunctionChecks.sensorCount("Can't find service: sensorservice") == 0)
     }
 }
