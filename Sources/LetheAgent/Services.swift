@@ -89,8 +89,17 @@ public struct PhoneWatchService: Service {
         let thread = Thread { [bench, client] in
             var known: [String: DeviceRecord] = [:]
             var lastProblem: String?
+            var versionChecked = false
             while !stop.isSet {
                 do throws(LetheError) {
+                    if !versionChecked {
+                        // Shell v2 and the long device list came with adb 1.0.36 (protocol 36).
+                        let version = try client.version()
+                        versionChecked = true
+                        if version < 36 {
+                            bench.log("phones: the adb server at \(client.server) speaks protocol \(version), older than 36: exit codes and models may be missing; update adb")
+                        }
+                    }
                     try client.trackDevices(shouldStop: { stop.isSet }) { phones in
                         lastProblem = nil
                         // The tracking list has serials and states only: the long list adds models.
