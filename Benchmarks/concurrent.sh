@@ -53,7 +53,7 @@ lethe_run() { # round
   local token
   token=$("$LETHE" tokens add bench --role qa --state-dir "$state" 2>/dev/null)
   for l in "${loops[@]}"; do args+=(--auto-start "$l"); done
-  "$LETHE" daemon --state-dir "$state" --profiles "$work/profiles" --listen "127.0.0.1:$port" "${args[@]}" 2> "$work/daemon$1.log" &
+  "$LETHE" daemon --no-phones --state-dir "$state" --profiles "$work/profiles" --listen "127.0.0.1:$port" "${args[@]}" 2> "$work/daemon$1.log" &
   daemon=$!
   python3 - "$port" "$token" "${loops[@]}" <<'PY'
 import json, sys, time, urllib.request

@@ -14,7 +14,7 @@ work=$(mktemp -d)
 port=$((30000 + $$ % 20000))
 "$LETHE" keys init --state-dir "$work/var" >/dev/null
 token=$("$LETHE" tokens add bench --role qa --state-dir "$work/var" 2>/dev/null)
-"$LETHE" daemon --state-dir "$work/var" --listen "127.0.0.1:$port" 2> "$work/daemon.log" &
+"$LETHE" daemon --no-phones --state-dir "$work/var" --listen "127.0.0.1:$port" 2> "$work/daemon.log" &
 daemon=$!
 trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done

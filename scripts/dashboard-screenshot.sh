@@ -21,7 +21,7 @@ YAML
 "$LETHE" keys init --state-dir "$work/var" >/dev/null
 token=$("$LETHE" tokens add screenshot --role technician --state-dir "$work/var" 2>/dev/null)
 auth="Authorization: Bearer $token"
-"$LETHE" daemon --state-dir "$work/var" --profiles "$work/profiles" --listen "127.0.0.1:$port" 2> "$work/daemon.log" &
+"$LETHE" daemon --no-phones --state-dir "$work/var" --profiles "$work/profiles" --listen "127.0.0.1:$port" 2> "$work/daemon.log" &
 daemon=$!
 truncate -s 1G "$work/drive.img"
 loop=""

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CLethe.h"
+#include <spawn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -72,4 +73,8 @@ int lethe_nvme_admin(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint
     int rc = ioctl(fd, NVME_IOCTL_ADMIN_CMD, &cmd);
     if (completion) *completion = cmd.result;
     return rc;
+}
+
+int lethe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }

@@ -1,3 +1,4 @@
+import CLethe
 import Foundation
 import LetheCore
 
@@ -26,6 +27,9 @@ public enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours: a daemon it forks (the adb server) must not hold our
+        // descriptors, such as the one our own parent watches to see us exit.
+        lethe_spawn_closefrom(&actions, 3)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

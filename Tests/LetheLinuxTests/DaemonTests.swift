@@ -59,7 +59,7 @@ import Testing
             .appendingPathComponent("profiles").path
         let port = 20000 + Int(getpid() % 20000)
         let base = "http://127.0.0.1:\(port)"
-        let daemon = try LineWatcher(Host.lethe, ["daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)"])
+        let daemon = try LineWatcher(Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)"])
         defer { daemon.stop() }
         #expect(Self.poll(20) { Self.http("GET", "\(base)/healthz")?.status == 200 ? true : nil } == true, "daemon did not come up: \(daemon.stderr)")
 
@@ -247,7 +247,7 @@ extension DaemonTests {
         let token = try Host.lethe("tokens", "add", "fuzz", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let port = 20000 + Int((getpid() + 7919) % 20000)
         let daemon = try LineWatcher(Host.lethe, [
-            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "daemon", "--no-phones", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
         ])
         defer { daemon.stop() }
         #expect(Self.poll(20) { Self.http("GET", "http://127.0.0.1:\(port)/healthz")?.status == 200 ? true : nil } == true)
@@ -268,7 +268,7 @@ extension DaemonTests {
         let file = NSTemporaryDirectory() + "lethe-config-\(UUID().uuidString).yaml"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try "# comments are fine\nstation:\n  name: Bench 9\n  verifyBaseURL: not a url\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try Host.run(Host.lethe, ["daemon", "--config", file], timeout: 30)
+        let result = try Host.run(Host.lethe, ["daemon", "--no-phones", "--config", file], timeout: 30)
         #expect(result.status == 2)
         #expect(result.stderr.contains("\(file):4:18") && result.stderr.contains("station.verifyBaseURL"), "\(result.stderr)")
         let check = try Host.run(Host.lethe, ["config", "check", file], timeout: 30)
@@ -302,7 +302,7 @@ extension DaemonTests {
         let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let port = 20000 + Int((getpid() + 7) % 20000)
         let base = "http://127.0.0.1:\(port)"
-        let arguments = ["daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)", "--checkpoint-seconds", "0.05"]
+        let arguments = ["daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)", "--checkpoint-seconds", "0.05"]
         let loop = try LoopDevice(sizeBytes: 128 << 20, fill: 0x77)
 
         func jobOnLoop(_ where: ([String: Any]) -> Bool) -> [String: Any]? {

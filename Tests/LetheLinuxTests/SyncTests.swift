@@ -49,7 +49,7 @@ import Testing
             "--fail-first", "6", "--retry-after", "1", "--reset-first", "4", "--delay-first", "10", "--delay-seconds", "2",
         ])
         let daemonArguments = [
-            "daemon", "--state-dir", state, "--profiles", "\(state)/no-profiles", "--listen", "127.0.0.1:\(daemonPort)",
+            "daemon", "--no-phones", "--state-dir", state, "--profiles", "\(state)/no-profiles", "--listen", "127.0.0.1:\(daemonPort)",
             "--catalog-url", "http://127.0.0.1:\(port)/v1/records", "--catalog-secret-file", "\(state)/secret",
             "--catalog-max-attempts", "50", "--catalog-retry-seconds", "0.05", "--catalog-timeout-seconds", "1",
         ]
@@ -177,7 +177,7 @@ import Testing
 
         let base = "http://127.0.0.1:\(daemonPort)"
         var arguments = [
-            "daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
+            "daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
             "--catalog-url", "http://127.0.0.1:\(port)/v1/records", "--catalog-lookup-url", lookupURL, "--catalog-secret-file", "\(state)/secret",
         ]
         for loop in [chosen, held, unknown] { arguments += ["--auto-start", loop.path] }
@@ -216,7 +216,7 @@ import Testing
         let slow = try Self.receiver(state, port: port + 2, db: "\(state)/slow.sqlite", ["--lookup-delay-seconds", "5"])
         defer { slow.stop() }
         let fallback = try LineWatcher(Host.lethe, [
-            "daemon", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
+            "daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
             "--catalog-lookup-url", "http://127.0.0.1:\(port + 2)/v1/instructions", "--catalog-secret-file", "\(state)/secret",
             "--catalog-lookup-timeout-seconds", "1",
         ])

@@ -45,7 +45,7 @@ erase: {method: random, verification: last}
 start: manual
 YAML
 "$LETHE" keys init --state-dir $state > /dev/null
-"$LETHE" daemon --state-dir $state --profiles $state/profiles --listen 127.0.0.1:8765 \
+"$LETHE" daemon --no-phones --state-dir $state --profiles $state/profiles --listen 127.0.0.1:8765 \
   --auto-start "$usb" --checkpoint-seconds 0.5 > /dev/null 2> $out/daemon.err &
 dpid=$!
 for _ in $(seq 200); do grep -q "erasing with" $out/daemon.err && break; sleep 0.1; done

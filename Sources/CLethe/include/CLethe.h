@@ -5,6 +5,12 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include <spawn.h>
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+, needs _GNU_SOURCE): close every
+/// descriptor from `from` up in the child. Returns 0 or an errno value.
+int lethe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
+
 /// O_DIRECT (needs _GNU_SOURCE, which Swift's Glibc import does not set).
 int lethe_o_direct(void);
 /// BLKGETSIZE64: device size in bytes. Returns 0 or -1 with errno set.
