@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LetheConfig
 import LetheCore
 import LetheDiagnostics
@@ -192,14 +193,20 @@ public final class Reporting: @unchecked Sendable {
                 }
             }
             if let draft = written.refurbDraft {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO refurbDraft (jobId, draft, createdAt) VALUES (?, ?, ?)",
-                    arguments: [jobId, String(decoding: try encoder.encode(draft), as: UTF8.self), finished])
-                try Store.appendAudit(db, kind: "refurb.awaitingGrade", subject: jobId, detail: ["certificate": written.certificate.reportId])
+                try Self.saveDraft(db, jobId: jobId, draft: draft, certificate: written.certificate.reportId, at: finished)
             }
         }
+    }
+
+    /// Keeps a refurb report that waits for the technician's cosmetic grade (unsigned until
+    /// then), with its audit event, inside the caller's transaction.
+    static func saveDraft(_ db: Database, jobId: String, draft: RefurbReport, certificate: String, at: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO refurbDraft (jobId, draft, createdAt) VALUES (?, ?, ?)",
+            arguments: [jobId, String(decoding: try encoder.encode(draft), as: UTF8.self), at])
+        try Store.appendAudit(db, kind: "refurb.awaitingGrade", subject: jobId, detail: ["certificate": certificate])
     }
 
     /// Builds, signs and writes the certificate (or record) and the refurb report. With

@@ -161,12 +161,7 @@ public final class PhoneReporting: @unchecked Sendable {
             try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": status, "flow": outcome.flow.rawValue])
             try Store.recordReport(db, written.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: certificate.certified, at: at))
             if let draft {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO refurbDraft (jobId, draft, createdAt) VALUES (?, ?, ?)",
-                    arguments: [jobId, String(decoding: try encoder.encode(draft), as: UTF8.self), at])
-                try Store.appendAudit(db, kind: "refurb.awaitingGrade", subject: jobId, detail: ["certificate": written.reportId])
+                try Reporting.saveDraft(db, jobId: jobId, draft: draft, certificate: written.reportId, at: at)
                 return
             }
             guard let refurbWritten else { return }
