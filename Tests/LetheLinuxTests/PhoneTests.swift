@@ -521,4 +521,29 @@ final class Replugger: @unchecked Sendable {
         #expect(phone.commands.contains("tradeinmode evaluate") && phone.commands.contains("reboot"))
         #expect(outcome.commands.first == "tradeinmode evaluate (exit 0)")
     }
+
+    @Test func anAdbdWithoutShellV2StillGivesExitCodes() throws {
+        guard Self.hasADB else {
+            print("skipped: adb is not installed (apt-get install adb)")
+            return
+        }
+        var script = try PhoneScripts.pixel6()
+        script.features = ["cmd"]
+        script.states["in-use"]!["false"] = .init(stderr: "", exitCode: 1)
+        let phone = try SimulatedADBD(script: script)
+        defer { phone.stop() }
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        let client = harness.client()
+        _ = try client.version()
+        let serial = try harness.connect(phone)
+        let features = try client.features(serial: serial)
+        #expect(!features.contains("shell_v2"))
+        let props = try client.shell(serial: serial, "getprop")
+        let model = try AndroidProperties.parse(props.stdout).identity.model
+        #expect(props.exitCode == 0 && model == "Pixel 6", "\(props)")
+        let failed = try client.shell(serial: serial, "false")
+        #expect(failed.exitCode == 1)
+        #expect(phone.commands.contains { $0.hasPrefix("getprop; echo LETHE-EXIT:") }, "\(phone.commands)")
+    }
 }
