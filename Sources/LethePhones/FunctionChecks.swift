@@ -59,6 +59,22 @@ public enum FunctionChecks {
         return checks
     }
 
+    /// The data partition's size in bytes from `df /data` (toybox, 1K blocks).
+    static func dataPartitionBytes(_ text: String) -> UInt64? {
+        for line in text.split(separator: "\n").dropFirst() {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            if words.count >= 4, let total = UInt64(words[1]), total > 0 { return total * 1024 }
+        }
+        return nil
+    }
+
+    /// The nominal capacity a phone is sold as (16, 32, 64, 128, 256, 512 GB, 1 TB, 2 TB) for a
+    /// data partition of `bytes`: the smallest that holds it (the rest is the system).
+    public static func nominalCapacity(dataPartition bytes: UInt64) -> UInt64? {
+        let sizes: [UInt64] = [16, 32, 64, 128, 256, 512, 1024, 2048].map { $0 * 1_000_000_000 }
+        return sizes.first { $0 >= bytes }
+    }
+
     /// `df /data` (toybox): the size and free space of the data partition.
     static func storage(_ text: String?) -> FunctionCheck? {
         guard let text else { return nil }

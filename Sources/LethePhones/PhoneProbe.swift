@@ -59,6 +59,14 @@ public enum PhoneProbe {
             tradeIn.apply(to: &merged)
             battery = merged
         }
+        // Capacity: the phone's own figure (trade-in mode), else the nominal size that holds
+        // its data partition, named as such.
+        if identity.capacityBytes == nil, let text = try run(client, serial, "df /data", notes: &notes),
+            let data = FunctionChecks.dataPartitionBytes(text), let nominal = FunctionChecks.nominalCapacity(dataPartition: data)
+        {
+            identity.capacityBytes = nominal
+            notes.append("capacity \(nominal / 1_000_000_000) GB is the nominal size that holds the \(data / 1_000_000_000) GB data partition (df /data)")
+        }
         var frp = tradeIn?.frp
         if frp == nil, let text = try run(client, serial, "dumpsys account", notes: &notes) {
             do throws(LetheError) { frp = AccountDump.frp(types: try AccountDump.types(text)) } catch { notes.append(error.message) }

@@ -282,6 +282,7 @@ final class Replugger: @unchecked Sendable {
         let serial = try harness.connect(phone)
         let inspection = try PhoneProbe.inspect(client, serial: serial)
         #expect(inspection.identity.model == "Pixel 6" && inspection.debuggable && inspection.locks.frp.state == "unlocked")
+        #expect(inspection.identity.capacityBytes == 128_000_000_000 && inspection.notes.contains { $0.contains("nominal size") }, "\(inspection)")
         #expect(inspection.battery?.level == 19)
         #expect(FactoryReset.refusal(inspection) == nil)
         let flow = try FactoryReset.choose(inspection, requested: nil)
@@ -489,6 +490,16 @@ final class Replugger: @unchecked Sendable {
         let findings = (refurb?["diagnostics"] as? [String: Any])?["findings"] as? [String] ?? []
         #expect(findings.contains { $0.hasPrefix("speaker: fail (confirmed by bench") } && refurb?["grade"] as? String == "D", "a failed speaker is not an A phone: \(String(describing: refurb))")
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/checks", token: tech, body: #"{"screen":"pass"}"#)?.status == 409, "checks come before the grade")
+        // The graded phone's catalog record is queued like a drive's (no catalog here: pending).
+        let outbox = try Host.run(Host.lethe, ["sync", "status", "--state-dir", state]).stdout
+        #expect(outbox.contains("pending 1, delivered 0, dead 0"), "\(outbox)")
+        // The adb server stopped under the daemon: it says so, starts it again, and keeps serving.
+        replug.stop()
+        _ = try harness.adb("kill-server")
+        #expect(daemon.waitForStderr("phones:", timeout: 20), "\(daemon.stderr)")
+        let noStarter = ADBClient(server: "127.0.0.1:\(harness.port)", timeout: .seconds(2), connector: LocalADBServer.connector(port: harness.port))
+        #expect(DaemonTests.poll(30) { (try? noStarter.devices()) != nil ? true : nil } == true, "the daemon did not start the server again: \(daemon.stderr)")
+        #expect(DaemonTests.http("GET", "\(base)/healthz")?.status == 200)
         #expect(daemon.stderr.contains("waiting for the phone to restart"))
         daemon.stop()
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)

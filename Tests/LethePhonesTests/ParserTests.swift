@@ -202,6 +202,15 @@ enum Fixtures {
         #expect(FunctionChecks.storage(nil) == nil)
     }
 
+    @Test func nominalCapacityFromTheDataPartition() {
+        let df = "Filesystem       1K-blocks    Used Available Use% Mounted on\n/dev/block/dm-45 115609696 9211728 106266896   8% /data\n"
+        let data = FunctionChecks.dataPartitionBytes(df)
+        #expect(data == 118_384_328_704)
+        #expect(FunctionChecks.nominalCapacity(dataPartition: data!) == 128_000_000_000)
+        #expect(FunctionChecks.nominalCapacity(dataPartition: 3_000_000_000_000) == nil)
+        #expect(FunctionChecks.dataPartitionBytes("df: /data: Permission denied") == nil)
+    }
+
     @Test func sensorListCount() {
         let dump = "Sensor Device:\nSensor List:\n0x00000001) Accelerometer | STMicro\n  0x00000002) Gyroscope | STMicro\nFusion States:\n"
         #expect(FunctionChecks.sensorCount(dump) == 2)
