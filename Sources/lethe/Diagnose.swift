@@ -4,6 +4,7 @@ import LetheAgent
 import LetheCore
 import LetheDiagnostics
 import LetheLinux
+import LetheWipe
 
 struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,6 +31,12 @@ struct Diagnose: ParsableCommand {
     @Option(help: ArgumentHelp("Health thresholds (JSON), overriding the defaults key by key.", valueName: "file"))
     var thresholds: String?
 
+    @Option(help: ArgumentHelp("Also read the surface: full (every sector) or sample (NIST-style: 1,000+ subsections, at least 10%). Reads only; times every read and finds slow and unreadable regions.", valueName: "full|sample"))
+    var surface: String?
+
+    @Option(help: ArgumentHelp("With --surface: a read slower than this is a slow region (the verdict warns).", valueName: "ms"))
+    var slowMs = 200
+
     @Option(help: .hidden)
     var smartctl: String?
 
@@ -42,6 +49,9 @@ struct Diagnose: ParsableCommand {
         var health: HealthAssessment
         var capabilities: FirmwareCapabilities
         var thresholds: HealthThresholds
+        var surface: SurfaceScanReport?
+        /// The worse of the SMART verdict and the surface scan's.
+        var verdict: HealthVerdict
     }
 
     func run() throws {
@@ -69,17 +79,45 @@ struct Diagnose: ParsableCommand {
             capabilities = FirmwareCapabilities(problem: error.description)
         }
 
-        let report = Report(device: record, smart: smart, smartError: smartError, health: health, capabilities: capabilities, thresholds: limits)
+        var scan: SurfaceScanReport?
+        if let surface {
+            guard let mode = SurfaceScanOptions.Mode(rawValue: surface) else {
+                throw Output.fail(LetheError(.invalidArgument, path: "--surface", "\"\(surface)\" is not full or sample"), json: json)
+            }
+            do throws(LetheError) {
+                let opened = try LinuxBlockDevice(target: target, access: .readOnly)
+                var options = SurfaceScanOptions(mode: mode)
+                options.slowMilliseconds = max(1, slowMs)
+                var last = ContinuousClock.now
+                scan = SurfaceScanner(device: opened, options: options).run { done, total in
+                    guard !json, ContinuousClock.now - last > .seconds(2) else { return }
+                    last = ContinuousClock.now
+                    Output.err("surface: \(total == 0 ? 100 : done * 100 / total)% (\(HumanFormat.bytes(Double(done))) of \(HumanFormat.bytes(Double(total))))")
+                }
+            } catch {
+                throw Output.fail(error, json: json)
+            }
+        }
+        let verdict = max(health.verdict, scan?.verdict ?? .unknown)
+        let report = Report(
+            device: record, smart: smart, smartError: smartError, health: health, capabilities: capabilities, thresholds: limits, surface: scan,
+            verdict: verdict)
         if json {
             Output.json(report)
         } else {
             printReport(report, path: target.resolvedPath)
         }
-        switch health.verdict {
+        switch verdict {
         case .pass: return
         case .warn: throw ExitCode(ExitStatus.erasedWithExceptions)
         case .fail: throw ExitCode(ExitStatus.notErased)
         case .unknown: throw ExitCode(1)
+        }
+    }
+
+    func validate() throws {
+        if let surface, SurfaceScanOptions.Mode(rawValue: surface) == nil {
+            throw ValidationError("--surface: \"\(surface)\" is not full or sample")
         }
     }
 
@@ -98,6 +136,12 @@ struct Diagnose: ParsableCommand {
     func printReport(_ report: Report, path: String) {
         if let d = report.device { print(Devices.line(d)) } else { print(path) }
         print("health: \(report.health.verdict.rawValue.uppercased())")
+        if let scan = report.surface {
+            let latency = ["p50", "p99", "max"].compactMap { key in scan.latencyMicroseconds[key].map { "\(key) \(Double($0) / 1000) ms" } }.joined(separator: ", ")
+            print("surface (\(scan.mode)): \(scan.verdict.rawValue.uppercased()), \(HumanFormat.bytes(Double(scan.bytesRead))) read in \(scan.reads) reads of \(HumanFormat.bytes(Double(scan.readBytes))) (\(Double(scan.coverageBasisPoints) / 100)%), latency \(latency)")
+            for finding in scan.findings { print("  \(finding)") }
+            for region in scan.slowRegions.prefix(5) { print("  slow: \(region.milliseconds) ms at byte \(region.offset)") }
+        }
         for finding in report.health.findings { print("  [\(finding.verdict.rawValue)] \(finding.message)") }
         if let r = report.smart?.reading, report.smart?.available == true {
             var facts: [String] = []
