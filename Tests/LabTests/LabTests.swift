@@ -25,6 +25,15 @@ struct LabTests {
             let unreadable = verify["unreadableSectors"] as? [[String: Any]]
             #expect(unreadable?.first?["first"] as? Int == 4096, "\(name)")
         }
+        // The surface scan of the NVMe twin names its one bad sector, with a failing verdict.
+        let surfaceErr = (try? Lab.text(out, "surface-nvme.err")) ?? ""
+        #expect(try Lab.text(out, "surface-nvme.rc") == "4", "\(surfaceErr)")
+        let diagnosis = try #require(try Lab.lastJSON(out, "surface-nvme.json"), "no surface result: \(surfaceErr)")
+        let surface = diagnosis["surface"] as? [String: Any]
+        let unreadable = surface?["unreadable"] as? [[String: Any]]
+        #expect(unreadable?.count == 1 && unreadable?.first?["first"] as? Int == 4096 && unreadable?.first?["count"] as? Int == 1, "\(String(describing: surface))")
+        #expect(surface?["verdict"] as? String == "fail" && surface?["bytesRead"] as? Int == 256 * 1024 * 1024)
+        #expect((surface?["latencyMicroseconds"] as? [String: Any])?["p99"] != nil)
         // A disk deleted from under a running wipe: not erased, says the device vanished.
         let unplugErr = (try? Lab.text(out, "unplug.err")) ?? ""
         #expect(try Lab.text(out, "unplug.rc") == "4", "\(unplugErr)")

@@ -7,6 +7,11 @@ set -u
 LETHE=${LETHE:?set LETHE to the lethe binary}
 out=/lab/out
 mkdir -p $out
+# The surface scan reads the NVMe twin end to end and must name its bad sector.
+"$LETHE" diagnose /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_LABNVMEBAD1 --surface full --json > $out/surface-nvme.json 2> $out/surface-nvme.err
+echo $? > $out/surface-nvme.rc
+echo "surface nvme rc=$(cat $out/surface-nvme.rc)"
+
 for twin in nvme-QEMU_NVMe_Ctrl_LABNVMEBAD1 ata-LAB_BAD_SATA_LABSATABAD1 usb-QEMU_QEMU_HARDDISK_LABUSBBAD1-0:0; do
   name=${twin%%-*}
   dev=/dev/disk/by-id/$twin
