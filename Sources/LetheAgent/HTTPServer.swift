@@ -74,6 +74,37 @@ public enum HTTPServer {
         var notes: String?
     }
 
+    /// `POST /api/v1/jobs/{id}/ACTION` with a JSON body, for technicians: 401/403 from the
+    /// token, 400 naming the problem (with `example`) for a body that is not the JSON asked for,
+    /// then the bench's answer or its error's status and message.
+    static func jobPost<Body: Decodable>(
+        _ router: Router<BasicRequestContext>, _ action: String, tokens: TokenFile, example: String,
+        _ perform: @escaping @Sendable (String, Body, TokenFile.Entry) throws(Bench.StartError) -> JobView
+    ) {
+        router.post("api/v1/jobs/:id/\(action)") { request, context in
+            let entry: TokenFile.Entry
+            switch authorize(request, .technician, tokens: tokens) {
+            case .failure(let problem): return problem.response
+            case .success(let found): entry = found
+            }
+            let id = try context.parameters.require("id")
+            let body: Body
+            do {
+                let buffer = try await request.body.collect(upTo: 64 << 10)
+                body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+            } catch let error as DecodingError {
+                return problem(.badRequest, "the body must be JSON like \(example): \(describe(error))")
+            } catch {
+                return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
+            }
+            do throws(Bench.StartError) {
+                return json(try perform(id, body, entry))
+            } catch {
+                return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
+    }
+
     /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts,
     /// aborts and resumes), and, public: /healthz, /metrics (counts only), /verify/{id}, single
     /// reports by id, the dashboard page.
@@ -109,49 +140,11 @@ public enum HTTPServer {
                 }
             }
         }
-        router.post("api/v1/jobs/:id/grade") { request, context in
-            let entry: TokenFile.Entry
-            switch authorize(request, .technician, tokens: tokens) {
-            case .failure(let problem): return problem.response
-            case .success(let found): entry = found
-            }
-            let id = try context.parameters.require("id")
-            let body: GradeRequest
-            do {
-                let buffer = try await request.body.collect(upTo: 64 << 10)
-                body = try JSONDecoder().decode(GradeRequest.self, from: Data(buffer.readableBytesView))
-            } catch let error as DecodingError {
-                return problem(.badRequest, "the body must be JSON like {\"grade\": \"B\", \"notes\": \"light scratches\"}: \(describe(error))")
-            } catch {
-                return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
-            }
-            do throws(Bench.StartError) {
-                return json(try bench.grade(id, grade: body.grade, notes: body.notes, by: entry.name))
-            } catch {
-                return problem(HTTPResponse.Status(code: error.status), error.message)
-            }
+        jobPost(router, "grade", tokens: tokens, example: #"{"grade": "B", "notes": "light scratches"}"#) { (id, body: GradeRequest, entry) throws(Bench.StartError) in
+            try bench.grade(id, grade: body.grade, notes: body.notes, by: entry.name)
         }
-        router.post("api/v1/jobs/:id/checks") { request, context in
-            let entry: TokenFile.Entry
-            switch authorize(request, .technician, tokens: tokens) {
-            case .failure(let problem): return problem.response
-            case .success(let found): entry = found
-            }
-            let id = try context.parameters.require("id")
-            let results: [String: String]
-            do {
-                let buffer = try await request.body.collect(upTo: 64 << 10)
-                results = try JSONDecoder().decode([String: String].self, from: Data(buffer.readableBytesView))
-            } catch let error as DecodingError {
-                return problem(.badRequest, "the body must be JSON like {\"screen\": \"pass\", \"speaker\": \"fail\"}: \(describe(error))")
-            } catch {
-                return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
-            }
-            do throws(Bench.StartError) {
-                return json(try bench.recordFunctionChecks(id, results: results, by: entry.name))
-            } catch {
-                return problem(HTTPResponse.Status(code: error.status), error.message)
-            }
+        jobPost(router, "checks", tokens: tokens, example: #"{"screen": "pass", "speaker": "fail"}"#) { (id, results: [String: String], entry) throws(Bench.StartError) in
+            try bench.recordFunctionChecks(id, results: results, by: entry.name)
         }
         let outbox = Outbox(store: store)
         router.get("api/v1/outbox") { request, _ in

@@ -105,13 +105,12 @@ public final class PhoneReporting: @unchecked Sendable {
     ) throws -> Reporting.Written {
         let device = reportDevice
         let finished = Date()
-        let checks = outcome.checks.map { ReportCheck(name: $0.name, expected: $0.expected, observed: $0.observed, passed: $0.passed) }
         var verification = ReportVerification(
             mode: "state",
             method: "the phone restarted and came back in its out-of-box state: device_provisioned 0, user_setup_complete 0, no accounts",
             result: outcome.checks.isEmpty ? "notRun" : outcome.checks.allSatisfy(\.passed) ? "passed" : "failed",
             bytesVerified: 0, coverageBasisPoints: 0, mismatchedSectors: 0)
-        verification.checks = checks.isEmpty ? nil : checks
+        verification.checks = outcome.checks.isEmpty ? nil : outcome.checks
         let sanitization = ReportSanitization(
             category: "Purge", method: Self.methodName,
             description: "\(FactoryReset.methodTitle): \(outcome.flow.title)\(outcome.commands.isEmpty ? "" : "; sent: " + outcome.commands.joined(separator: ", ")); NIST SP 800-88 Rev. 1",

@@ -34,14 +34,6 @@ public enum ResetFlow: String, Codable, Sendable, CaseIterable {
         "On the phone: Settings > System > Reset options > Erase all data (factory reset). Keep the cable in; Lethe checks the phone when it restarts."
 }
 
-/// One check of the out-of-box state after the reset.
-public struct ResetCheck: Codable, Sendable, Equatable {
-    public var name: String
-    public var expected: String
-    public var observed: String
-    public var passed: Bool
-}
-
 /// What came of a reset.
 public struct ResetOutcome: Codable, Sendable, Equatable {
     public var flow: ResetFlow
@@ -49,7 +41,8 @@ public struct ResetOutcome: Codable, Sendable, Equatable {
     public var commands: [String]
     public var startedAt: Date
     public var finishedAt: Date
-    public var checks: [ResetCheck]
+    /// The out-of-box checks, as the certificate carries them.
+    public var checks: [ReportCheck]
     /// `erased` only when the phone came back and every out-of-box check passed.
     public var status: WipeStatus
     /// True when the phone never came back (unplugged or stuck mid-reset).
@@ -159,24 +152,24 @@ public enum FactoryReset {
     }
 
     /// `device_provisioned` 0, `user_setup_complete` 0, no accounts.
-    public static func outOfBoxChecks(_ client: ADBClient, serial: String) -> [ResetCheck] {
-        var checks: [ResetCheck] = []
+    public static func outOfBoxChecks(_ client: ADBClient, serial: String) -> [ReportCheck] {
+        var checks: [ReportCheck] = []
         for (name, command) in [("device_provisioned", "settings get global device_provisioned"), ("user_setup_complete", "settings get secure user_setup_complete")] {
             do throws(LetheError) {
                 let result = try client.shell(serial: serial, command, timeout: .seconds(20))
                 let value = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 let observed = result.exitCode == 0 ? value : "unreadable (exit \(result.exitCode.map(String.init) ?? "?"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))"
-                checks.append(ResetCheck(name: name, expected: "0", observed: observed, passed: result.exitCode == 0 && value == "0"))
+                checks.append(ReportCheck(name: name, expected: "0", observed: observed, passed: result.exitCode == 0 && value == "0"))
             } catch {
-                checks.append(ResetCheck(name: name, expected: "0", observed: "unreadable: \(error.message)", passed: false))
+                checks.append(ReportCheck(name: name, expected: "0", observed: "unreadable: \(error.message)", passed: false))
             }
         }
         do throws(LetheError) {
             let result = try client.shell(serial: serial, "dumpsys account", timeout: .seconds(20))
             let types = try AccountDump.types(result.stdout)
-            checks.append(ResetCheck(name: "accounts", expected: "none", observed: types.isEmpty ? "none" : types.joined(separator: ", "), passed: result.exitCode == 0 && types.isEmpty))
+            checks.append(ReportCheck(name: "accounts", expected: "none", observed: types.isEmpty ? "none" : types.joined(separator: ", "), passed: result.exitCode == 0 && types.isEmpty))
         } catch {
-            checks.append(ResetCheck(name: "accounts", expected: "none", observed: "unreadable: \(error.message)", passed: false))
+            checks.append(ReportCheck(name: "accounts", expected: "none", observed: "unreadable: \(error.message)", passed: false))
         }
         return checks
     }

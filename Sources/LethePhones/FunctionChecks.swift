@@ -59,11 +59,11 @@ public enum FunctionChecks {
         return checks
     }
 
-    /// The data partition's size in bytes from `df /data` (toybox, 1K blocks).
-    static func dataPartitionBytes(_ text: String) -> UInt64? {
+    /// The data partition's size and free space in bytes from `df /data` (toybox, 1K blocks).
+    static func dataPartition(_ text: String) -> (total: UInt64, free: UInt64)? {
         for line in text.split(separator: "\n").dropFirst() {
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            if words.count >= 4, let total = UInt64(words[1]), total > 0 { return total * 1024 }
+            if words.count >= 4, let total = UInt64(words[1]), let free = UInt64(words[3]), total > 0 { return (total * 1024, free * 1024) }
         }
         return nil
     }
@@ -77,14 +77,9 @@ public enum FunctionChecks {
 
     /// `df /data` (toybox): the size and free space of the data partition.
     static func storage(_ text: String?) -> FunctionCheck? {
-        guard let text else { return nil }
-        for line in text.split(separator: "\n").dropFirst() {
-            let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard words.count >= 4, let total = UInt64(words[1]), let free = UInt64(words[3]), total > 0 else { continue }
-            return FunctionCheck(
-                name: "storage", result: "pass", detail: "data partition \(total / 1_048_576) GiB, \(free / 1_048_576) GiB free", source: "df /data")
-        }
-        return nil
+        guard let text, let data = dataPartition(text) else { return nil }
+        return FunctionCheck(
+            name: "storage", result: "pass", detail: "data partition \(data.total >> 30) GiB, \(data.free >> 30) GiB free", source: "df /data")
     }
 
     /// Entries of the `Sensor List:` section of `dumpsys sensorservice` (`0x0000000b) name…`).

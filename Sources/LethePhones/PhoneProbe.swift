@@ -62,7 +62,7 @@ public enum PhoneProbe {
         // Capacity: the phone's own figure (trade-in mode), else the nominal size that holds
         // its data partition, named as such.
         if identity.capacityBytes == nil, let text = try run(client, serial, "df /data", notes: &notes),
-            let data = FunctionChecks.dataPartitionBytes(text), let nominal = FunctionChecks.nominalCapacity(dataPartition: data)
+            let data = FunctionChecks.dataPartition(text)?.total, let nominal = FunctionChecks.nominalCapacity(dataPartition: data)
         {
             identity.capacityBytes = nominal
             notes.append("capacity \(nominal / 1_000_000_000) GB is the nominal size that holds the \(data / 1_000_000_000) GB data partition (df /data)")

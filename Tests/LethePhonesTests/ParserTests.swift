@@ -204,11 +204,11 @@ enum Fixtures {
 
     @Test func nominalCapacityFromTheDataPartition() {
         let df = "Filesystem       1K-blocks    Used Available Use% Mounted on\n/dev/block/dm-45 115609696 9211728 106266896   8% /data\n"
-        let data = FunctionChecks.dataPartitionBytes(df)
+        let data = FunctionChecks.dataPartition(df)?.total
         #expect(data == 118_384_328_704)
         #expect(FunctionChecks.nominalCapacity(dataPartition: data!) == 128_000_000_000)
         #expect(FunctionChecks.nominalCapacity(dataPartition: 3_000_000_000_000) == nil)
-        #expect(FunctionChecks.dataPartitionBytes("df: /data: Permission denied") == nil)
+        #expect(FunctionChecks.dataPartition("df: /data: Permission denied") == nil)
     }
 
     @Test func sensorListCount() {
