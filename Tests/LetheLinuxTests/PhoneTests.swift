@@ -145,6 +145,34 @@ extension PhoneScripts {
     }
 }
 
+/// A simulated phone that a private adb server (started by Lethe's client) has connected to.
+struct ConnectedPhone {
+    let phone: SimulatedADBD
+    let harness: ADBHarness
+    let client: ADBClient
+    let serial: String
+
+    init(script: SimulatedADBD.Script) throws {
+        phone = try SimulatedADBD(script: script)
+        harness = try ADBHarness()
+        client = harness.client()
+        do {
+            _ = try client.version()
+            serial = try harness.connect(phone)
+        } catch {
+            harness.shutdown()
+            phone.stop()
+            throw error
+        }
+    }
+
+    /// Stops the server, then the phone.
+    func stop() {
+        harness.shutdown()
+        phone.stop()
+    }
+}
+
 /// Re-plugs a TCP phone for the adb server (`adb connect` every half second), as the USB
 /// stack does for a phone that restarts, until stopped.
 final class Replugger: @unchecked Sendable {
@@ -273,13 +301,9 @@ final class Replugger: @unchecked Sendable {
             print("skipped: adb is not installed (apt-get install adb)")
             return
         }
-        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset())
-        defer { phone.stop() }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        let client = harness.client()
-        _ = try client.version()
-        let serial = try harness.connect(phone)
+        let connected = try ConnectedPhone(script: try PhoneScripts.pixel6ReadyForReset())
+        defer { connected.stop() }
+        let (phone, harness, client, serial) = (connected.phone, connected.harness, connected.client, connected.serial)
         let inspection = try PhoneProbe.inspect(client, serial: serial)
         #expect(inspection.identity.model == "Pixel 6" && inspection.debuggable && inspection.locks.frp.state == "unlocked")
         #expect(inspection.identity.capacityBytes == 128_000_000_000 && inspection.notes.contains { $0.contains("nominal size") }, "\(inspection)")
@@ -303,13 +327,9 @@ final class Replugger: @unchecked Sendable {
             print("skipped: adb is not installed (apt-get install adb)")
             return
         }
-        let phone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
-        defer { phone.stop() }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        let client = harness.client()
-        _ = try client.version()
-        let serial = try harness.connect(phone)
+        let connected = try ConnectedPhone(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
+        defer { connected.stop() }
+        let (harness, client, serial) = (connected.harness, connected.client, connected.serial)
         let inspection = try PhoneProbe.inspect(client, serial: serial)
         let replug = Replugger(harness, serial: serial)
         defer { replug.stop(); harness.shutdown() }
@@ -326,13 +346,9 @@ final class Replugger: @unchecked Sendable {
         var script = try PhoneScripts.pixel6()
         let blockEncrypted = try PhoneScripts.fixture("getprop-pixel6-android15.txt").replacingOccurrences(of: "[ro.crypto.type]: [file]", with: "[ro.crypto.type]: [block]")
         script.states["block"] = script.states["in-use"]!.merging(["getprop": .init(stdout: blockEncrypted)]) { $1 }
-        let phone = try SimulatedADBD(script: script)
-        defer { phone.stop() }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        let client = harness.client()
-        _ = try client.version()
-        let serial = try harness.connect(phone)
+        let connected = try ConnectedPhone(script: script)
+        defer { connected.stop() }
+        let (phone, harness, client, serial) = (connected.phone, connected.harness, connected.client, connected.serial)
         let withAccount = try PhoneProbe.inspect(client, serial: serial)
         #expect(withAccount.locks.frp.state == "locked" && withAccount.locks.frp.bestEffort)
         #expect(FactoryReset.refusal(withAccount)?.contains("remove the account") == true)
@@ -510,13 +526,9 @@ final class Replugger: @unchecked Sendable {
             print("skipped: adb is not installed (apt-get install adb)")
             return
         }
-        let phone = try SimulatedADBD(script: try PhoneScripts.pixel7TradeIn())
-        defer { phone.stop() }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        let client = harness.client()
-        _ = try client.version()
-        let serial = try harness.connect(phone)
+        let connected = try ConnectedPhone(script: try PhoneScripts.pixel7TradeIn())
+        defer { connected.stop() }
+        let (phone, harness, client, serial) = (connected.phone, connected.harness, connected.client, connected.serial)
         let inspection = try PhoneProbe.inspect(client, serial: serial)
         #expect(inspection.tradeInMode && !inspection.debuggable)
         #expect(inspection.identity.imeis == ["490154203237518", "356938035643809"] && inspection.identity.capacityBytes == 128_000_000_000)
@@ -541,13 +553,9 @@ final class Replugger: @unchecked Sendable {
         var script = try PhoneScripts.pixel6()
         script.features = ["cmd"]
         script.states["in-use"]!["false"] = .init(stderr: "", exitCode: 1)
-        let phone = try SimulatedADBD(script: script)
-        defer { phone.stop() }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        let client = harness.client()
-        _ = try client.version()
-        let serial = try harness.connect(phone)
+        let connected = try ConnectedPhone(script: script)
+        defer { connected.stop() }
+        let (phone, client, serial) = (connected.phone, connected.client, connected.serial)
         let features = try client.features(serial: serial)
         #expect(!features.contains("shell_v2"))
         let props = try client.shell(serial: serial, "getprop")
