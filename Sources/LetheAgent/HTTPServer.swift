@@ -77,7 +77,7 @@ public enum HTTPServer {
     /// `POST /api/v1/jobs/{id}/ACTION` with a JSON body, for technicians: 401/403 from the
     /// token, 400 naming the problem (with `example`) for a body that is not the JSON asked for,
     /// then the bench's answer or its error's status and message.
-    static func jobPost<Body: Decodable>(
+    static func jobPost<Body: Decodable & Sendable>(
         _ router: Router<BasicRequestContext>, _ action: String, tokens: TokenFile, example: String,
         _ perform: @escaping @Sendable (String, Body, TokenFile.Entry) throws(Bench.StartError) -> JobView
     ) {
