@@ -554,12 +554,13 @@ public final class Bench: Sendable {
         let row = written.row(jobId: id, schema: RefurbReport.schemaName, serial: report.device.serial, certified: false, at: report.issuedAt)
         let saleGrade = report.grade
         let graded = report
+        let imeis = report.device.imeis ?? []
         let station = settings.station
         let certificate = (try? store.read { db in try ReportRow.filter(Column("jobId") == id && Column("schema") == WipeCertificate.schemaName).fetchOne(db) }) ?? nil
         let devicePath = job(id)?.device ?? "?"
         do {
             try store.write { db in
-                try Store.recordReport(db, row)
+                try Store.recordReport(db, row, imeis: imeis)
                 try db.execute(sql: "DELETE FROM refurbDraft WHERE jobId = ?", arguments: [id])
                 try Store.appendAudit(db, kind: "grade.recorded", subject: id, detail: [
                     "cosmeticGrade": cosmetic.grade, "saleGrade": saleGrade, "by": grader, "report": written.reportId,

@@ -186,8 +186,12 @@ public enum HTTPServer {
         router.get("api/v1/reports") { request, _ in
             if let denied = deny(request, .qa, tokens: tokens) { return denied }
             let serial = request.uri.queryParameters.get("serial")
+            let imei = request.uri.queryParameters.get("imei")
+            if let imei, !(14...16).contains(imei.count) || !imei.allSatisfy(\.isASCII) || !imei.allSatisfy(\.isNumber) {
+                return problem(.badRequest, "imei: expected 14 to 16 digits, got \"\(imei)\"")
+            }
             do throws(LetheError) {
-                return json(try store.reports(serial: serial))
+                return json(try store.reports(serial: serial, imei: imei))
             } catch {
                 return problem(.internalServerError, error.message)
             }

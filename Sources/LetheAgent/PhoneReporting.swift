@@ -146,7 +146,7 @@ public final class PhoneReporting: @unchecked Sendable {
         let result = Reporting.Written(certificate: written, refurb: refurbWritten, refurbDraft: draft, refurbReport: draft == nil ? refurb : nil, certified: certificate.certified)
         let status = outcome.interrupted ? "interrupted" : certificate.status.rawValue
         let at = Reporting.iso(finished)
-        let (jobId, serial, station, path) = (jobId, device.serial, station, path)
+        let (jobId, serial, imeis, station, path) = (jobId, device.serial, device.imeis ?? [], station, path)
         let error = outcome.error
         let signedRefurb = refurb
         try store.write { db in
@@ -158,13 +158,13 @@ public final class PhoneReporting: @unchecked Sendable {
                 try job.update(db)
             }
             try Store.appendAudit(db, kind: "job.finished", subject: jobId, detail: ["status": status, "flow": outcome.flow.rawValue])
-            try Store.recordReport(db, written.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: certificate.certified, at: at))
+            try Store.recordReport(db, written.row(jobId: jobId, schema: WipeCertificate.schemaName, serial: serial, certified: certificate.certified, at: at), imeis: imeis)
             if let draft {
                 try Reporting.saveDraft(db, jobId: jobId, draft: draft, certificate: written.reportId, at: at)
                 return
             }
             guard let refurbWritten else { return }
-            try Store.recordReport(db, refurbWritten.row(jobId: jobId, schema: RefurbReport.schemaName, serial: serial, certified: false, at: at))
+            try Store.recordReport(db, refurbWritten.row(jobId: jobId, schema: RefurbReport.schemaName, serial: serial, certified: false, at: at), imeis: imeis)
             if !outcome.interrupted, CatalogQueue.carries(certificate.status) {
                 try CatalogQueue.enqueue(
                     db, jobId: jobId, refurb: signedRefurb, refurbPath: refurbWritten.jsonPath, certificatePath: written.jsonPath,

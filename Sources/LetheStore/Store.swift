@@ -290,12 +290,24 @@ public final class Store: Sendable {
                 t.column("askedAt", .text).notNull()
             }
         }
+        migrator.registerMigration("v6: report IMEIs (phones are looked up by IMEI)") { db in
+            try db.create(table: "reportImei") { t in
+                t.column("reportId", .text).notNull().references("report")
+                t.column("imei", .text).notNull()
+                t.primaryKey(["reportId", "imei"])
+            }
+            try db.create(index: "reportImei_imei", on: "reportImei", columns: ["imei"])
+        }
         return migrator
     }
 
     /// Records an issued report (row and audit event) inside a write transaction.
-    public static func recordReport(_ db: Database, _ row: ReportRow) throws {
+    /// A phone's IMEIs are kept beside the row so that the report can be found by any of them.
+    public static func recordReport(_ db: Database, _ row: ReportRow, imeis: [String] = []) throws {
         try row.insert(db)
+        for imei in Set(imeis) where !imei.isEmpty {
+            try db.execute(sql: "INSERT INTO reportImei (reportId, imei) VALUES (?, ?)", arguments: [row.id, imei])
+        }
         var detail = ["schema": row.schema, "digest": row.digest, "certified": String(row.certified)]
         if let jobId = row.jobId { detail["job"] = jobId }
         try appendAudit(db, kind: "report.issued", subject: row.id, detail: detail)
@@ -455,11 +467,15 @@ public final class Store: Sendable {
         try read { db in try AuditEvent.order(Column("id").desc).limit(limit).fetchAll(db).reversed() }
     }
 
-    /// Reports, newest first, optionally for one serial.
-    public func reports(serial: String? = nil) throws(LetheError) -> [ReportRow] {
+    /// Reports, newest first, optionally for one serial and/or one IMEI (a phone's reports are
+    /// found by any of its IMEIs).
+    public func reports(serial: String? = nil, imei: String? = nil) throws(LetheError) -> [ReportRow] {
         try read { db in
             var request = ReportRow.order(Column("issuedAt").desc)
             if let serial { request = request.filter(Column("serial") == serial) }
+            if let imei {
+                request = request.filter(sql: "id IN (SELECT reportId FROM reportImei WHERE imei = ?)", arguments: [imei])
+            }
             return try request.fetchAll(db)
         }
     }

@@ -490,6 +490,11 @@ final class Replugger: @unchecked Sendable {
         let certificate = try #require(DaemonTests.http("GET", "\(base)/api/v1/reports/\(reportId)"))
         try certificate.body.write(to: URL(fileURLWithPath: "\(state)/phone.json"))
         #expect(try Host.lethe("report", "verify", "\(state)/phone.json", "--state-dir", state).status == 0)
+        let bySerial = DaemonTests.http("GET", "\(base)/api/v1/reports?serial=TESTP6SERIAL01", token: tech)?.json as? [[String: Any]] ?? []
+        #expect(bySerial.map { $0["id"] as? String } == [reportId], "\(bySerial)")
+        let badIMEI = DaemonTests.http("GET", "\(base)/api/v1/reports?imei=12ab", token: tech)
+        #expect(badIMEI?.status == 400 && String(decoding: badIMEI?.body ?? Data(), as: UTF8.self).contains("imei: expected 14 to 16 digits"))
+        #expect((DaemonTests.http("GET", "\(base)/api/v1/reports?imei=490154203237518", token: tech)?.json as? [Any])?.isEmpty == true, "this Pixel 6 states no IMEI")
         #expect(String(decoding: certificate.body, as: UTF8.self).contains("Cryptographic erase (factory reset, file-based encryption)"))
         // Host checks ran before the reset; the technician's are entered through the API.
         let hostChecks = done["functionChecks"] as? [String] ?? []

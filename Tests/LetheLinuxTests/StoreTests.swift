@@ -1,4 +1,5 @@
 import Foundation
+import LetheStore
 import Testing
 
 /// The store under `lethe wipe --report-dir`: jobs and reports recorded with an audit chain
@@ -115,5 +116,34 @@ extension StoreTests {
         // What was recorded before is intact.
         try FileManager.default.removeItem(atPath: "\(state)/filler")
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+
+    /// A phone's reports are found by any of its IMEIs (dual SIM), a drive's by its serial; an
+    /// IMEI nobody has finds nothing, and the audit chain still verifies.
+    @Test func reportsAreFoundBySerialOrIMEI() throws {
+        let state = NSTemporaryDirectory() + "lethe-imei-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let store = try Store(stateDirectory: state)
+        @Sendable func row(_ id: String, serial: String) -> ReportRow {
+            ReportRow(id: id, jobId: nil, schema: "lethe.wipe-certificate/1", serial: serial, certified: true, digest: "sha256:00",
+                      jsonPath: "/nonexistent/\(id).json", pdfPath: "/nonexistent/\(id).pdf", issuedAt: "2026-11-23T10:00:0\(id.suffix(1))Z")
+        }
+        try store.write { db in
+            try Store.recordReport(db, row("LTH-PHONE-1", serial: "R3CTEST0S24"), imeis: ["490154203237518", "356938035643809"])
+            try Store.recordReport(db, row("LTH-PHONE-2", serial: "R3CTEST0S24"), imeis: ["490154203237518", "356938035643809", "490154203237518"])
+            try Store.recordReport(db, row("LTH-DRIVE-3", serial: "S4EVNX0M123456"))
+        }
+        #expect(try store.reports(imei: "356938035643809").map(\.id) == ["LTH-PHONE-2", "LTH-PHONE-1"])
+        #expect(try store.reports(imei: "490154203237518").map(\.id) == ["LTH-PHONE-2", "LTH-PHONE-1"], "a repeated IMEI is kept once")
+        #expect(try store.reports(imei: "000000000000000").isEmpty)
+        #expect(try store.reports(serial: "S4EVNX0M123456").map(\.id) == ["LTH-DRIVE-3"])
+        #expect(try store.reports(serial: "S4EVNX0M123456", imei: "490154203237518").isEmpty, "both filters apply")
+        #expect(try store.reports().count == 3)
+        let chain = try store.verifyAudit()
+        guard case .success(let events) = chain else {
+            Issue.record("the audit chain broke: \(chain)")
+            return
+        }
+        #expect(events == 3, "one report.issued event per report")
     }
 }
