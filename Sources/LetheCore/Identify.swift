@@ -164,11 +164,37 @@ public enum DataDirection: String, Sendable, Codable {
 /// A device command as data: built here, run by one executor (LetheLinux's SG_IO and NVMe
 /// ioctl transport, or LetheTesting's scripted transport), so a flow can be tested against
 /// recorded response bytes.
-public enum DeviceCommand: Sendable, Equatable, CustomStringConvertible {
-    /// A SCSI CDB through SG_IO (ATA commands travel inside ATA PASS-THROUGH(16)).
-    case scsi(name: String, cdb: [UInt8], direction: DataDirection, transferLength: Int, timeoutSeconds: Int)
-    /// An NVMe admin command through NVME_IOCTL_ADMIN_CMD.
-    case nvmeAdmin(name: String, opcode: UInt8, namespace: UInt32, cdw10: UInt32, cdw11: UInt32, transferLength: Int, timeoutSeconds: Int)
+public struct DeviceCommand: Sendable, Equatable, CustomStringConvertible {
+    /// What travels to the device.
+    public enum Operation: Sendable, Equatable {
+        /// A SCSI CDB through SG_IO (ATA commands travel inside ATA PASS-THROUGH(16)).
+        case scsi(cdb: [UInt8])
+        /// An NVMe admin command through NVME_IOCTL_ADMIN_CMD.
+        case nvmeAdmin(opcode: UInt8, namespace: UInt32, cdw10: UInt32, cdw11: UInt32)
+    }
+
+    /// The command's name, for logs, errors and certificates.
+    public var name: String
+    public var operation: Operation
+    public var direction: DataDirection
+    /// Bytes expected from the device (data-in); for data-out, `dataOut.count`.
+    public var transferLength: Int
+    /// Bytes sent to the device (data-out commands).
+    public var dataOut: [UInt8]
+    /// How long the kernel waits before it aborts the command.
+    public var timeoutSeconds: Int
+
+    /// A SCSI command.
+    public static func scsi(name: String, cdb: [UInt8], direction: DataDirection = .none, transferLength: Int = 0, dataOut: [UInt8] = [], timeoutSeconds: Int) -> DeviceCommand {
+        DeviceCommand(name: name, operation: .scsi(cdb: cdb), direction: dataOut.isEmpty ? direction : .toDevice,
+                      transferLength: dataOut.isEmpty ? transferLength : dataOut.count, dataOut: dataOut, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// An NVMe admin command.
+    public static func nvmeAdmin(name: String, opcode: UInt8, namespace: UInt32, cdw10: UInt32, cdw11: UInt32 = 0, transferLength: Int = 0, timeoutSeconds: Int) -> DeviceCommand {
+        DeviceCommand(name: name, operation: .nvmeAdmin(opcode: opcode, namespace: namespace, cdw10: cdw10, cdw11: cdw11),
+                      direction: transferLength > 0 ? .fromDevice : .none, transferLength: transferLength, dataOut: [], timeoutSeconds: timeoutSeconds)
+    }
 
     /// ATA IDENTIFY DEVICE (ECh) in ATA PASS-THROUGH(16) (SAT-4 §12.2.2): PIO data-in, one
     /// 512-byte block, length in the sector count field.
@@ -182,14 +208,39 @@ public enum DeviceCommand: Sendable, Equatable, CustomStringConvertible {
         name: "NVMe Identify Controller", opcode: 0x06, namespace: 0, cdw10: 1, cdw11: 0, transferLength: 4096,
         timeoutSeconds: 10)
 
-    /// The command's name, for logs and errors.
-    public var name: String {
-        switch self {
-        case .scsi(let name, _, _, _, _), .nvmeAdmin(let name, _, _, _, _, _, _): name
+    /// The bytes that went to the device, in hex: the CDB, or the NVMe opcode and dwords.
+    public var wire: String {
+        switch operation {
+        case .scsi(let cdb):
+            return "CDB " + cdb.map { hexPair($0) }.joined(separator: " ")
+        case .nvmeAdmin(let opcode, let namespace, let cdw10, let cdw11):
+            return "opcode \(hexPair(opcode))h nsid 0x\(String(namespace, radix: 16)) cdw10 0x\(String(cdw10, radix: 16)) cdw11 0x\(String(cdw11, radix: 16))"
         }
     }
 
     public var description: String { name }
+}
+
+/// What a completed command gave back.
+public struct CommandResponse: Sendable, Equatable {
+    /// Data-in bytes (empty for no-data and data-out commands).
+    public var data: [UInt8]
+    /// SCSI sense bytes (for ATA PASS-THROUGH with CK_COND: the ATA registers).
+    public var sense: [UInt8]
+    /// NVMe completion dword 0.
+    public var completion: UInt32
+
+    /// A response.
+    public init(data: [UInt8] = [], sense: [UInt8] = [], completion: UInt32 = 0) {
+        self.data = data
+        self.sense = sense
+        self.completion = completion
+    }
+}
+
+func hexPair(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
 }
 
 /// A device command that did not complete.
@@ -202,13 +253,24 @@ public struct CommandFailure: Error, Sendable, Equatable, CustomStringConvertibl
     public var errno: ErrorNumber?
     /// SCSI status / sense key / ASC / ASCQ or NVMe status, as text.
     public var status: String
+    /// The sense bytes of a CHECK CONDITION (for ATA PASS-THROUGH: the ATA error registers).
+    public var sense: [UInt8]
+    /// The NVMe status field (SCT and SC), when the controller answered with an error.
+    public var nvmeStatus: Int?
 
     /// Creates a failure.
-    public init(command: String, path: String, errno: ErrorNumber? = nil, status: String) {
+    public init(command: String, path: String, errno: ErrorNumber? = nil, status: String, sense: [UInt8] = [], nvmeStatus: Int? = nil) {
         self.command = command
         self.path = path
         self.errno = errno
         self.status = status
+        self.sense = sense
+        self.nvmeStatus = nvmeStatus
+    }
+
+    /// The device or its node is gone (unplugged, or the controller was removed).
+    public var deviceGone: Bool {
+        errno == .noSuchDevice || errno == .noSuchDeviceOrAddress || errno == .noEntry
     }
 
     public var description: String {
@@ -220,8 +282,15 @@ public struct CommandFailure: Error, Sendable, Equatable, CustomStringConvertibl
 public protocol CommandTransport: Sendable {
     /// The device path, for messages.
     var path: String { get }
+    /// Runs a command and returns what came back: data-in bytes, sense, NVMe completion.
+    func send(_ command: DeviceCommand) throws(CommandFailure) -> CommandResponse
+}
+
+extension CommandTransport {
     /// Runs a command and returns its data-in bytes (empty for no-data commands).
-    func execute(_ command: DeviceCommand) throws(CommandFailure) -> [UInt8]
+    public func execute(_ command: DeviceCommand) throws(CommandFailure) -> [UInt8] {
+        try send(command).data
+    }
 }
 
 /// What the firmware offers for erasure, as far as IDENTIFY says.

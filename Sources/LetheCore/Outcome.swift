@@ -202,6 +202,12 @@ public struct WipeOutcome: Hashable, Sendable, Codable {
     public var error: String?
     /// Whether the erase stopped because the device went away (ENODEV, ENXIO: unplugged).
     public var deviceVanished: Bool = false
+    /// For a firmware erase: the commands sent, the drive's answers, the hidden areas.
+    public var firmware: FirmwareEraseRecord?
+    /// Why this method was used (what `nist-purge` passed over, or why it fell back to Clear).
+    public var methodChoice: String?
+    /// For a firmware erase: the read-back checks (known data gone, expected pattern present).
+    public var checks: [ReportCheck]?
 
     /// Creates an outcome.
     public init(
@@ -243,6 +249,8 @@ public struct WipeProgress: Hashable, Sendable, Codable {
     /// What the engine is doing now.
     public enum Phase: String, Sendable, Codable {
         case write, flush, verify
+        /// The drive's own erase (sanitize, security erase, format) is running.
+        case firmware
     }
 
     /// Current phase.

@@ -152,7 +152,7 @@ public struct ReportVerification: Codable, Sendable, Equatable {
 
 /// One value checked after an erase that is not read back sector by sector (a phone's
 /// out-of-box state after a factory reset).
-public struct ReportCheck: Codable, Sendable, Equatable {
+public struct ReportCheck: Codable, Sendable, Hashable {
     public var name: String
     public var expected: String
     public var observed: String

@@ -174,7 +174,7 @@ extension WipeMethod {
 }
 
 /// `0x0A`.
-func hexByte(_ byte: UInt8) -> String {
+public func hexByte(_ byte: UInt8) -> String {
     let digits = Array("0123456789ABCDEF")
     return "0x" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 0x0F)])
 }

@@ -10,10 +10,11 @@ public final class LinuxCommandTransport: CommandTransport {
     private let fd: Int32
 
     /// Opens the device node. For NVMe, pass the namespace (`/dev/nvme0n1`) or the controller
-    /// (`/dev/nvme0`); both accept admin commands.
-    public init(path: String) throws(LetheError) {
+    /// (`/dev/nvme0`); both accept admin commands. `writable` opens it read-write, for commands
+    /// that change the medium (sanitize, format, security erase).
+    public init(path: String, writable: Bool = false) throws(LetheError) {
         self.path = path
-        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let code = lethe_errno()
             throw LetheError(code == ENOENT ? .deviceNotFound : .ioFailure, path: path, errno: ErrorNumber(code), "cannot open for device commands")
@@ -22,77 +23,52 @@ public final class LinuxCommandTransport: CommandTransport {
 
     deinit { close(fd) }
 
-    public func execute(_ command: DeviceCommand) throws(CommandFailure) -> [UInt8] {
-        switch command {
-        case .scsi(let name, let cdb, let direction, let length, let timeout):
-            var buffer = [UInt8](repeating: 0, count: length)
-            var sense = [UInt8](repeating: 0, count: 32)
+    public func send(_ command: DeviceCommand) throws(CommandFailure) -> CommandResponse {
+        let name = command.name
+        let length = command.transferLength
+        switch command.operation {
+        case .scsi(let cdb):
+            var buffer = command.direction == .toDevice ? command.dataOut : [UInt8](repeating: 0, count: length)
+            var sense = [UInt8](repeating: 0, count: 64)
             var result = lethe_sg_result()
-            let dir: Int32 = direction == .fromDevice ? 1 : direction == .toDevice ? 2 : 0
+            let dir: Int32 = command.direction == .fromDevice ? 1 : command.direction == .toDevice ? 2 : 0
+            let timeout = UInt32(clamping: command.timeoutSeconds * 1000)
             let rc = buffer.withUnsafeMutableBytes { data in
-                lethe_sg_io(fd, cdb, Int32(cdb.count), dir, data.baseAddress, UInt32(length), &sense, Int32(sense.count), UInt32(timeout * 1000), &result)
+                lethe_sg_io(fd, cdb, Int32(cdb.count), dir, data.baseAddress, UInt32(data.count), &sense, Int32(sense.count), timeout, &result)
             }
             if rc != 0 {
                 let code = lethe_errno()
                 throw CommandFailure(command: name, path: path, errno: ErrorNumber(code), status: code == ENOTTY || code == EINVAL ? "the device does not take SCSI commands" : "SG_IO ioctl failed")
             }
-            // ATA PASS-THROUGH with CK_COND clear still returns sense (ATA status return
-            // descriptor, ASC/ASCQ 00/1D) on some SATs; only a CHECK CONDITION with an error
-            // sense key is a failure.
-            let senseKey = Self.senseKey(sense.prefix(Int(result.sense_length)))
+            let senseBytes = Array(sense.prefix(Int(result.sense_length)))
+            // ATA PASS-THROUGH with CK_COND set returns CHECK CONDITION with RECOVERED ERROR
+            // (ASC/ASCQ 00/1D) and the ATA registers: a success. Only a CHECK CONDITION with
+            // an error sense key is a failure.
+            let senseKey = SenseData(senseBytes)?.key
             if result.host_status != 0 || (result.status != 0 && senseKey.map { $0 != 0 && $0 != 1 } ?? true) {
+                let gone = result.host_status == 0x01 || result.host_status == 0x04  // DID_NO_CONNECT, DID_BAD_TARGET
                 throw CommandFailure(
-                    command: name, path: path,
-                    status: "SCSI status 0x\(String(result.status, radix: 16)), host 0x\(String(result.host_status, radix: 16)), driver 0x\(String(result.driver_status, radix: 16)), sense \(Self.describeSense(sense.prefix(Int(result.sense_length))))")
+                    command: name, path: path, errno: gone ? .noSuchDevice : nil,
+                    status: "SCSI status 0x\(String(result.status, radix: 16)), host 0x\(String(result.host_status, radix: 16)), driver 0x\(String(result.driver_status, radix: 16)), sense \(SenseData.describe(senseBytes))",
+                    sense: senseBytes)
             }
-            return buffer
-        case .nvmeAdmin(let name, let opcode, let namespace, let cdw10, let cdw11, let length, let timeout):
+            return CommandResponse(data: command.direction == .fromDevice ? buffer : [], sense: senseBytes)
+        case .nvmeAdmin(let opcode, let namespace, let cdw10, let cdw11):
             var buffer = [UInt8](repeating: 0, count: length)
             var completion: UInt32 = 0
+            let timeout = UInt32(clamping: command.timeoutSeconds * 1000)
             let rc = buffer.withUnsafeMutableBytes { data in
-                lethe_nvme_admin(fd, opcode, namespace, cdw10, cdw11, data.baseAddress, UInt32(length), UInt32(timeout * 1000), &completion)
+                lethe_nvme_admin(fd, opcode, namespace, cdw10, cdw11, data.baseAddress, UInt32(length), timeout, &completion)
             }
             if rc < 0 {
                 let code = lethe_errno()
                 throw CommandFailure(command: name, path: path, errno: ErrorNumber(code), status: code == ENOTTY ? "not an NVMe device" : "NVMe admin ioctl failed")
             }
             if rc > 0 {
-                throw CommandFailure(command: name, path: path, status: "NVMe status 0x\(String(rc, radix: 16)) (SCT \(rc >> 8 & 0x7), SC 0x\(String(rc & 0xff, radix: 16)))")
+                throw CommandFailure(command: name, path: path, status: NvmeStatus.describe(Int(rc)), nvmeStatus: Int(rc))
             }
-            return buffer
+            return CommandResponse(data: buffer, completion: completion)
         }
-    }
-
-    /// The sense key of fixed (70h/71h) or descriptor (72h/73h) sense data.
-    static func senseKey<S: Collection>(_ sense: S) -> UInt8? where S.Element == UInt8, S.Index == Int {
-        let bytes = Array(sense)
-        guard let code = bytes.first.map({ $0 & 0x7f }) else { return nil }
-        if code == 0x72 || code == 0x73, bytes.count > 1 { return bytes[1] & 0xf }
-        if code == 0x70 || code == 0x71, bytes.count > 2 { return bytes[2] & 0xf }
-        return nil
-    }
-
-    static func describeSense<S: Collection>(_ sense: S) -> String where S.Element == UInt8, S.Index == Int {
-        let bytes = Array(sense)
-        guard !bytes.isEmpty else { return "none" }
-        var asc: UInt8 = 0
-        var ascq: UInt8 = 0
-        if bytes[0] & 0x7f >= 0x72, bytes.count > 3 {
-            asc = bytes[2]
-            ascq = bytes[3]
-        } else if bytes.count > 13 {
-            asc = bytes[12]
-            ascq = bytes[13]
-        }
-        let key = senseKey(sense) ?? 0
-        let names = [
-            "NO SENSE", "RECOVERED ERROR", "NOT READY", "MEDIUM ERROR", "HARDWARE ERROR", "ILLEGAL REQUEST",
-            "UNIT ATTENTION", "DATA PROTECT", "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED", "ABORTED COMMAND",
-        ]
-        var text = "key 0x\(String(key, radix: 16)) (\(Int(key) < names.count ? names[Int(key)] : "reserved")) asc/ascq 0x\(String(asc, radix: 16))/0x\(String(ascq, radix: 16))"
-        if key == 5, asc == 0x20 { text += ": the device or its USB bridge does not support this command (no ATA pass-through)" }
-        if key == 5, asc == 0x24 { text += ": invalid field in CDB" }
-        return text
     }
 }
 

@@ -6,31 +6,64 @@ import Synchronization
 public final class ScriptedTransport: CommandTransport {
     /// One scripted answer.
     public enum Reply: Sendable {
+        /// Data-in bytes, no sense.
         case data([UInt8])
-        case failure(status: String, errno: ErrorNumber? = nil)
+        /// A full response: data-in bytes, sense (ATA registers), NVMe completion.
+        case response(CommandResponse)
+        /// The command fails with this status text, errno, sense bytes or NVMe status.
+        case failure(status: String, errno: ErrorNumber? = nil, sense: [UInt8] = [], nvmeStatus: Int? = nil)
     }
 
     public let path: String
-    private let replies: [String: Reply]
-    private let log = Mutex<[DeviceCommand]>([])
+    private struct State {
+        var replies: [String: [Reply]]
+        var sent: [DeviceCommand] = []
+    }
+    private let state: Mutex<State>
+    private let effects: [String: @Sendable () -> Void]
 
     /// Creates a transport for `path` answering `replies[command.name]`; a command without a
     /// reply fails with "not scripted".
     public init(path: String = "/dev/scripted", replies: [String: Reply]) {
         self.path = path
-        self.replies = replies
+        state = Mutex(State(replies: replies.mapValues { [$0] }))
+        effects = [:]
+    }
+
+    /// Creates a transport whose answers to a command come in order (the last one repeats, as
+    /// a status poll that keeps saying the same), and whose `effects` run when a command of
+    /// that name succeeds (the in-memory device changes as the drive's erase would change it).
+    public init(path: String = "/dev/scripted", sequences: [String: [Reply]], effects: [String: @Sendable () -> Void] = [:]) {
+        self.path = path
+        state = Mutex(State(replies: sequences))
+        self.effects = effects
     }
 
     /// The commands sent, in order.
-    public var sent: [DeviceCommand] { log.withLock { $0 } }
+    public var sent: [DeviceCommand] { state.withLock { $0.sent } }
 
-    public func execute(_ command: DeviceCommand) throws(CommandFailure) -> [UInt8] {
-        log.withLock { $0.append(command) }
-        switch replies[command.name] {
+    /// The names of the commands sent, in order.
+    public var sentNames: [String] { sent.map(\.name) }
+
+    public func send(_ command: DeviceCommand) throws(CommandFailure) -> CommandResponse {
+        let reply: Reply? = state.withLock { state in
+            state.sent.append(command)
+            guard var queue = state.replies[command.name], let first = queue.first else { return nil }
+            if queue.count > 1 {
+                queue.removeFirst()
+                state.replies[command.name] = queue
+            }
+            return first
+        }
+        switch reply {
         case .data(let bytes):
-            return bytes
-        case .failure(let status, let errno):
-            throw CommandFailure(command: command.name, path: path, errno: errno, status: status)
+            effects[command.name]?()
+            return CommandResponse(data: bytes)
+        case .response(let response):
+            effects[command.name]?()
+            return response
+        case .failure(let status, let errno, let sense, let nvmeStatus):
+            throw CommandFailure(command: command.name, path: path, errno: errno, status: status, sense: sense, nvmeStatus: nvmeStatus)
         case nil:
             throw CommandFailure(command: command.name, path: path, status: "not scripted")
         }

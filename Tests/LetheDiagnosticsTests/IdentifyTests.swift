@@ -79,7 +79,9 @@ import Testing
         let caps = FirmwareCapabilities.probe(transport: .sata, using: transport)
         #expect(caps.ata?.securityFrozen == true)
         #expect(caps.problem == nil)
-        guard case .scsi(_, let cdb, let direction, let length, _) = try #require(transport.sent.first) else {
+        let sent = try #require(transport.sent.first)
+        let (direction, length) = (sent.direction, sent.transferLength)
+        guard case .scsi(let cdb) = sent.operation else {
             Issue.record("not a SCSI command")
             return
         }
