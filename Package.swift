@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "LethePhonesTests", dependencies: ["LethePhones", "LetheCore", "LetheTesting"], swiftSettings: strict),
         .testTarget(name: "LetheConfigTests", dependencies: ["LetheConfig", "LetheCore"], swiftSettings: strict),
         .testTarget(
-            name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting"],
+            name: "LetheDiagnosticsTests", dependencies: ["LetheDiagnostics", "LetheCore", "LetheTesting", "LetheWipe"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "LetheReportsTests", dependencies: ["LetheReports", "LetheCore", "lethe"],

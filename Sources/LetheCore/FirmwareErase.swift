@@ -139,7 +139,7 @@ public enum AtaCommand {
         case .ataSanitizeBlock: (0x0012, 0x426B_4572, 0x10)  // "BkEr"
         default: (0x0014, 0x4F57 << 32 | 0, 0x10 | 1)  // "OW", pattern 0, one pass
         }
-        return passThrough(name: "ATA \(method.title)", protocol: .nonData, command: 0xB4, features: feature, count: count, lba: lba, timeoutSeconds: 60)
+        return passThrough(name: method.title, protocol: .nonData, command: 0xB4, features: feature, count: count, lba: lba, timeoutSeconds: 60)
     }
 
     /// SANITIZE STATUS EXT (B4h/0000h); `clearFailure` sets CLEAR SANITIZE OPERATION FAILED.
@@ -290,7 +290,7 @@ public enum NvmeCommand {
         case .nvmeSanitizeOverwrite: 3 | 1 << 4
         default: 4
         }
-        return .nvmeAdmin(name: "NVMe \(method.title)", opcode: 0x84, namespace: 0, cdw10: action | 1 << 3, cdw11: 0, timeoutSeconds: 60)
+        return .nvmeAdmin(name: method.title, opcode: 0x84, namespace: 0, cdw10: action | 1 << 3, cdw11: 0, timeoutSeconds: 60)
     }
 
     /// Sanitize with SANACT 1: Exit Failure Mode.
@@ -313,7 +313,7 @@ public enum NvmeCommand {
         let ses: UInt32 = method == .nvmeFormatCrypto ? 2 : 1
         let cdw10 = current.lbaFormat & 0xf | (current.metadataAtEnd ? 1 << 4 : 0) | current.protection << 5
             | (current.protectionFirst ? 1 << 8 : 0) | ses << 9 | (current.lbaFormat >> 4) << 12
-        return .nvmeAdmin(name: "NVMe \(method.title)", opcode: 0x80, namespace: namespace, cdw10: cdw10, timeoutSeconds: timeoutSeconds)
+        return .nvmeAdmin(name: method.title, opcode: 0x80, namespace: namespace, cdw10: cdw10, timeoutSeconds: timeoutSeconds)
     }
 }
 
@@ -384,7 +384,7 @@ public enum ScsiCommand {
         }
         let parameters: [UInt8] = method == .scsiSanitizeOverwrite ? [0x01, 0, 0, 4, 0, 0, 0, 0] : []
         let cdb: [UInt8] = [0x48, 0x80 | 0x20 | action, 0, 0, 0, 0, 0, UInt8(parameters.count >> 8), UInt8(parameters.count & 0xff), 0]
-        return .scsi(name: "SCSI \(method.title)", cdb: cdb, dataOut: parameters, timeoutSeconds: 60)
+        return .scsi(name: method.title, cdb: cdb, dataOut: parameters, timeoutSeconds: 60)
     }
 
     /// SANITIZE with service action 1Fh: EXIT FAILURE MODE.

@@ -71,6 +71,19 @@ public final class MemoryBlockDevice: BlockDevice {
         state.withLock { $0.bytes.replaceSubrange(offset..<(offset + bytes.count), with: bytes) }
     }
 
+    /// Sets every byte to `byte` (what a drive's block erase or format leaves).
+    public func fillAll(_ byte: UInt8) {
+        state.withLock { $0.bytes = [UInt8](repeating: byte, count: $0.bytes.count) }
+    }
+
+    /// Replaces every byte with noise (what reading a drive after a cryptographic erase gives).
+    public func scrambleAll() {
+        var generator = SystemRandomNumberGenerator()
+        state.withLock { s in
+            for index in s.bytes.indices { s.bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        }
+    }
+
     private func sectors(_ offset: UInt64, _ count: Int) -> ClosedRange<UInt64>? {
         guard count > 0 else { return nil }
         let sector = UInt64(logicalSectorSize)
