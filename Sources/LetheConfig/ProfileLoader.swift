@@ -192,7 +192,7 @@ public enum ProfileLoader {
             }
         }
         guard let eraseNode = top["erase"] else { throw y.error(root, "erase", "required (method and verification)") }
-        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification", "flow"])
+        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification", "flow", "openHiddenAreas"])
         guard let methodNode = e["method"] else { throw y.error(eraseNode, "erase.method", "required") }
         let methodName = try y.string(methodNode, "erase.method")
         var factoryReset: FactoryResetSettings?
@@ -216,10 +216,17 @@ public enum ProfileLoader {
         } else {
             if let n = e["flow"] { throw y.error(n, "erase.flow", "only a factory-reset (phone) profile has a flow") }
             guard let found = WipeMethod.named(methodName) else {
-                throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.catalog.map(\.name).joined(separator: ", ")), and factory-reset for phones")
+                throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.all.map(\.name).joined(separator: ", ")), and factory-reset for phones")
             }
             method = found
         }
+        if let n = e["verification"], method.usesFirmware {
+            throw y.error(n, "erase.verification", "a firmware erase is verified by reading back known data (readback), not by an overwrite verification mode")
+        }
+        let openHidden = try e["openHiddenAreas"].map { (n: Node) throws(ConfigError) in
+            guard method.usesFirmware else { throw y.error(n, "erase.openHiddenAreas", "only a firmware method (ata-*, nvme-*, scsi-*, nist-purge) opens hidden areas") }
+            return try y.bool(n, "erase.openHiddenAreas")
+        } ?? false
         let verification = try e["verification"].map { (n: Node) throws(ConfigError) in try y.choice(n, "erase.verification", VerificationMode.self) } ?? method.defaultVerification
         var profile = Profile(
             name: name, description: try top["description"].map { (n: Node) throws(ConfigError) in try y.string(n, "description") } ?? "",
@@ -229,6 +236,7 @@ public enum ProfileLoader {
             source: file)
         profile.factoryReset = factoryReset
         profile.batteryMinHealthPercent = batteryMinimum
+        profile.openHiddenAreas = openHidden
         return profile
     }
 

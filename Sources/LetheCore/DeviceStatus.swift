@@ -67,7 +67,9 @@ public struct SenseData: Sendable, Equatable, CustomStringConvertible {
             let lba = UInt64(d[7]) | UInt64(d[9]) << 8 | UInt64(d[11]) << 16 | UInt64(d[6]) << 24 | UInt64(d[8]) << 32 | UInt64(d[10]) << 40
             return AtaRegisters(error: d[3], status: d[13], device: d[12], count: UInt16(d[4]) << 8 | UInt16(d[5]), lba: lba, complete: true)
         }
-        guard !isDescriptor, bytes.count >= 12, asc == 0, ascq == 0x1d || key == 0xb || key == 1 else { return nil }
+        // Fixed format carries registers only with ATA PASS-THROUGH INFORMATION AVAILABLE
+        // (00/1D); an abort reported as plain ABORTED COMMAND 00/00 has none.
+        guard !isDescriptor, bytes.count >= 12, asc == 0, ascq == 0x1d else { return nil }
         // SAT-4 Table 209: INFORMATION = ERROR, STATUS, DEVICE, COUNT(7:0); COMMAND-SPECIFIC
         // INFORMATION byte 8 = EXTEND, COUNT UPPER NONZERO, LBA UPPER NONZERO; 9–11 = LBA(23:0).
         let lba = UInt64(bytes[9]) | UInt64(bytes[10]) << 8 | UInt64(bytes[11]) << 16

@@ -129,6 +129,9 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unavailable = Code("unavailable")
         /// The device refused Lethe (a phone whose USB debugging was not approved).
         public static let unauthorized = Code("unauthorized")
+        /// The drive lacks the firmware erase asked for, or is in a state that refuses it
+        /// (security frozen, a hidden area left closed).
+        public static let unsupported = Code("unsupported")
     }
 
     /// The error's code.

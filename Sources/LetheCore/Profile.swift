@@ -83,6 +83,10 @@ public struct Profile: Sendable, Equatable {
     /// Battery health below this percentage fails (phones; default 80, the usual buyer gate).
     public var batteryMinHealthPercent = 80
 
+    /// Firmware methods: open a Host Protected Area or Device Configuration Overlay before
+    /// erasing (`erase.openHiddenAreas`).
+    public var openHiddenAreas = false
+
     /// Whether this profile resets phones rather than overwriting drives.
     public var resetsPhones: Bool { factoryReset != nil }
 

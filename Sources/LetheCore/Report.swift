@@ -185,6 +185,12 @@ public struct ReportSanitization: Codable, Sendable, Equatable {
     public var badSectors: [SectorRange]
     /// Errors, in words.
     public var errors: [String]
+    /// For a firmware erase: every command sent (CDB or NVMe dwords) and the drive's answer.
+    public var commands: [FirmwareEraseRecord.Command]?
+    /// ATA: the visible, native (HPA) and factory (DCO) sizes, and what was opened.
+    public var hiddenAreas: HiddenAreas?
+    /// Why this method: what `nist-purge` passed over, or why it fell back to Clear.
+    public var choice: String?
 
     /// Creates a sanitization record.
     public init(
@@ -500,14 +506,23 @@ extension WipeCertificate {
         case .sample:
             how = "NIST SP 800-88 sampling: \(v.sampleSubsections ?? 0) subsections with a pseudorandom run of sectors in each, plus the first and last sectors, read with O_DIRECT"
         }
-        let verification = ReportVerification(
+        var verification = ReportVerification(
             mode: v.mode.rawValue, method: how, result: v.result.rawValue, bytesVerified: v.bytesVerified,
             coverageBasisPoints: Int((v.coverage * 10000).rounded()), mismatchedSectors: v.mismatchedSectors,
             sampleSeed: v.sampleSeed.map { String($0, radix: 16) })
-        let sanitization = ReportSanitization(
+        var sanitization = ReportSanitization(
             category: method.category.rawValue, method: method.name, description: "\(method.title): \(method.reference)",
             technique: "overwrite", passes: passes, bytesWritten: o.bytesWritten, startedAt: startedAt, finishedAt: finishedAt,
             badSectors: o.badSectors, errors: o.error.map { [$0] } ?? [])
+        sanitization.choice = o.methodChoice
+        if let firmware = o.firmware {
+            sanitization.technique = "firmware erase (the drive's own command)"
+            sanitization.commands = firmware.commands
+            sanitization.hiddenAreas = firmware.hiddenAreas
+            verification.mode = "readback"
+            verification.method = "read-back of \(v.sampleSubsections ?? 0) blocks of 4 KiB (the first, the last, the rest chosen by the seed), written with random data before the erase and read with O_DIRECT after it: the data known before must be gone" + (o.checks?.count ?? 0 > 1 ? ", and the drive's erased pattern must be there" : "")
+            verification.checks = o.checks
+        }
         let verifier = v.mode == .off
             ? ReportParty(name: "nobody", role: "verification was turned off")
             : ReportParty(name: "Lethe \(toolVersion)", role: "automatic read-back verification", contact: performedBy.name)

@@ -66,14 +66,19 @@ public struct WipeMethod: Hashable, Sendable, Identifiable {
     public var category: SanitizationCategory
     /// Where the pass pattern comes from.
     public var reference: String
+    /// Set for a drive's own erase command (no passes: the drive does the work).
+    public var firmware: FirmwareErase?
+    /// `nist-purge`: the strongest firmware erase the drive supports, else Clear by overwrite.
+    public var picksStrongestPurge = false
 
     public var id: String { name }
 
     /// Creates a method.
     public init(
         name: String, title: String, passes: [PassPattern], defaultVerification: VerificationMode,
-        category: SanitizationCategory = .clear, reference: String
+        category: SanitizationCategory = .clear, reference: String, firmware: FirmwareErase? = nil
     ) {
+        self.firmware = firmware
         self.name = name
         self.title = title
         self.passes = passes
@@ -167,10 +172,33 @@ extension WipeMethod {
         ]
     }()
 
+    /// A drive's own erase command as a method.
+    public static func firmware(_ erase: FirmwareErase) -> WipeMethod {
+        WipeMethod(
+            name: erase.rawValue, title: erase.title, passes: [], defaultVerification: .sample, category: erase.category,
+            reference: erase.reference, firmware: erase)
+    }
+
+    /// `nist-purge`: picks the drive's strongest own erase in NIST's order.
+    public static let nistPurge: WipeMethod = {
+        var method = WipeMethod(
+            name: "nist-purge", title: "NIST SP 800-88 Purge (the drive's strongest own erase)", passes: [], defaultVerification: .sample,
+            category: .purge,
+            reference: "NIST SP 800-88 Rev. 1 Table A-6/A-8: crypto erase, then block erase, then the drive's overwrite or security erase; falls back to nist-clear (overwrite, Clear) with the reason on the certificate when the drive has none")
+        method.picksStrongestPurge = true
+        return method
+    }()
+
+    /// Every method: overwrites, then the drives' own erase commands, then `nist-purge`.
+    public static let all: [WipeMethod] = catalog + FirmwareErase.allCases.map(firmware) + [nistPurge]
+
     /// The method with this name, or nil.
     public static func named(_ name: String) -> WipeMethod? {
-        catalog.first { $0.name == name.lowercased() }
+        all.first { $0.name == name.lowercased() }
     }
+
+    /// Whether the drive, not Lethe, does the erasing (a firmware method or `nist-purge`).
+    public var usesFirmware: Bool { firmware != nil || picksStrongestPurge }
 }
 
 /// `0x0A`.

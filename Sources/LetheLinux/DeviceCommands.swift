@@ -120,3 +120,47 @@ public enum Smartctl {
         return Output(stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self), exitStatus: process.terminationStatus)
     }
 }
+
+/// Where a drive takes its erase commands: the block node for SCSI and ATA (through SAT), the
+/// controller's character node for NVMe, found through sysfs (never by cutting up the name:
+/// with native multipath, `nvme0n1` may sit on controller `nvme1`).
+public struct CommandNode: Sendable, Equatable {
+    /// `/dev/sdb`, `/dev/nvme0`.
+    public var path: String
+    /// The NVMe namespace id (1 for other transports).
+    public var namespace: UInt32
+
+    /// Resolves the command node of block device `kernelName` (`sdb`, `nvme0n1`).
+    public static func resolve(kernelName: String, sysfs: String = "/sys", dev: String = "/dev") throws(LetheError) -> CommandNode {
+        let block = "\(sysfs)/block/\(kernelName)"
+        guard kernelName.hasPrefix("nvme") else { return CommandNode(path: "\(dev)/\(kernelName)", namespace: 1) }
+        guard let nsidText = Sysfs.read("\(block)/nsid"), let namespace = UInt32(nsidText) else {
+            throw LetheError(.deviceNotFound, path: "\(block)/nsid", "cannot read the NVMe namespace id of \(kernelName)")
+        }
+        // The namespace's parent: a controller (`nvme0`) or, with native multipath, the
+        // subsystem (`nvme-subsys0`), whose controllers are listed in it.
+        let parent = URL(fileURLWithPath: "\(block)/device").resolvingSymlinksInPath()
+        let isController = { (name: String) in name.hasPrefix("nvme") && name.dropFirst(4).allSatisfy(\.isNumber) && name.count > 4 }
+        if isController(parent.lastPathComponent) {
+            return CommandNode(path: "\(dev)/\(parent.lastPathComponent)", namespace: namespace)
+        }
+        if let controller = Sysfs.list(parent.path).filter(isController).sorted().first {
+            return CommandNode(path: "\(dev)/\(controller)", namespace: namespace)
+        }
+        throw LetheError(.deviceNotFound, path: parent.path, "cannot find the NVMe controller of \(kernelName) in sysfs")
+    }
+
+    /// Asks a SCSI drive which SANITIZE service actions it supports (REPORT SUPPORTED
+    /// OPERATION CODES); a drive that does not answer supports none that Lethe can prove.
+    public static func scsiSanitizeSupport(_ transport: any CommandTransport) -> [FirmwareErase: Bool] {
+        var support: [FirmwareErase: Bool] = [:]
+        for (method, action) in [(FirmwareErase.scsiSanitizeOverwrite, UInt16(1)), (.scsiSanitizeBlock, 2), (.scsiSanitizeCrypto, 3)] {
+            if let answer = try? transport.execute(ScsiCommand.reportSupported(opcode: 0x48, serviceAction: action)) {
+                support[method] = ScsiCommand.isSupported(answer)
+            } else {
+                support[method] = false
+            }
+        }
+        return support
+    }
+}

@@ -84,6 +84,21 @@ public enum ReportRenderer {
             .init(label: t("field.badSectors"), value: s.badSectors.isEmpty ? t("value.none") : s.badSectors.map { "LBA \($0.first)\($0.count > 1 ? "–\($0.first + $0.count - 1)" : "")" }.joined(separator: ", ")),
             .init(label: t("field.errors"), value: s.errors.isEmpty ? t("value.none") : s.errors.joined(separator: "; ")),
         ]
+        if let choice = s.choice { sanitization.append(.init(label: t("field.choice"), value: choice)) }
+        if let hidden = s.hiddenAreas {
+            var text = "visible \(hidden.visibleSectors) sectors"
+            if let native = hidden.nativeSectors { text += ", native \(native) (HPA \(hidden.hpaSectors))" }
+            if let factory = hidden.factorySectors { text += ", factory \(factory) (DCO \(hidden.dcoSectors))" }
+            if !hidden.actions.isEmpty { text += "; " + hidden.actions.joined(separator: "; ") }
+            if let problem = hidden.problem { text += "; \(problem)" }
+            sanitization.append(.init(label: t("field.hiddenAreas"), value: text))
+        }
+        for (index, command) in (s.commands ?? []).enumerated() {
+            sanitization.append(.init(label: "\(t("field.command")) \(index + 1)", value: "\(command.name) [\(command.sent)] → \(command.answer)"))
+        }
+        let checks: [PageDocument.Row] = (v.checks ?? []).map {
+            .init(label: t("field.check"), value: "\($0.passed ? "✔" : "✘") \($0.name): \($0.observed) (expected: \($0.expected))")
+        }
         let document = PageDocument(
             title: t("certificate.title"), subtitle: "\(t("field.reportId")): \(c.reportId)   \(t("field.issuedAt")): \(c.issuedAt)",
             verdict: t("status.\(c.status.rawValue)"), verdictColor: color(for: c.status),
@@ -96,7 +111,7 @@ public enum ReportRenderer {
                     .init(label: t("field.coverage"), value: String(format: "%.2f %%", Double(v.coverageBasisPoints) / 100)),
                     .init(label: t("field.bytesVerified"), value: "\(v.bytesVerified) (\(bytes(v.bytesVerified)))"),
                     .init(label: t("field.mismatches"), value: "\(v.mismatchedSectors)"),
-                ] + (v.sampleSeed.map { [.init(label: t("field.sampleSeed"), value: $0)] } ?? [])),
+                ] + (v.sampleSeed.map { [.init(label: t("field.sampleSeed"), value: $0)] } ?? []) + checks),
                 .init(title: t("section.people"), rows: [
                     .init(label: t("field.performedBy"), value: party(c.performedBy)),
                     .init(label: t("field.verifiedBy"), value: party(c.verifiedBy)),

@@ -61,6 +61,9 @@ public final class WipeEngine: Sendable {
         device: any BlockDevice, options: WipeOptions, cancellation: WipeCancellation = WipeCancellation(),
         resumingFrom resumePoint: WipeCheckpoint? = nil
     ) throws(LetheError) {
+        guard !options.method.passes.isEmpty else {
+            throw LetheError(.invalidArgument, path: device.path, "method \(options.method.name) is the drive's own erase command, not an overwrite; it runs through FirmwarePurge")
+        }
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.queueDepth)
         try Self.validate(device: device, blockSize: options.blockSize, queueDepth: options.readQueueDepth)
         for case .bytes(let bytes) in options.method.passes where bytes.isEmpty || bytes.count > PatternFiller.maximumPatternLength {

@@ -5,7 +5,11 @@ import LetheCore
 struct Methods: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the erase methods and their passes.",
-        discussion: "Each method is a list of passes; `random` passes write an AES-128-CTR keystream seeded per pass.")
+        discussion: """
+            Overwrite methods are a list of passes; `random` passes write an AES-128-CTR keystream seeded per pass (NIST Clear).
+
+            Firmware methods (ata-*, nvme-*, scsi-*) send the drive's own erase command, which also reaches the spare and remapped blocks (NIST Purge), and prove it by reading back: random data written at pseudorandom places before must be gone, and the erased pattern must be there. `nist-purge` picks the strongest one the drive supports and falls back to nist-clear, with the reason on the certificate.
+            """)
 
     @Flag(help: "Print JSON (one array) instead of a table.")
     var json = false
@@ -18,14 +22,16 @@ struct Methods: ParsableCommand {
         var passes: [String]
         var defaultVerification: String
         var reference: String
+        /// `overwrite` or `firmware`.
+        var technique: String
     }
 
     func run() {
-        let entries = WipeMethod.catalog.map {
+        let entries = WipeMethod.all.map {
             Entry(
                 name: $0.name, title: $0.title, category: $0.category.rawValue, passCount: $0.passes.count,
-                passes: $0.passes.map(\.summary), defaultVerification: $0.defaultVerification.rawValue,
-                reference: $0.reference)
+                passes: $0.passes.map(\.summary), defaultVerification: $0.usesFirmware ? "readback" : $0.defaultVerification.rawValue,
+                reference: $0.reference, technique: $0.usesFirmware ? "firmware" : "overwrite")
         }
         if json {
             Output.json(entries)
@@ -34,6 +40,11 @@ struct Methods: ParsableCommand {
         let nameWidth = entries.map(\.name.count).max() ?? 0
         for entry in entries {
             let name = entry.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            if entry.technique == "firmware" {
+                print("\(name)  firmware  \(entry.category)  verify=readback")
+                print("\(String(repeating: " ", count: nameWidth))  \(entry.title): \(entry.reference)")
+                continue
+            }
             let passes = entry.passCount > 8
                 ? entry.passes.prefix(6).joined(separator: ", ") + ", … (\(entry.passCount) passes)"
                 : entry.passes.joined(separator: ", ")

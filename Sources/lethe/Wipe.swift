@@ -94,10 +94,21 @@ struct Wipe: ParsableCommand {
     @Option(help: ArgumentHelp("What the technician saw, with --cosmetic-grade (at most 500 characters).", valueName: "text"))
     var cosmeticNotes: String?
 
+    @Flag(help: "Firmware methods: open a Host Protected Area or Device Configuration Overlay first (ATA), so no hidden sectors stay unerased. Without it, a drive that hides sectors is refused.")
+    var openHiddenAreas = false
+
+    @Flag(help: "Firmware methods: send the command even when IDENTIFY says the drive lacks it (drives that misreport). The read-back still decides; nothing unproven is certified.")
+    var ignoreCapabilities = false
+
+    @Option(help: ArgumentHelp("Firmware methods: stop waiting after this many seconds (default: the drive's own estimate with a margin, else 12 hours).", valueName: "seconds"))
+    var firmwareTimeLimit: Int?
+
     @OptionGroup var state: StateOptions
 
     func run() throws {
-        let outcome: WipeOutcome
+        var outcome: WipeOutcome
+        var resolvedMethod: WipeMethod?
+        var methodChoice: String?
         var reporting: Reporting?
         // A bad grade is refused before anything is written.
         let cosmetic: CosmeticGrade?
@@ -134,8 +145,44 @@ struct Wipe: ParsableCommand {
                 reporting?.thresholds = chosen.profile?.thresholds ?? HealthThresholds()
             }
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
+            var method = chosen.method
+            if method.usesFirmware {
+                var settings = FirmwarePlanner.Settings()
+                settings.openHiddenAreas = openHiddenAreas || (chosen.profile?.openHiddenAreas ?? false)
+                settings.ignoreCapabilities = ignoreCapabilities
+                settings.timeLimitSeconds = firmwareTimeLimit
+                settings.seed = sampleSeed
+                switch try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: settings) {
+                case .firmware(let purge, let firmware):
+                    resolvedMethod = firmware
+                    let summary = "\(opened.path) (\(identify(opened))) with \(firmware.name): \(firmware.title), then a read-back of known data"
+                    if dryRun {
+                        print("dry run: would erase \(summary)")
+                        return
+                    }
+                    if !yes { try confirm(opened, summary: summary) }
+                    reporting?.diagnoseBeforeErasing()
+                    Output.err("lethe: erasing \(summary)")
+                    reporting?.started = Date()
+                    try reporting?.recordStart(method: firmware, profile: chosen.profile?.name)
+                    let renderer = ProgressRenderer(json: json)
+                    let trap = SignalTrap { signal in
+                        purge.cancellation.cancel(reason: signal)
+                        Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): the drive's own erase cannot be stopped; Lethe stops waiting and certifies nothing")
+                    }
+                    outcome = purge.run(progress: renderer.show)
+                    renderer.finish()
+                    withExtendedLifetime(trap) {}
+                    throw Finished.firmware(outcome)
+                case .overwrite(let clear, let choice):
+                    method = clear
+                    methodChoice = choice
+                    Output.err("lethe: \(choice)")
+                }
+            }
+            resolvedMethod = method
             let options = WipeOptions(
-                method: chosen.method, verification: verification ?? chosen.verification, blockSize: try io.blockBytes(device: device),
+                method: method, verification: methodChoice == nil ? (verification ?? chosen.verification) : nil, blockSize: try io.blockBytes(device: device),
                 queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
             let engine = try WipeEngine(device: opened, options: options)
             let summary = describe(opened, options: options)
@@ -147,25 +194,28 @@ struct Wipe: ParsableCommand {
             reporting?.diagnoseBeforeErasing()
             Output.err("lethe: erasing \(summary)")
             reporting?.started = Date()
-            try reporting?.recordStart(method: chosen.method, profile: chosen.profile?.name)
+            try reporting?.recordStart(method: method, profile: chosen.profile?.name)
             let renderer = ProgressRenderer(json: json)
             let trap = SignalTrap { signal in
                 engine.cancellation.cancel(reason: signal)
                 Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping at the next block boundary and flushing")
             }
             outcome = engine.run(progress: renderer.show)
+            outcome.methodChoice = methodChoice
             renderer.finish()
             withExtendedLifetime(trap) {}
+        } catch Finished.firmware(let finished) {
+            outcome = finished
         } catch let error as LetheError {
             throw Output.fail(error, json: json)
         }
         var reportId: String?
         var reportFailed = false
-        if let reporting, let chosen = try? chooseMethod() {
+        if let reporting, let method = resolvedMethod {
             var written: Reporting.Written?
             do {
                 written = try reporting.write(
-                    outcome: outcome, method: chosen.method, language: lang, toolVersion: LetheVersion.string, cosmetic: cosmetic)
+                    outcome: outcome, method: method, language: lang, toolVersion: LetheVersion.string, cosmetic: cosmetic)
             } catch {
                 reportFailed = true
                 Output.err("lethe: \(outcome.device): the erase finished (\(outcome.status.rawValue)) but its report could not be written to \(reporting.directory): \(error)")
@@ -207,6 +257,17 @@ struct Wipe: ParsableCommand {
             }
             return (chosen.method, chosen.verification, chosen)
         }
+    }
+
+    /// Leaves the do-block with a firmware erase's outcome (its flow has no engine).
+    enum Finished: Error { case firmware(WipeOutcome) }
+
+    private func identify(_ device: LinuxBlockDevice) -> String {
+        var who: [String] = []
+        if let model = device.identity?.model { who.append(model) }
+        if let serial = device.identity?.serial { who.append("serial \(serial)") }
+        who.append("\(HumanFormat.bytes(Double(device.sizeBytes))), \(device.logicalSectorSize)-byte sectors")
+        return who.joined(separator: ", ")
     }
 
     private func describe(_ device: LinuxBlockDevice, options: WipeOptions) -> String {

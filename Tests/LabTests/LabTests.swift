@@ -192,3 +192,70 @@ struct LabFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+extension LabTests {
+    /// Firmware erases on the emulated drives, each judged by Lethe's read-back: NVMe Format
+    /// NVM (SES=1) certified as Purge; sanitize (SANICAP 0) refused with the reason, failing
+    /// when forced, and passed over by nist-purge; the SATA disk's aborted security command
+    /// reported as failed where hdparm exits 0; nist-purge falling back to Clear on it; and
+    /// the USB disk's FORMAT UNIT "success" caught because the known data is still there.
+    @Test func firmwareErasesAreJudgedByReadBack() throws {
+        let out = try Lab.run(scenario: "purge.sh", environment: [:])
+        func certificate(_ name: String) throws -> [String: Any] {
+            let object = try JSONSerialization.jsonObject(with: Data(Lab.text(out, "\(name)-certificate.json").utf8)) as? [String: Any]
+            return try #require(object?["report"] as? [String: Any], "\(name): no certificate; \((try? Lab.text(out, "\(name).err")) ?? "")")
+        }
+        func checks(_ report: [String: Any]) -> [String: Bool] {
+            let list = (report["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+            return Dictionary(list.map { ($0["name"] as? String ?? "", $0["passed"] as? Bool ?? false) }) { a, _ in a }
+        }
+        // NVMe Format NVM, SES=1: certified Purge, the command and the read-back on it.
+        #expect(try Lab.text(out, "nvme-format.rc") == "0", "\((try? Lab.text(out, "nvme-format.err")) ?? "")")
+        let format = try certificate("nvme-format")
+        let formatSanitization = format["sanitization"] as? [String: Any]
+        #expect(format["certified"] as? Bool == true && formatSanitization?["category"] as? String == "Purge")
+        let commands = formatSanitization?["commands"] as? [[String: Any]] ?? []
+        #expect(commands.contains { $0["sent"] as? String == "opcode 80h nsid 0x1 cdw10 0x200 cdw11 0x0" && $0["answer"] as? String == "good" }, "\(commands)")
+        #expect(checks(format) == ["known data gone": true, "erased pattern": true], "\(checks(format))")
+        #expect((format["verification"] as? [String: Any])?["mode"] as? String == "readback")
+        #expect(try Lab.text(out, "nvme-format-certificate.txt").contains("NVMe Format NVM, User Data Erase (SES=1)"))
+
+        // Sanitize: refused before anything is sent; forced, the controller's answer is named.
+        #expect(try Lab.text(out, "nvme-sanitize.rc") == "2")
+        #expect(try Lab.text(out, "nvme-sanitize.err").contains("SANICAP 0x0, bit 0 clear"))
+        #expect(try Lab.text(out, "nvme-sanitize-forced.rc") == "4")
+        #expect(try Lab.text(out, "nvme-sanitize-forced.err").contains("Invalid Command Opcode"))
+        #expect(try certificate("nvme-sanitize-forced")["certified"] as? Bool == false)
+        // nist-purge passes sanitize over, says why, and takes Format NVM.
+        let nist = try certificate("nvme-nist-purge")
+        let choice = (nist["sanitization"] as? [String: Any])?["choice"] as? String ?? ""
+        #expect(nist["certified"] as? Bool == true && (nist["sanitization"] as? [String: Any])?["method"] as? String == "nvme-format-user-data")
+        #expect(choice.contains("passed over: nvme-sanitize-crypto") && choice.contains("SANICAP 0x0"), "\(choice)")
+
+        // SATA: no Security feature set; forced, the device aborts and Lethe says so, where
+        // hdparm exits 0 for the same commands. No password is left behind.
+        #expect(try Lab.text(out, "sata-secure-erase.rc") == "2")
+        #expect(try Lab.text(out, "sata-secure-erase.err").contains("IDENTIFY word 128 bit 0"))
+        #expect(try Lab.text(out, "sata-secure-erase-forced.rc") == "4")
+        #expect(try Lab.text(out, "sata-secure-erase-forced.err").contains("ABORTED COMMAND"))
+        #expect(try Lab.text(out, "hdparm-erase.rc") == "0", "hdparm's exit status hides the abort")
+        let forced = try certificate("sata-secure-erase-forced")
+        let forcedCommands = (forced["sanitization"] as? [String: Any])?["commands"] as? [[String: Any]] ?? []
+        #expect(forcedCommands.last?["answer"] as? String == "security: no password set, not locked", "\(forcedCommands)")
+        let hidden = (forced["sanitization"] as? [String: Any])?["hiddenAreas"] as? [String: Any]
+        #expect(hidden?["nativeSectors"] as? Int == 2_097_152 && hidden?["visibleSectors"] as? Int == 2_097_152, "READ NATIVE MAX ADDRESS on QEMU's AHCI disk: \(String(describing: hidden))")
+        // nist-purge on it: Clear by overwrite, with every reason.
+        let fallback = try certificate("sata-nist-purge")
+        let fallbackSanitization = fallback["sanitization"] as? [String: Any]
+        #expect(fallback["certified"] as? Bool == true && fallbackSanitization?["category"] as? String == "Clear" && fallbackSanitization?["method"] as? String == "nist-clear")
+        #expect((fallbackSanitization?["choice"] as? String ?? "").contains("fell back to NIST Clear") && (fallbackSanitization?["choice"] as? String ?? "").contains("word 59 bit 12"))
+
+        // USB: FORMAT UNIT says good, the data stays: not erased, not certified.
+        #expect(try Lab.text(out, "usb-format.rc") == "4")
+        let usb = try certificate("usb-format")
+        #expect(usb["certified"] as? Bool == false && usb["status"] as? String == "notErased")
+        #expect(checks(usb)["known data gone"] == false)
+        #expect(try Lab.text(out, "usb-format.err").contains("reported success, but the read-back shows it did not erase"))
+        #expect(try Lab.text(out, "audit.rc") == "0")
+    }
+}
