@@ -453,18 +453,7 @@ public final class Bench: Sendable {
             reporting.thresholds = profile.thresholds
             if profile.smart { reporting.diagnoseBeforeErasing() }
             let opened = try LinuxBlockDevice(target: target, access: .readWrite)
-            var options = WipeOptions(method: profile.method, verification: profile.verification, progressInterval: 0.5)
-            options.checkpointInterval = settings.checkpointInterval
-            let engine = try WipeEngine(device: opened, options: options, cancellation: cancellation, resumingFrom: resume)
-            reporting.started = Date()
-            if let resume {
-                try reporting.recordResume(from: resume)
-            } else {
-                try reporting.recordStart(method: profile.method, profile: profile.name)
-            }
-            log("\(path): job \(jobId): erasing with \(profile.method.name), verification \(profile.verification.rawValue)")
-            var checkpointed = false
-            let outcome = engine.run(progress: { progress in
+            let onProgress: (WipeProgress) -> Void = { progress in
                 self.update(jobId) {
                     $0.step = progress.phase.rawValue
                     $0.pass = progress.pass
@@ -473,20 +462,58 @@ public final class Bench: Sendable {
                     if progress.bytesPerSecond > 0 { $0.bytesPerSecond = progress.bytesPerSecond }
                     if progress.etaSeconds != nil { $0.etaSeconds = progress.etaSeconds }
                 }
-            }, checkpoint: { point in
-                do throws(LetheError) {
-                    try reporting.saveCheckpoint(point)
-                    checkpointed = true
-                } catch {
-                    log("\(path): job \(jobId): checkpoint not saved (a crash now restarts this pass): \(error.message)")
+            }
+            var method = profile.method
+            var verification: VerificationMode? = profile.verification
+            var methodChoice: String?
+            var checkpointed = false
+            var outcome: WipeOutcome
+            var firmwarePurge: FirmwarePurge?
+            if method.usesFirmware {
+                var firmwareSettings = FirmwarePlanner.Settings()
+                firmwareSettings.openHiddenAreas = profile.openHiddenAreas
+                switch try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: firmwareSettings, cancellation: cancellation) {
+                case .firmware(let purge, let firmware):
+                    firmwarePurge = purge
+                    method = firmware
+                case .overwrite(let clear, let choice):
+                    method = clear
+                    verification = nil
+                    methodChoice = choice
+                    log("\(path): job \(jobId): \(choice)")
                 }
-            })
+            }
+            reporting.started = Date()
+            if let purge = firmwarePurge {
+                try reporting.recordStart(method: method, profile: profile.name)
+                log("\(path): job \(jobId): erasing with \(method.name) (the drive's own erase), then a read-back of known data")
+                outcome = purge.run(progress: onProgress)
+            } else {
+                var options = WipeOptions(method: method, verification: verification, progressInterval: 0.5)
+                options.checkpointInterval = settings.checkpointInterval
+                let engine = try WipeEngine(device: opened, options: options, cancellation: cancellation, resumingFrom: resume)
+                if let resume {
+                    try reporting.recordResume(from: resume)
+                } else {
+                    try reporting.recordStart(method: method, profile: profile.name)
+                }
+                log("\(path): job \(jobId): erasing with \(method.name), verification \(options.verification.rawValue)")
+                outcome = engine.run(progress: onProgress, checkpoint: { point in
+                    do throws(LetheError) {
+                        try reporting.saveCheckpoint(point)
+                        checkpointed = true
+                    } catch {
+                        log("\(path): job \(jobId): checkpoint not saved (a crash now restarts this pass): \(error.message)")
+                    }
+                })
+                outcome.methodChoice = methodChoice
+            }
             update(jobId) { $0.step = "certify" }
             var written: Reporting.Written?
             do {
                 // An erased device waits for the technician's cosmetic grade before its refurb report.
                 written = try reporting.write(
-                    outcome: outcome, method: profile.method, language: settings.language, toolVersion: settings.toolVersion,
+                    outcome: outcome, method: method, language: settings.language, toolVersion: settings.toolVersion,
                     awaitCosmeticGrade: outcome.status == .erased || outcome.status == .erasedWithExceptions)
             } catch {
                 log("\(path): job \(jobId): report not written: \(error)")

@@ -26,6 +26,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(state)/keys/station.jwk"), "a key was created behind the operator's back")
     }
 
+    /// A loop device has no firmware erase: a named firmware method is refused before a byte is
+    /// written; `nist-purge` falls back to Clear and the certificate (schema-valid) says why.
+    @Test func firmwareMethodsOnADeviceWithoutFirmware() throws {
+        guard Host.canLoop else { return }
+        let state = try Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let loop = try LoopDevice(sizeBytes: 8 << 20, fill: 0x6b)
+        let refused = try Host.lethe("wipe", loop.path, "--method", "ata-secure-erase", "--yes", "--state-dir", state)
+        #expect(refused.status == 2 && refused.stderr.contains("a loop device has no firmware erase commands"), "\(refused.stderr)")
+        #expect(try loop.contents().allSatisfy { $0 == 0x6b }, "written although refused")
+        let purge = try Host.lethe("wipe", loop.path, "--method", "nist-purge", "--yes", "--json", "--report-dir", "\(state)/reports", "--state-dir", state)
+        #expect(purge.status == 0 && purge.stderr.contains("fell back to NIST Clear"), "\(purge.stderr)")
+        let reportId = try #require(purge.lastJSON?["reportId"] as? String)
+        let file = "\(state)/reports/\(reportId).json"
+        let report = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])?["report"] as? [String: Any]
+        let sanitization = report?["sanitization"] as? [String: Any]
+        #expect(report?["certified"] as? Bool == true && sanitization?["category"] as? String == "Clear" && sanitization?["method"] as? String == "nist-clear")
+        #expect((sanitization?["choice"] as? String ?? "").contains("a loop device has no firmware erase commands"), "\(String(describing: sanitization))")
+        #expect(try loop.contents().allSatisfy { $0 == 0 })
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if Host.which("python3") != nil {
+            let python = try Host.run("python3", [
+                repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, file, "\(state)/keys/station.pub.jwk",
+                repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
+            ])
+            #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
+        }
+    }
+
     @Test func verifiedEraseGetsACertificateUnverifiedOnlyARecord() throws {
         guard Host.canLoop else { return }
         let state = try Self.stateDirectory()
