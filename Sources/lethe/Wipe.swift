@@ -146,46 +146,42 @@ struct Wipe: ParsableCommand {
             }
             let opened = try LinuxBlockDevice(target: target, access: dryRun ? .readOnly : .readWrite)
             var method = chosen.method
+            var plan: FirmwarePlanner.Plan?
             if method.usesFirmware {
                 var settings = FirmwarePlanner.Settings()
                 settings.openHiddenAreas = openHiddenAreas || (chosen.profile?.openHiddenAreas ?? false)
                 settings.ignoreCapabilities = ignoreCapabilities
                 settings.timeLimitSeconds = firmwareTimeLimit
                 settings.seed = sampleSeed
-                switch try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: settings) {
-                case .firmware(let purge, let firmware):
-                    resolvedMethod = firmware
-                    let summary = "\(opened.path) (\(identify(opened))) with \(firmware.name): \(firmware.title), then a read-back of known data"
-                    if dryRun {
-                        print("dry run: would erase \(summary)")
-                        return
-                    }
-                    if !yes { try confirm(opened, summary: summary) }
-                    reporting?.diagnoseBeforeErasing()
-                    Output.err("lethe: erasing \(summary)")
-                    reporting?.started = Date()
-                    try reporting?.recordStart(method: firmware, profile: chosen.profile?.name)
-                    let renderer = ProgressRenderer(json: json)
-                    let trap = SignalTrap { signal in
-                        purge.cancellation.cancel(reason: signal)
-                        Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): the drive's own erase cannot be stopped; Lethe stops waiting and certifies nothing")
-                    }
-                    outcome = purge.run(progress: renderer.show)
-                    renderer.finish()
-                    withExtendedLifetime(trap) {}
-                    throw Finished.firmware(outcome)
-                case .overwrite(let clear, let choice):
-                    method = clear
-                    methodChoice = choice
-                    Output.err("lethe: \(choice)")
-                }
+                plan = try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: settings)
+            }
+            if case .overwrite(let clear, let choice)? = plan {
+                method = clear
+                methodChoice = choice
+                Output.err("lethe: \(choice)")
+            }
+            // Either the drive's own erase or the overwrite engine; the rest is the same.
+            let summary: String
+            let cancellation: WipeCancellation
+            let stopping: String
+            let execute: ((WipeProgress) -> Void) -> WipeOutcome
+            if case .firmware(let purge, let firmware)? = plan {
+                method = firmware
+                summary = "\(opened.path) (\(identify(opened))) with \(firmware.name): \(firmware.title), then a read-back of known data"
+                cancellation = purge.cancellation
+                stopping = "the drive's own erase cannot be stopped; Lethe stops waiting and certifies nothing"
+                execute = { purge.run(progress: $0) }
+            } else {
+                let options = WipeOptions(
+                    method: method, verification: methodChoice == nil ? (verification ?? chosen.verification) : nil, blockSize: try io.blockBytes(device: device),
+                    queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
+                let engine = try WipeEngine(device: opened, options: options)
+                summary = describe(opened, options: options)
+                cancellation = engine.cancellation
+                stopping = "stopping at the next block boundary and flushing"
+                execute = { engine.run(progress: $0) }
             }
             resolvedMethod = method
-            let options = WipeOptions(
-                method: method, verification: methodChoice == nil ? (verification ?? chosen.verification) : nil, blockSize: try io.blockBytes(device: device),
-                queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
-            let engine = try WipeEngine(device: opened, options: options)
-            let summary = describe(opened, options: options)
             if dryRun {
                 print("dry run: would erase \(summary)")
                 return
@@ -197,15 +193,13 @@ struct Wipe: ParsableCommand {
             try reporting?.recordStart(method: method, profile: chosen.profile?.name)
             let renderer = ProgressRenderer(json: json)
             let trap = SignalTrap { signal in
-                engine.cancellation.cancel(reason: signal)
-                Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping at the next block boundary and flushing")
+                cancellation.cancel(reason: signal)
+                Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): \(stopping)")
             }
-            outcome = engine.run(progress: renderer.show)
-            outcome.methodChoice = methodChoice
+            outcome = execute(renderer.show)
+            if outcome.methodChoice == nil { outcome.methodChoice = methodChoice }
             renderer.finish()
             withExtendedLifetime(trap) {}
-        } catch Finished.firmware(let finished) {
-            outcome = finished
         } catch let error as LetheError {
             throw Output.fail(error, json: json)
         }
@@ -258,9 +252,6 @@ struct Wipe: ParsableCommand {
             return (chosen.method, chosen.verification, chosen)
         }
     }
-
-    /// Leaves the do-block with a firmware erase's outcome (its flow has no engine).
-    enum Finished: Error { case firmware(WipeOutcome) }
 
     private func identify(_ device: LinuxBlockDevice) -> String {
         var who: [String] = []

@@ -407,12 +407,7 @@ final class Replugger: @unchecked Sendable {
         #expect(verification?["mode"] as? String == "state" && (verification?["checks"] as? [[String: Any]])?.count == 3)
         #expect((report["device"] as? [String: Any])?["mediaType"] as? String == "mobile phone")
         #expect(try Host.lethe("report", "verify", path, "--state-dir", state).status == 0)
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        if Host.which("python3") != nil {
-            let python = try Host.run("python3", [
-                repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, path, "\(state)/keys/station.pub.jwk",
-                repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
-            ])
+        if let python = try Host.pythonVerifyCertificate(path, state: state) {
             #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
         }
         let pdf = try Host.run("pdftotext", [path.replacingOccurrences(of: ".json", with: ".pdf"), "-"])

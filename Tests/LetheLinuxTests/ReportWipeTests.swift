@@ -46,12 +46,7 @@ import Testing
         #expect(report?["certified"] as? Bool == true && sanitization?["category"] as? String == "Clear" && sanitization?["method"] as? String == "nist-clear")
         #expect((sanitization?["choice"] as? String ?? "").contains("a loop device has no firmware erase commands"), "\(String(describing: sanitization))")
         #expect(try loop.contents().allSatisfy { $0 == 0 })
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        if Host.which("python3") != nil {
-            let python = try Host.run("python3", [
-                repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, file, "\(state)/keys/station.pub.jwk",
-                repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
-            ])
+        if let python = try Host.pythonVerifyCertificate(file, state: state) {
             #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
         }
     }

@@ -233,3 +233,17 @@ final class LineWatcher: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+extension Host {
+    /// Checks a signed certificate the way a buyer's tool would: Python's `cryptography` for the
+    /// signature with the station's public key, `jsonschema` for the schema
+    /// (Tests/LetheReportsTests/verify_jws.py). Nil when python3 is not installed.
+    static func pythonVerifyCertificate(_ file: String, state: String) throws -> Result? {
+        guard which("python3") != nil else { return nil }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try run("python3", [
+            repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, file, "\(state)/keys/station.pub.jwk",
+            repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
+        ])
+    }
+}
