@@ -103,7 +103,6 @@ public final class FirmwarePurge: @unchecked Sendable {
             message = "the drive reported success, but the read-back shows it did not erase: "
                 + checks.filter { !$0.passed }.map { "\($0.name): \($0.observed)" }.joined(separator: "; ")
         }
-        if failure != nil, verification.result == .notRun, samples.isEmpty == false { verification.result = .notRun }
         let seconds = Date().timeIntervalSince(started)
         var outcome = WipeOutcome(
             device: device.path, method: method.rawValue, category: method.category, status: status, sizeBytes: device.sizeBytes,
@@ -119,6 +118,11 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     // MARK: - Commands
 
+    /// Adds a command and the drive's answer to the certificate's record.
+    func log(_ command: DeviceCommand, answer: String, succeeded: Bool) {
+        record.commands.append(.init(name: command.name, sent: command.wire, answer: answer, succeeded: succeeded))
+    }
+
     /// Sends a command and records it with the drive's answer.
     @discardableResult
     func send(_ command: DeviceCommand, quiet: Bool = false) throws(Failure) -> CommandResponse {
@@ -127,10 +131,10 @@ public final class FirmwarePurge: @unchecked Sendable {
             var answer = "good"
             if let registers = SenseData(response.sense)?.ataRegisters { answer = "ATA \(registers)" }
             if case .nvmeAdmin = command.operation, response.completion != 0 { answer = "good, dword 0 0x\(String(response.completion, radix: 16))" }
-            if !quiet { record.commands.append(.init(name: command.name, sent: command.wire, answer: answer, succeeded: true)) }
+            if !quiet { log(command, answer: answer, succeeded: true) }
             return response
         } catch {
-            record.commands.append(.init(name: command.name, sent: command.wire, answer: error.status, succeeded: false))
+            log(command, answer: error.status, succeeded: false)
             throw Failure(message: "\(command.name) failed: \(error.status)", vanished: error.deviceGone)
         }
     }
@@ -167,7 +171,6 @@ public final class FirmwarePurge: @unchecked Sendable {
         guard areas.hasHiddenArea else { return }
         let hidden = "\(areas.hpaSectors) sector(s) behind a Host Protected Area and \(areas.dcoSectors) behind a Device Configuration Overlay"
         guard options.openHiddenAreas else {
-            record.hiddenAreas = areas
             throw Failure(message: "the drive hides \(hidden); they would stay unerased. Run with --open-hidden-areas (profile: erase.openHiddenAreas: true) to open them first")
         }
         if areas.dcoSectors > 0 {
@@ -286,7 +289,11 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     // MARK: - The erase
 
-    var timeLimit: Int { options.timeLimitSeconds ?? 12 * 3600 }
+    /// The wait allowed: the operator's limit, else the drive's estimate with half again as
+    /// margin (at least 10 minutes), else 12 hours.
+    func timeLimit(estimateSeconds: Int?) -> Int {
+        options.timeLimitSeconds ?? estimateSeconds.map { max(600, $0 * 3 / 2) } ?? 12 * 3600
+    }
 
     func report(_ progress: (WipeProgress) -> Void, fraction: Double, etaSeconds: Double? = nil) {
         let size = device.sizeBytes
@@ -343,7 +350,7 @@ public final class FirmwarePurge: @unchecked Sendable {
         _ progress: (WipeProgress) -> Void, what: String, estimateSeconds: Int? = nil,
         status: () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?)
     ) throws(Failure) {
-        let limit = options.timeLimitSeconds ?? estimateSeconds.map { max(600, $0 * 3 / 2) } ?? timeLimit
+        let limit = timeLimit(estimateSeconds: estimateSeconds)
         let deadline = Date().addingTimeInterval(Double(limit))
         var lastFraction = 0.0
         while true {
@@ -382,7 +389,7 @@ public final class FirmwarePurge: @unchecked Sendable {
                 // An ABORT answer to SANITIZE STATUS EXT is the failure report itself.
                 if let registers = SenseData(error.sense)?.ataRegisters, registers.failed {
                     let state = AtaSanitizeStatus(registers)
-                    record.commands.append(.init(name: "ATA SANITIZE STATUS EXT", sent: AtaCommand.sanitizeStatus().wire, answer: "ATA \(registers)", succeeded: false))
+                    log(AtaCommand.sanitizeStatus(), answer: "ATA \(registers)", succeeded: false)
                     sanitizeFailed = true
                     return (true, nil, state.failureReason ?? "the drive aborted SANITIZE STATUS EXT")
                 }
@@ -397,7 +404,7 @@ public final class FirmwarePurge: @unchecked Sendable {
                 return (true, nil, state.failureReason)
             }
             if state.inProgress { return (false, Double(state.progress) / 65536, nil) }
-            record.commands.append(.init(name: "ATA SANITIZE STATUS EXT", sent: AtaCommand.sanitizeStatus().wire, answer: "ATA \(registers)", succeeded: true))
+            log(AtaCommand.sanitizeStatus(), answer: "ATA \(registers)", succeeded: true)
             return state.completedWithoutError || !registers.complete ? (true, 1, nil) : (true, nil, "the drive says the sanitize did not complete without error (\(registers))")
         }
     }
@@ -419,9 +426,7 @@ public final class FirmwarePurge: @unchecked Sendable {
                 return (true, nil, "the Sanitize Status log says the sanitize failed (SSTAT 3)")
             }
             if state.inProgress { return (false, Double(state.progress) / 65536, nil) }
-            record.commands.append(.init(
-                name: "NVMe Get Log Page (Sanitize Status)", sent: NvmeCommand.sanitizeStatusLog.wire,
-                answer: "SSTAT \(state.state), SPROG \(state.progress)", succeeded: state.completed))
+            log(NvmeCommand.sanitizeStatusLog, answer: "SSTAT \(state.state), SPROG \(state.progress)", succeeded: state.completed)
             return state.completed ? (true, 1, nil) : (true, nil, "the Sanitize Status log says no sanitize has completed (SSTAT \(state.state))")
         }
     }
@@ -429,8 +434,8 @@ public final class FirmwarePurge: @unchecked Sendable {
     func ataSecurityErase(_ progress: (WipeProgress) -> Void) throws(Failure) {
         let enhanced = options.method == .ataSecureEraseEnhanced
         let minutes = enhanced ? capabilities.ata?.enhancedEraseMinutes : capabilities.ata?.eraseMinutes
-        // The drive's own estimate is the time limit (with a margin); none given: 12 hours.
-        let limit = options.timeLimitSeconds ?? minutes.map { max(600, $0 * 60 * 3 / 2) } ?? timeLimit
+        // The drive's own estimate (words 89/90) is the time limit.
+        let limit = timeLimit(estimateSeconds: minutes.map { $0 * 60 })
         passwordSet = true
         try send(AtaCommand.securitySetPassword(ataTemporaryPassword))
         guard try identify().securityEnabled else {
@@ -458,11 +463,9 @@ public final class FirmwarePurge: @unchecked Sendable {
             if state?.securityLocked ?? true { _ = try? send(AtaCommand.securityUnlock(ataTemporaryPassword)) }
             if state?.securityEnabled ?? true { _ = try? send(AtaCommand.securityDisablePassword(ataTemporaryPassword)) }
             if let final = try? identify(), !final.securityEnabled, !final.securityLocked {
-                record.commands.append(.init(name: "ATA IDENTIFY DEVICE", sent: DeviceCommand.ataIdentify.wire, answer: "security: no password set, not locked", succeeded: true))
+                log(.ataIdentify, answer: "security: no password set, not locked", succeeded: true)
             } else {
-                record.commands.append(.init(
-                    name: "ATA IDENTIFY DEVICE", sent: DeviceCommand.ataIdentify.wire,
-                    answer: "the temporary password could not be cleared: run hdparm --user-master u --security-disable \(ataTemporaryPassword) on it", succeeded: false))
+                log(.ataIdentify, answer: "the temporary password could not be cleared: run hdparm --user-master u --security-disable \(ataTemporaryPassword) on it", succeeded: false)
             }
         }
         if sanitizeFailed {

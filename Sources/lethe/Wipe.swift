@@ -253,23 +253,20 @@ struct Wipe: ParsableCommand {
         }
     }
 
+    /// `Model, serial S, 1.0 GiB, 512-byte sectors` (and the backing file, and page cache).
     private func identify(_ device: LinuxBlockDevice) -> String {
-        var who: [String] = []
-        if let model = device.identity?.model { who.append(model) }
-        if let serial = device.identity?.serial { who.append("serial \(serial)") }
-        who.append("\(HumanFormat.bytes(Double(device.sizeBytes))), \(device.logicalSectorSize)-byte sectors")
-        return who.joined(separator: ", ")
-    }
-
-    private func describe(_ device: LinuxBlockDevice, options: WipeOptions) -> String {
         var who: [String] = []
         if let model = device.identity?.model { who.append(model) }
         if let serial = device.identity?.serial { who.append("serial \(serial)") }
         if let backing = device.identity?.backingFile { who.append("backed by \(backing)") }
         who.append("\(HumanFormat.bytes(Double(device.sizeBytes))), \(device.logicalSectorSize)-byte sectors")
         if !device.isDirect { who.append("page cache (file system has no O_DIRECT)") }
+        return who.joined(separator: ", ")
+    }
+
+    private func describe(_ device: LinuxBlockDevice, options: WipeOptions) -> String {
         let passes = options.method.passes.count
-        return "\(device.path) (\(who.joined(separator: ", "))) with \(options.method.name): \(passes) pass\(passes == 1 ? "" : "es"), verification \(options.verification.rawValue), \(HumanFormat.bytes(Double(options.blockSize))) × \(options.queueDepth) in flight (\(options.readQueueDepth) when verifying)"
+        return "\(device.path) (\(identify(device))) with \(options.method.name): \(passes) pass\(passes == 1 ? "" : "es"), verification \(options.verification.rawValue), \(HumanFormat.bytes(Double(options.blockSize))) × \(options.queueDepth) in flight (\(options.readQueueDepth) when verifying)"
     }
 
     private func confirm(_ device: LinuxBlockDevice, summary: String) throws(LetheError) {
