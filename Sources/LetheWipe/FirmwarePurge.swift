@@ -347,11 +347,10 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     /// Polls until done, failed, the time limit, a cancel, or the drive going away.
     func poll(
-        _ progress: (WipeProgress) -> Void, what: String, estimateSeconds: Int? = nil,
+        _ progress: (WipeProgress) -> Void, what: String,
         status: () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?)
     ) throws(Failure) {
-        let limit = timeLimit(estimateSeconds: estimateSeconds)
-        let deadline = Date().addingTimeInterval(Double(limit))
+        let began = Date()
         var lastFraction = 0.0
         while true {
             let answer: (done: Bool, fraction: Double?, failed: String?)
@@ -372,7 +371,9 @@ public final class FirmwarePurge: @unchecked Sendable {
             if cancellation.isCancelled {
                 throw Failure(message: "stopped waiting (\(cancellation.reason == 15 ? "SIGTERM" : "abort")): \(what) goes on inside the drive, which cannot be stopped; nothing is certified", cancelled: true)
             }
-            if Date() >= deadline {
+            // The drive's estimate may come with its first status answer (NVMe sanitize log).
+            let limit = timeLimit(estimateSeconds: driveEstimateSeconds)
+            if Date() >= began.addingTimeInterval(Double(limit)) {
                 throw Failure(message: "\(what) did not finish within \(limit) s (\(Int(lastFraction * 100)) % done by the drive's count); it goes on inside the drive, which refuses reads and writes until it ends. Nothing is certified")
             }
             sleep(options.pollSeconds)
@@ -411,8 +412,7 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     func nvmeSanitize(_ progress: (WipeProgress) -> Void) throws(Failure) {
         try send(NvmeCommand.sanitize(options.method))
-        var estimate: Int?
-        try poll(progress, what: "the sanitize", estimateSeconds: nil) { () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?) in
+        try poll(progress, what: "the sanitize") { () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?) in
             let bytes = try send(NvmeCommand.sanitizeStatusLog, quiet: true).data
             let state: NvmeSanitizeStatus
             do throws(IdentifyParseError) {
@@ -420,7 +420,7 @@ public final class FirmwarePurge: @unchecked Sendable {
             } catch {
                 throw Failure(message: error.message)
             }
-            if estimate == nil { estimate = state.estimatedSeconds }
+            if driveEstimateSeconds == nil { driveEstimateSeconds = state.estimatedSeconds }
             if state.failed {
                 sanitizeFailed = true
                 return (true, nil, "the Sanitize Status log says the sanitize failed (SSTAT 3)")
@@ -454,6 +454,8 @@ public final class FirmwarePurge: @unchecked Sendable {
     }
 
     private var passwordSet = false
+    /// The drive's own estimate for the running operation, when it gives one.
+    private var driveEstimateSeconds: Int?
     private var sanitizeFailed = false
 
     /// Never leave a drive locked; take a failed sanitize out of its failure state.
