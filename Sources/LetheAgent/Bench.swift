@@ -463,6 +463,13 @@ public final class Bench: Sendable {
                     if progress.etaSeconds != nil { $0.etaSeconds = progress.etaSeconds }
                 }
             }
+            if let mode = profile.surfaceScan {
+                if resume == nil {
+                    scanSurface(jobId: jobId, path: path, mode: mode, profile: profile, device: opened, reporting: reporting, cancellation: cancellation)
+                } else {
+                    log("\(path): job \(jobId): resuming an erase: the surface is not read again (the refurb report will have no surface scan)")
+                }
+            }
             var method = profile.method
             var verification: VerificationMode? = profile.verification
             var methodChoice: String?
@@ -536,6 +543,24 @@ public final class Bench: Sendable {
         } catch {
             fail(error.description)
         }
+    }
+
+    /// The profile's surface scan before the erase: step `surface`, its progress in percent,
+    /// and its verdict in the log. The erase goes ahead whatever the verdict: a failing drive
+    /// still holds data; the refurb report grades it.
+    func scanSurface(
+        jobId: String, path: String, mode: SurfaceScanMode, profile: Profile, device: any BlockDevice, reporting: Reporting,
+        cancellation: WipeCancellation
+    ) {
+        update(jobId) { $0.step = "surface"; $0.percent = 0 }
+        log("\(path): job \(jobId): reading the surface (\(mode.rawValue)) before erasing")
+        var last = ContinuousClock.now
+        let scan = reporting.scanSurface(device, mode: mode, thresholds: profile.surfaceThresholds, cancellation: cancellation) { done, total in
+            guard ContinuousClock.now - last > .milliseconds(500) else { return }
+            last = ContinuousClock.now
+            self.update(jobId) { $0.percent = total > 0 ? 100 * Double(done) / Double(total) : 100 }
+        }
+        log("\(path): job \(jobId): surface scan \(scan.verdict.rawValue): \(scan.findings.joined(separator: "; "))")
     }
 
     /// Records the technician's cosmetic grade and issues the job's refurb report (signed, with

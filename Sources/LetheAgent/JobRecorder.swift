@@ -6,6 +6,7 @@ import LetheDiagnostics
 import LetheLinux
 import LetheReports
 import LetheStore
+import LetheWipe
 
 /// Everything a certified erase needs besides the engine: the station key and config (loaded
 /// before anything is written), the device as discovered, its health before the erase, the
@@ -27,6 +28,8 @@ public final class Reporting: @unchecked Sendable {
         return assessment
     }()
     var reading: HealthReading?
+    /// The surface scan before the erase, if one ran (``scanSurface(_:mode:thresholds:cancellation:progress:)``).
+    public private(set) var surface: SurfaceScanReport?
     /// When the erase started (set just before the first write).
     public var started = Date()
     /// Grading thresholds (from the profile).
@@ -70,6 +73,20 @@ public final class Reporting: @unchecked Sendable {
         let check = SmartCheck.run(device: target.resolvedPath, thresholds: thresholds, timeoutSeconds: 30)
         reading = check.reading
         health = check.assessment
+    }
+
+    /// Reads the surface before the erase (the profile's `diagnostics.surface`, or
+    /// `--surface`); the result goes in the refurb report and its grade. Reads only;
+    /// blocking, on the caller's thread.
+    @discardableResult
+    public func scanSurface(
+        _ device: any BlockDevice, mode: SurfaceScanMode, thresholds: SurfaceThresholds, cancellation: WipeCancellation,
+        progress: (UInt64, UInt64) -> Void
+    ) -> SurfaceScanReport {
+        let scan = SurfaceScanner(device: device, options: SurfaceScanOptions(mode: mode, thresholds: thresholds), cancellation: cancellation)
+            .run(progress: progress)
+        surface = scan
+        return scan
     }
 
     var reportDevice: ReportDevice {
@@ -225,10 +242,12 @@ public final class Reporting: @unchecked Sendable {
             destination: station.destination, toolVersion: toolVersion)
         let written = try ReportWriter.write(
             certificate: certificate, key: key, directory: directory, verifyBase: station.verifyBaseURL, language: language)
-        let grade = RefurbReport.grade(verdict: health.verdict, status: outcome.status)
+        var diagnostics = ReportDiagnostics(assessment: health, reading: reading)
+        if let surface { diagnostics = diagnostics.adding(surface: surface) }
+        let grade = RefurbReport.grade(diagnostics: diagnostics, status: outcome.status)
         var refurb = RefurbReport(
             reportId: ReportID.make(date: finished.addingTimeInterval(0.001)), issuedAt: Self.iso(finished), device: device,
-            diagnostics: ReportDiagnostics(assessment: health, reading: reading), battery: nil, grade: grade.grade,
+            diagnostics: diagnostics, battery: nil, grade: grade.grade,
             gradeReason: grade.reason,
             certificate: CertificateReference(reportId: certificate.reportId, digest: written.signed.digest, status: outcome.status),
             performedBy: performedBy, station: reportStation, tool: ReportTool(version: toolVersion))

@@ -169,8 +169,15 @@ public enum ProfileLoader {
         var smart = true
         var batteryMinimum = 80
         var thresholds = HealthThresholds()
+        var surfaceScan: SurfaceScanMode?
+        var surfaceThresholds = SurfaceThresholds()
+        var surfaceNode: Node?
         if let node = top["diagnostics"] {
-            let d = try y.mapping(node, "diagnostics", allowed: ["smart", "thresholds", "batteryMinHealthPercent"])
+            let d = try y.mapping(node, "diagnostics", allowed: ["smart", "thresholds", "batteryMinHealthPercent", "surface"])
+            if let n = d["surface"] {
+                surfaceNode = n
+                (surfaceScan, surfaceThresholds) = try surface(n, y)
+            }
             if let n = d["smart"] { smart = try y.bool(n, "diagnostics.smart") }
             if let n = d["batteryMinHealthPercent"] {
                 let value = try y.int(n, "diagnostics.batteryMinHealthPercent")
@@ -237,7 +244,42 @@ public enum ProfileLoader {
         profile.factoryReset = factoryReset
         profile.batteryMinHealthPercent = batteryMinimum
         profile.openHiddenAreas = openHidden
+        profile.surfaceScan = surfaceScan
+        profile.surfaceThresholds = surfaceThresholds
+        if surfaceScan != nil, factoryReset != nil {
+            throw y.error(surfaceNode, "diagnostics.surface.scan", "a phone has no block surface to scan; only drive profiles scan")
+        }
         return profile
+    }
+
+    /// `diagnostics.surface`: `scan` (off, sample, full) and the thresholds its verdict uses.
+    static func surface(_ node: Node, _ y: YAMLFields) throws(ConfigError) -> (SurfaceScanMode?, SurfaceThresholds) {
+        let fields: [(String, WritableKeyPath<SurfaceThresholds, Int>)] = [
+            ("slowMilliseconds", \.slowMilliseconds), ("slowReadsWarn", \.slowReadsWarn),
+            ("unreadableSectorsWarn", \.unreadableSectorsWarn), ("unreadableSectorsFail", \.unreadableSectorsFail),
+        ]
+        let s = try y.mapping(node, "diagnostics.surface", allowed: ["scan", "slowReadsFail"] + fields.map(\.0))
+        var mode: SurfaceScanMode?
+        if let n = s["scan"] {
+            let text = try y.string(n, "diagnostics.surface.scan")
+            if text != "off" {
+                guard let chosen = SurfaceScanMode(rawValue: text) else {
+                    throw y.error(n, "diagnostics.surface.scan", "\"\(text)\" is not off, sample or full")
+                }
+                mode = chosen
+            }
+        } else {
+            throw y.error(node, "diagnostics.surface.scan", "required: off, sample or full")
+        }
+        var limits = SurfaceThresholds()
+        for (key, path) in fields {
+            if let n = s[key] { limits[keyPath: path] = try y.int(n, "diagnostics.surface.\(key)") }
+        }
+        if let n = s["slowReadsFail"] { limits.slowReadsFail = try y.int(n, "diagnostics.surface.slowReadsFail") }
+        if let problem = limits.problem {
+            throw y.error(s[problem.field] ?? node, "diagnostics.surface.\(problem.field)", problem.message)
+        }
+        return (mode, limits)
     }
 
     /// Loads one file.

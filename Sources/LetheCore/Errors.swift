@@ -132,6 +132,8 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The drive lacks the firmware erase asked for, or is in a state that refuses it
         /// (security frozen, a hidden area left closed).
         public static let unsupported = Code("unsupported")
+        /// Stopped by the operator (a signal, an abort) before the work was done.
+        public static let cancelled = Code("cancelled")
     }
 
     /// The error's code.

@@ -83,6 +83,12 @@ public struct Profile: Sendable, Equatable {
     /// Battery health below this percentage fails (phones; default 80, the usual buyer gate).
     public var batteryMinHealthPercent = 80
 
+    /// Drives: read the surface before erasing (`diagnostics.surface.scan`: `full` or `sample`;
+    /// nil for none). The result goes in the refurb report and into its grade.
+    public var surfaceScan: SurfaceScanMode?
+    /// What the surface scan is judged by (`diagnostics.surface`).
+    public var surfaceThresholds = SurfaceThresholds()
+
     /// Firmware methods: open a Host Protected Area or Device Configuration Overlay before
     /// erasing (`erase.openHiddenAreas`).
     public var openHiddenAreas = false

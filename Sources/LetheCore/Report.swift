@@ -297,6 +297,8 @@ public struct ReportDiagnostics: Codable, Sendable, Equatable {
     public var uncorrectableSectors: UInt64?
     public var percentageUsed: Int?
     public var mediaErrors: UInt64?
+    /// The surface scan, when the profile (or `--surface`) asked for one.
+    public var surface: ReportSurfaceScan?
 
     /// Builds the report view of a graded reading.
     public init(assessment: HealthAssessment, reading: HealthReading?) {
@@ -309,6 +311,63 @@ public struct ReportDiagnostics: Codable, Sendable, Equatable {
         uncorrectableSectors = reading?.uncorrectableSectors
         percentageUsed = reading?.percentageUsed
         mediaErrors = reading?.mediaErrors
+    }
+
+    /// The diagnostics with a surface scan added. A scan that warns or fails makes the
+    /// verdict at least that bad, and its findings join the list (prefixed `surface:`); a
+    /// clean scan never hides an unknown or failing SMART verdict.
+    public func adding(surface scan: SurfaceScanReport) -> ReportDiagnostics {
+        var copy = self
+        copy.surface = ReportSurfaceScan(scan)
+        if scan.verdict == .warn || scan.verdict == .fail {
+            copy.verdict = max(HealthVerdict(rawValue: verdict) ?? .unknown, scan.verdict).rawValue
+        }
+        copy.findings += scan.findings.map { "surface: \($0)" }
+        return copy
+    }
+}
+
+/// A surface scan as the refurb report carries it: the verdict and its thresholds, the
+/// figures, the ten slowest reads and the first 100 unreadable ranges.
+public struct ReportSurfaceScan: Codable, Sendable, Equatable {
+    /// `full` or `sample`.
+    public var mode: String
+    /// `pass`, `warn`, `fail`, or `unknown` (a clean scan that stopped early).
+    public var verdict: String
+    public var findings: [String]
+    public var bytesRead: UInt64
+    /// Share of the device read, in basis points (10000 = all of it).
+    public var coverageBasisPoints: Int
+    public var reads: Int
+    public var seconds: Int
+    /// Read latency percentiles in microseconds: `p50`, `p90`, `p99`, `p99.9`, `max`.
+    public var latencyMicroseconds: [String: UInt64]
+    public var slowReads: Int
+    /// The slowest reads, slowest first (at most 10).
+    public var slowest: [SurfaceScanReport.SlowRegion]
+    public var unreadableSectors: UInt64
+    /// Unreadable sectors as LBA ranges (at most the first 100).
+    public var unreadable: [SectorRange]
+    public var thresholds: SurfaceThresholds
+    /// Why the scan stopped early, if it did.
+    public var stopped: String?
+
+    /// The report view of a scan.
+    public init(_ scan: SurfaceScanReport) {
+        mode = scan.mode
+        verdict = scan.verdict.rawValue
+        findings = scan.findings
+        bytesRead = scan.bytesRead
+        coverageBasisPoints = scan.coverageBasisPoints
+        reads = scan.reads
+        seconds = Int(scan.seconds.rounded(.up))
+        latencyMicroseconds = scan.latencyMicroseconds
+        slowReads = scan.slowReads
+        slowest = Array(scan.slowRegions.prefix(10))
+        unreadableSectors = scan.unreadableSectors
+        unreadable = Array(scan.unreadable.prefix(100))
+        self.thresholds = scan.thresholds
+        stopped = scan.stopped
     }
 }
 
@@ -378,6 +437,18 @@ public struct RefurbReport: Codable, Sendable, Equatable {
         report.grade = max(grade, cosmetic.grade)
         report.gradeReason = "\(gradeReason); cosmetic \(cosmetic.grade): \(cosmetic.meaning)"
         return report
+    }
+
+    /// The grade from the diagnostics (SMART and any surface scan) and the erase. When the
+    /// surface scan is what lowered the verdict, the reason says so with its first finding.
+    public static func grade(diagnostics: ReportDiagnostics, status: WipeStatus?) -> (grade: String, reason: String) {
+        let verdict = HealthVerdict(rawValue: diagnostics.verdict) ?? .unknown
+        var result = grade(verdict: verdict, status: status)
+        if let surface = diagnostics.surface, HealthVerdict(rawValue: surface.verdict) == verdict, verdict == .warn || verdict == .fail,
+           let finding = surface.findings.first {
+            result.reason += " (surface scan: \(finding))"
+        }
+        return result
     }
 
     public static func grade(verdict: HealthVerdict, status: WipeStatus?) -> (grade: String, reason: String) {

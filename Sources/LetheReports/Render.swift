@@ -151,6 +151,7 @@ public enum ReportRenderer {
                 .init(label: t("field.mediaErrors"), value: optional(g.mediaErrors)),
             ]),
         ]
+        if let surface = g.surface { sections.append(surfaceSection(surface, t)) }
         if let battery = r.battery {
             sections.append(.init(title: t("section.battery"), rows: [
                 .init(label: t("field.healthPercent"), value: optional(battery.healthPercent, " %")),
@@ -185,6 +186,27 @@ public enum ReportRenderer {
             } ?? []))],
             qrText: url, qrCaption: r.reportId, footer: t("footer"))
         return try render(document)
+    }
+
+    /// The refurb report's surface scan: verdict, how much was read, latency, slow reads,
+    /// unreadable sectors and the thresholds that gave the verdict.
+    static func surfaceSection(_ s: ReportSurfaceScan, _ t: (String) -> String) -> PageDocument.Section {
+        func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+        let latency = ["p50", "p99", "max"].compactMap { key in s.latencyMicroseconds[key].map { "\(key) \(ms($0))" } }.joined(separator: " · ")
+        let l = s.thresholds
+        var rows: [PageDocument.Row] = [
+            .init(label: t("field.verdict"), value: t("verdict.\(s.verdict)")),
+            .init(label: t("field.coverage"), value: String(format: "%.2f %%", Double(s.coverageBasisPoints) / 100)
+                + " (\(s.mode)), \(bytes(s.bytesRead)) in \(s.reads) reads, \(s.seconds) s"),
+            .init(label: t("field.readLatency"), value: latency.isEmpty ? t("value.unknown") : latency),
+            .init(label: t("field.slowReads"), value: s.slowReads == 0 ? t("value.none")
+                : "\(s.slowReads) (> \(l.slowMilliseconds) ms); " + s.slowest.prefix(3).map { "\($0.milliseconds) ms at byte \($0.offset)" }.joined(separator: ", ")),
+            .init(label: t("field.unreadable"), value: s.unreadableSectors == 0 ? t("value.none")
+                : "\(s.unreadableSectors): " + s.unreadable.prefix(10).map(\.description).joined(separator: ", ") + (s.unreadable.count > 10 ? ", …" : "")),
+            .init(label: t("field.thresholds"), value: "slow > \(l.slowMilliseconds) ms; slow reads warn \(l.slowReadsWarn), fail \(l.slowReadsFail.map(String.init) ?? "-"); unreadable warn \(l.unreadableSectorsWarn), fail \(l.unreadableSectorsFail)"),
+        ]
+        if let stopped = s.stopped { rows.append(.init(label: t("field.stopped"), value: stopped)) }
+        return .init(title: t("section.surface"), rows: rows)
     }
 
     static func deviceRows(_ d: ReportDevice, _ t: (String) -> String) -> [PageDocument.Row] {

@@ -56,10 +56,22 @@ public enum ReportSamples {
         reading.pendingSectors = 0
         reading.uncorrectableSectors = 0
         let assessment = HealthAssessment(reading: reading)
-        let grade = RefurbReport.grade(verdict: assessment.verdict, status: .erasedWithExceptions)
+        // A profile that tolerates up to 15 unreadable sectors on a used disk: one warns.
+        var limits = SurfaceThresholds()
+        limits.unreadableSectorsFail = 16
+        let bad = [SectorRange(first: 1_234_567, count: 1)]
+        let slowest = SurfaceScanReport.SlowRegion(offset: 632_094_621_696, length: 1 << 20, milliseconds: 412)
+        let judged = limits.judge(slowReads: 1, slowest: slowest, unreadable: bad)
+        let scan = SurfaceScanReport(
+            mode: "full", sizeBytes: 1_000_204_886_016, bytesRead: 1_000_204_886_016, coverageBasisPoints: 10000, readBytes: 1 << 20,
+            reads: 953_870, latencyMicroseconds: ["p50": 5_623, "p90": 6_911, "p99": 9_215, "p99.9": 31_871, "max": 412_287],
+            slowThresholdMilliseconds: 200, slowRegions: [slowest], slowReads: 1, unreadable: bad, logicalSectorSize: 512,
+            verdict: judged.verdict, findings: judged.findings, seconds: 6_512.4, thresholds: limits)
+        let diagnostics = ReportDiagnostics(assessment: assessment, reading: reading).adding(surface: scan)
+        let grade = RefurbReport.grade(diagnostics: diagnostics, status: .erasedWithExceptions)
         return RefurbReport(
             reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H1", issuedAt: "2026-11-22T14:05:10Z", device: certificate().device,
-            diagnostics: ReportDiagnostics(assessment: assessment, reading: reading), battery: nil, grade: grade.grade,
+            diagnostics: diagnostics, battery: nil, grade: grade.grade,
             gradeReason: grade.reason,
             certificate: CertificateReference(reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", digest: certificateDigest, status: .erasedWithExceptions),
             performedBy: ReportParty(name: "A. Technician", role: "bench technician", contact: "qa@refurb.example"),

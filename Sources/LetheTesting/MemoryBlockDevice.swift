@@ -52,6 +52,11 @@ public final class MemoryBlockDevice: BlockDevice {
         state = Mutex(State(bytes: [UInt8](repeating: fill, count: sizeBytes), faults: faults))
     }
 
+    /// Pulls the device out now: every later call fails with ENODEV.
+    public func unplug() {
+        state.withLock { $0.vanished = true }
+    }
+
     /// Changes the injected faults.
     public func configure(_ change: (inout Faults) -> Void) {
         state.withLock { change(&$0.faults) }

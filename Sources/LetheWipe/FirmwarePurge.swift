@@ -80,6 +80,7 @@ public final class FirmwarePurge: @unchecked Sendable {
         var samples: [(offset: UInt64, canary: [UInt8])] = []
         do {
             if let refusal = refusal() { throw Failure(message: "refused before anything was sent: \(refusal)") }
+            if cancellation.isCancelled { throw Failure(message: "stopped before anything was sent to the drive", cancelled: true) }
             if method.family == .ata { try hiddenAreas() }
             samples = try writeCanaries()
             try erase(progress: progress)

@@ -6,33 +6,37 @@ import LetheCore
 public struct SurfaceScanOptions: Sendable {
     /// `full` reads everything; `sample` reads a NIST-style sample (1,000+ subsections, the
     /// first and last sectors, at least 10%).
-    public enum Mode: String, Sendable, CaseIterable { case full, sample }
+    public typealias Mode = SurfaceScanMode
 
     public var mode: Mode
     /// Bytes per read.
     public var readBytes = 1 << 20
-    /// A read slower than this is a slow region.
-    public var slowMilliseconds = 200
-    /// Slow reads above this many make the verdict `warn` (any unreadable sector is `fail`).
-    public var slowReadsWarn = 1
+    /// What is slow, and how many slow reads or unreadable sectors warn or fail.
+    public var thresholds = SurfaceThresholds()
     /// Chooses the sample's locations.
     public var seed: UInt64 = 0x5eed_5eed
 
     /// Options.
-    public init(mode: Mode) { self.mode = mode }
+    public init(mode: Mode, thresholds: SurfaceThresholds = SurfaceThresholds()) {
+        self.mode = mode
+        self.thresholds = thresholds
+    }
 }
 
 /// Reads a device and times every read (HdrHistogram, microseconds): finds slow regions and
 /// unreadable sectors (a failed read is narrowed down sector by sector). Reads only; blocking,
-/// on the caller's thread.
+/// on the caller's thread. Stops early, saying why in ``SurfaceScanReport/stopped``, when
+/// cancelled or when the device goes away.
 public struct SurfaceScanner {
     let device: any BlockDevice
     let options: SurfaceScanOptions
+    let cancellation: WipeCancellation
 
-    /// A scanner.
-    public init(device: any BlockDevice, options: SurfaceScanOptions) {
+    /// A scanner; `cancellation` stops it at the next read.
+    public init(device: any BlockDevice, options: SurfaceScanOptions, cancellation: WipeCancellation = WipeCancellation()) {
         self.device = device
         self.options = options
+        self.cancellation = cancellation
     }
 
     /// Scans; `progress` gets the bytes done and the total.
@@ -55,9 +59,15 @@ public struct SurfaceScanner {
         var unreadable: [SectorRange] = []
         var done: UInt64 = 0
         var reads = 0
-        for range in ranges {
+        var stopped: String?
+        let slowMicros = UInt64(options.thresholds.slowMilliseconds) * 1000
+        scan: for range in ranges {
             var next = range.first
             while next < range.first + range.count {
+                if cancellation.isCancelled {
+                    stopped = "cancelled after \(done) of \(total) bytes"
+                    break scan
+                }
                 let count = min(chunkSectors, range.first + range.count - next)
                 let bytes = Int(count * sector)
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes])
@@ -66,13 +76,17 @@ public struct SurfaceScanner {
                 do {
                     ok = try device.read(into: slice, at: next * sector) == bytes
                 } catch {
+                    if error.errno.meansDeviceGone {
+                        stopped = "the device went away at byte \(next * sector) (\(error.errno))"
+                        break scan
+                    }
                     ok = false
                 }
                 let micros = Self.microseconds(ContinuousClock.now - t0)
                 reads += 1
                 if ok {
                     _ = histogram.record(micros)
-                    if micros >= UInt64(options.slowMilliseconds) * 1000 {
+                    if micros >= slowMicros {
                         slowReads += 1
                         slow.append(.init(offset: next * sector, length: bytes, milliseconds: Int(micros / 1000)))
                     }
@@ -86,18 +100,12 @@ public struct SurfaceScanner {
         }
         slow.sort { $0.milliseconds > $1.milliseconds }
         let bad = SectorRange.coalesce(unreadable)
-        let badCount = bad.reduce(UInt64(0)) { $0 + $1.count }
-        var findings: [String] = []
-        var verdict = HealthVerdict.pass
-        if badCount > 0 {
-            verdict = .fail
-            findings.append("\(badCount) unreadable sector\(badCount == 1 ? "" : "s"): " + bad.prefix(10).map { $0.count == 1 ? "LBA \($0.first)" : "LBA \($0.first)-\($0.first + $0.count - 1)" }.joined(separator: ", "))
+        var (verdict, findings) = options.thresholds.judge(slowReads: slowReads, slowest: slow.first, unreadable: bad)
+        if let stopped {
+            // What was read still counts, but a clean partial scan proves nothing.
+            if verdict == .pass { verdict = .unknown }
+            findings.insert("scan stopped: \(stopped)", at: 0)
         }
-        if slowReads >= options.slowReadsWarn, slowReads > 0 {
-            if verdict == .pass { verdict = .warn }
-            findings.append("\(slowReads) read\(slowReads == 1 ? "" : "s") slower than \(options.slowMilliseconds) ms (slowest \(slow.first?.milliseconds ?? 0) ms at byte \(slow.first?.offset ?? 0))")
-        }
-        if findings.isEmpty { findings.append("every read succeeded, none slower than \(options.slowMilliseconds) ms") }
         let latency: [String: UInt64] = histogram.totalCount == 0 ? [:] : [
             "p50": histogram.valueAtPercentile(50), "p90": histogram.valueAtPercentile(90), "p99": histogram.valueAtPercentile(99),
             "p99.9": histogram.valueAtPercentile(99.9), "max": histogram.maxRecorded,
@@ -106,9 +114,10 @@ public struct SurfaceScanner {
         return SurfaceScanReport(
             mode: options.mode.rawValue, sizeBytes: device.sizeBytes, bytesRead: done,
             coverageBasisPoints: device.sizeBytes == 0 ? 0 : Int(done * 10000 / device.sizeBytes), readBytes: Int(chunkSectors * sector),
-            reads: reads, latencyMicroseconds: latency, slowThresholdMilliseconds: options.slowMilliseconds, slowRegions: Array(slow.prefix(100)),
-            slowReads: slowReads, unreadable: bad, logicalSectorSize: Int(sector), verdict: verdict, findings: findings,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            reads: reads, latencyMicroseconds: latency, slowThresholdMilliseconds: options.thresholds.slowMilliseconds,
+            slowRegions: Array(slow.prefix(100)), slowReads: slowReads, unreadable: bad, logicalSectorSize: Int(sector), verdict: verdict,
+            findings: findings, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, stopped: stopped,
+            thresholds: options.thresholds)
     }
 
     /// Reads a failed chunk sector by sector: the sectors that still fail.
@@ -116,7 +125,7 @@ public struct SurfaceScanner {
         let one = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(sector), alignment: max(device.bufferAlignment, 4096))
         defer { one.deallocate() }
         var bad: [SectorRange] = []
-        for lba in first..<(first + count) {
+        for lba in first..<(first + count) where !cancellation.isCancelled {
             let ok = (try? device.read(into: one, at: lba * sector)) == Int(sector)
             if !ok { bad.append(SectorRange(first: lba, count: 1)) }
         }

@@ -87,7 +87,7 @@ struct Diagnose: ParsableCommand {
             do throws(LetheError) {
                 let opened = try LinuxBlockDevice(target: target, access: .readOnly)
                 var options = SurfaceScanOptions(mode: mode)
-                options.slowMilliseconds = max(1, slowMs)
+                options.thresholds.slowMilliseconds = max(1, slowMs)
                 var last = ContinuousClock.now
                 scan = SurfaceScanner(device: opened, options: options).run { done, total in
                     guard !json, ContinuousClock.now - last > .seconds(2) else { return }

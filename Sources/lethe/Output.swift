@@ -27,7 +27,7 @@ enum Output {
     static func fail(_ error: LetheError, json: Bool) -> ExitCode {
         err("lethe: \(error)")
         if json { Output.json(ErrorLine(code: error.code.description, device: error.path, errno: error.errno?.description, message: error.message)) }
-        return ExitCode(ExitStatus.refused)
+        return ExitCode(error.code == .cancelled ? ExitStatus.aborted : ExitStatus.refused)
     }
 
     struct ErrorLine: Encodable {

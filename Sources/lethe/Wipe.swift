@@ -103,6 +103,9 @@ struct Wipe: ParsableCommand {
     @Option(help: ArgumentHelp("Firmware methods: stop waiting after this many seconds (default: the drive's own estimate with a margin, else 12 hours).", valueName: "seconds"))
     var firmwareTimeLimit: Int?
 
+    @Option(help: ArgumentHelp("Read the surface before erasing: full (every sector) or sample (NIST-style, at least 10%). Slow and unreadable regions go in the refurb report and lower its grade. Default: the profile's diagnostics.surface, else none.", valueName: "full|sample"))
+    var surface: SurfaceScanMode?
+
     @OptionGroup var state: StateOptions
 
     func run() throws {
@@ -188,14 +191,17 @@ struct Wipe: ParsableCommand {
             }
             if !yes { try confirm(opened, summary: summary) }
             reporting?.diagnoseBeforeErasing()
-            Output.err("lethe: erasing \(summary)")
-            reporting?.started = Date()
-            try reporting?.recordStart(method: method, profile: chosen.profile?.name)
-            let renderer = ProgressRenderer(json: json)
             let trap = SignalTrap { signal in
                 cancellation.cancel(reason: signal)
                 Output.err("\nlethe: \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): \(stopping)")
             }
+            if let mode = surface ?? chosen.profile?.surfaceScan {
+                try scanSurface(opened, mode: mode, thresholds: chosen.profile?.surfaceThresholds ?? SurfaceThresholds(), reporting: reporting, cancellation: cancellation)
+            }
+            Output.err("lethe: erasing \(summary)")
+            reporting?.started = Date()
+            try reporting?.recordStart(method: method, profile: chosen.profile?.name)
+            let renderer = ProgressRenderer(json: json)
             outcome = execute(renderer.show)
             if outcome.methodChoice == nil { outcome.methodChoice = methodChoice }
             renderer.finish()
@@ -229,6 +235,26 @@ struct Wipe: ParsableCommand {
         report(outcome, reportId: reportId)
         if reportFailed { throw ExitCode(ExitStatus.reportNotWritten) }
         throw ExitCode(ExitStatus.of(outcome.status))
+    }
+
+    /// Reads the surface before the erase and says what it found; with --report-dir the scan
+    /// goes in the refurb report. Ctrl-C here stops before anything is written.
+    private func scanSurface(
+        _ device: LinuxBlockDevice, mode: SurfaceScanMode, thresholds: SurfaceThresholds, reporting: Reporting?, cancellation: WipeCancellation
+    ) throws(LetheError) {
+        Output.err("lethe: reading the surface (\(mode.rawValue)) before erasing\(reporting == nil ? " (no --report-dir: the result is only printed)" : "")")
+        var last = ContinuousClock.now
+        let progress: (UInt64, UInt64) -> Void = { done, total in
+            guard !json, ContinuousClock.now - last > .seconds(2) else { return }
+            last = ContinuousClock.now
+            Output.err("surface: \(total == 0 ? 100 : done * 100 / total)% (\(HumanFormat.bytes(Double(done))) of \(HumanFormat.bytes(Double(total))))")
+        }
+        let scan = reporting?.scanSurface(device, mode: mode, thresholds: thresholds, cancellation: cancellation, progress: progress)
+            ?? SurfaceScanner(device: device, options: SurfaceScanOptions(mode: mode, thresholds: thresholds), cancellation: cancellation).run(progress: progress)
+        Output.err("lethe: surface \(scan.verdict.rawValue.uppercased()): \(scan.findings.joined(separator: "; "))")
+        if cancellation.isCancelled {
+            throw LetheError(.cancelled, path: device.path, "stopped during the surface scan; nothing was written")
+        }
     }
 
     /// The method and verification from --method or --profile (exactly one).
@@ -340,3 +366,4 @@ func hex(_ byte: UInt8) -> String {
 }
 
 extension VerificationMode: ExpressibleByArgument {}
+extension SurfaceScanMode: ExpressibleByArgument {}

@@ -106,6 +106,12 @@ import Testing
         ("", "the file is empty"),
         ("name: x\nerase: {method: zero}\ndiagnostics:\n  thresholds: {reallocatedWran: 3}\n", "x.yaml:4:16: diagnostics.thresholds.reallocatedWran: unknown field"),
         ("name: x\nname: y\nerase: {method: zero}\n", "name: given twice"),
+        ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: quick}\n", "x.yaml:4:19: diagnostics.surface.scan: \"quick\" is not off, sample or full"),
+        ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {slowReadsWarn: 2}\n", "x.yaml:4:12: diagnostics.surface.scan: required: off, sample or full"),
+        ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface:\n    scan: full\n    unreadableSectorsWarn: 9\n", "x.yaml:6:28: diagnostics.surface.unreadableSectorsWarn: 9 is above unreadableSectorsFail (1)"),
+        ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: full, slowMilliseconds: 0}\n", "x.yaml:4:43: diagnostics.surface.slowMilliseconds: expected 1 or more, not 0"),
+        ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: full, slowMs: 5}\n", "x.yaml:4:25: diagnostics.surface.slowMs: unknown field"),
+        ("name: p\nmatch: {kind: phone}\nerase: {method: factory-reset}\ndiagnostics:\n  surface: {scan: sample}\n", "x.yaml:5:12: diagnostics.surface.scan: a phone has no block surface"),
     ])
     func badProfilesNameFileLineAndField(text: String, expected: String) {
         do {
@@ -114,6 +120,29 @@ import Testing
         } catch {
             #expect(error.description.contains(expected), "\(error.description)")
         }
+    }
+
+    @Test func surfaceScanSettingsParse() throws {
+        let text = """
+            name: used-hdd
+            erase: {method: nist-clear}
+            diagnostics:
+              surface:
+                scan: sample
+                slowMilliseconds: 150
+                slowReadsFail: 20
+                unreadableSectorsWarn: 1
+                unreadableSectorsFail: 16
+            """
+        let p = try ProfileLoader.parse(text, file: "x.yaml")
+        var expected = SurfaceThresholds()
+        expected.slowMilliseconds = 150
+        expected.slowReadsFail = 20
+        expected.unreadableSectorsFail = 16
+        #expect(p.surfaceScan == .sample && p.surfaceThresholds == expected)
+        let off = try ProfileLoader.parse("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: off}\n", file: "x.yaml")
+        #expect(off.surfaceScan == nil)
+        #expect(try ProfileLoader.parse("name: x\nerase: {method: zero}\n", file: "x.yaml").surfaceScan == nil, "no scan unless asked")
     }
 
     @Test func duplicateNamesAcrossFilesAreRefused() throws {

@@ -118,3 +118,53 @@ import Testing
         #expect(HumanFormat.fixed(0.05, 1) == "0.1")
     }
 }
+
+/// How a surface scan changes the refurb report's diagnostics and grade.
+@Suite struct SurfaceGradeTests {
+    func scan(_ verdict: HealthVerdict, findings: [String]) -> SurfaceScanReport {
+        SurfaceScanReport(
+            mode: "sample", sizeBytes: 1 << 30, bytesRead: 1 << 27, coverageBasisPoints: 1250, readBytes: 1 << 20, reads: 128,
+            latencyMicroseconds: ["p50": 800, "max": 2_000], slowThresholdMilliseconds: 200, slowRegions: [], slowReads: 0,
+            unreadable: verdict == .fail ? [SectorRange(first: 4096, count: 8)] : [], logicalSectorSize: 512, verdict: verdict,
+            findings: findings, seconds: 1.2)
+    }
+
+    func smart(_ verdict: HealthVerdict) -> ReportDiagnostics {
+        var assessment = HealthAssessment(reading: HealthReading())
+        assessment.verdict = verdict
+        assessment.findings = []
+        return ReportDiagnostics(assessment: assessment, reading: nil)
+    }
+
+    @Test func aFailingScanFailsAHealthyDriveAndTheReasonSaysWhy() {
+        let diagnostics = smart(.pass).adding(surface: scan(.fail, findings: ["8 unreadable sectors: LBA 4096-4103"]))
+        #expect(diagnostics.verdict == "fail" && diagnostics.findings == ["surface: 8 unreadable sectors: LBA 4096-4103"])
+        #expect(diagnostics.surface?.unreadableSectors == 8 && diagnostics.surface?.seconds == 2)
+        let grade = RefurbReport.grade(diagnostics: diagnostics, status: .erasedWithExceptions)
+        #expect(grade.grade == "D" && grade.reason == "health check failed: parts or recycling only (surface scan: 8 unreadable sectors: LBA 4096-4103)")
+    }
+
+    @Test func aCleanScanNeverHidesWhatSMARTSaid() {
+        let clean = scan(.pass, findings: ["every read succeeded, none slower than 200 ms"])
+        #expect(smart(.unknown).adding(surface: clean).verdict == "unknown", "no SMART stays grade C, even with a clean read")
+        #expect(smart(.fail).adding(surface: clean).verdict == "fail")
+        let healthy = smart(.pass).adding(surface: clean)
+        #expect(healthy.verdict == "pass" && RefurbReport.grade(diagnostics: healthy, status: .erased) == ("A", "healthy and erased"))
+        // A warning from SMART itself is not blamed on the scan.
+        #expect(RefurbReport.grade(diagnostics: smart(.warn).adding(surface: clean), status: .erased).reason == "health check passed with warnings")
+    }
+
+    @Test func thresholdsThatContradictNameTheField() {
+        var limits = SurfaceThresholds()
+        #expect(limits.problem == nil)
+        limits.unreadableSectorsWarn = 5
+        #expect(limits.problem?.field == "unreadableSectorsWarn" && limits.problem?.message == "5 is above unreadableSectorsFail (1)")
+        limits = SurfaceThresholds()
+        limits.slowReadsWarn = 10
+        limits.slowReadsFail = 3
+        #expect(limits.problem?.field == "slowReadsWarn")
+        limits = SurfaceThresholds()
+        limits.slowMilliseconds = 0
+        #expect(limits.problem?.field == "slowMilliseconds")
+    }
+}
