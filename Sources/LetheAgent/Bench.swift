@@ -496,9 +496,18 @@ public final class Bench: Sendable {
                 log("\(path): job \(jobId): erasing with \(method.name) (the drive's own erase), then a read-back of known data")
                 outcome = purge.run(progress: onProgress)
             } else {
+                // An ATA drive's hidden sectors: refused unless the profile opens them; opened
+                // before the first write, and the device opened again at its new size.
+                let hidden = try FirmwarePlanner.hiddenAreasBeforeOverwrite(target: target, open: profile.openHiddenAreas)
+                var device: any BlockDevice = opened
+                if hidden.needsOpening {
+                    try hidden.open()
+                    log("\(path): job \(jobId): \(hidden.areas?.actions.joined(separator: "; ") ?? "")")
+                    device = try LinuxBlockDevice(target: target, access: .readWrite)
+                }
                 var options = WipeOptions(method: method, verification: verification, progressInterval: 0.5)
                 options.checkpointInterval = settings.checkpointInterval
-                let engine = try WipeEngine(device: opened, options: options, cancellation: cancellation, resumingFrom: resume)
+                let engine = try WipeEngine(device: device, options: options, cancellation: cancellation, resumingFrom: resume)
                 if let resume {
                     try reporting.recordResume(from: resume)
                 } else {
@@ -514,6 +523,7 @@ public final class Bench: Sendable {
                     }
                 })
                 outcome.methodChoice = methodChoice
+                outcome.hiddenAreas = hidden.areas
             }
             update(jobId) { $0.step = "certify" }
             var written: Reporting.Written?
@@ -540,6 +550,8 @@ public final class Bench: Sendable {
                 $0.error = outcome.error ?? (gone ? "unplugged during the job" : nil)
             }
             log("\(path): job \(jobId): \(gone ? "interrupted (the device went away)" : outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
+        } catch where error.code == .unsupported || error.code == .protectedDevice {
+            fail("refused: \(error.description)", state: "refused")
         } catch {
             fail(error.description)
         }

@@ -83,4 +83,65 @@ public enum FirmwarePlanner {
         let clear = WipeMethod.named("nist-clear")!
         return .overwrite(method: clear, choice: "nist-purge fell back to NIST Clear (nist-clear, one overwrite pass and full verification): the drive has no firmware erase Lethe can use (\(reason))")
     }
+
+    /// Before an overwrite of an ATA drive (SATA, or USB behind a SAT bridge): reads its
+    /// visible, native and factory sizes, so the certificate can state them. A drive that hides
+    /// sectors is refused (`.unsupported`, before anything is written) unless `open`; then
+    /// ``HiddenAreasBeforeOverwrite/open()`` must run before the first write. Other devices
+    /// (NVMe, SCSI, loop, a bridge that drops ATA pass-through) get nil areas.
+    public static func hiddenAreasBeforeOverwrite(target: LinuxBlockDevice.Target, open: Bool) throws(LetheError) -> HiddenAreasBeforeOverwrite {
+        guard let kernelName = target.identity?.kernelName, target.number != nil,
+              let kind = DeviceDiscovery.drive(named: kernelName)?.transport, kind == .sata || kind == .usb,
+              let node = try? CommandNode.resolve(kernelName: kernelName),
+              let transport = try? LinuxCommandTransport(path: node.path, writable: true),
+              let identify = try? AtaIdentify(bytes: transport.execute(.ataIdentify))
+        else { return HiddenAreasBeforeOverwrite(areas: nil, opener: nil, kernelName: nil, sectorSize: 512) }
+        let opener = HiddenAreaOpener(transport: transport)
+        let areas = opener.inspect(visibleSectors: identify.userSectors)
+        if areas.hasHiddenArea, !open {
+            throw LetheError(.unsupported, path: target.path, "\(areas.refusal). Nothing was written")
+        }
+        return HiddenAreasBeforeOverwrite(areas: areas, opener: opener, kernelName: kernelName, sectorSize: UInt64(max(512, identify.logicalSectorSize)))
+    }
+}
+
+/// An ATA drive's hidden areas found before an overwrite, and the way to open them.
+public final class HiddenAreasBeforeOverwrite: @unchecked Sendable {
+    /// Visible, native and factory sizes, and what was opened (nil: not an ATA drive).
+    public private(set) var areas: HiddenAreas?
+    let opener: HiddenAreaOpener?
+    let kernelName: String?
+    let sectorSize: UInt64
+
+    init(areas: HiddenAreas?, opener: HiddenAreaOpener?, kernelName: String?, sectorSize: UInt64) {
+        self.areas = areas
+        self.opener = opener
+        self.kernelName = kernelName
+        self.sectorSize = sectorSize
+    }
+
+    /// Whether sectors are hidden and must be opened before the first write.
+    public var needsOpening: Bool { areas?.hasHiddenArea == true }
+
+    /// For the summary: what will be opened first, or nil.
+    public var plan: String? {
+        guard let areas, areas.hasHiddenArea else { return nil }
+        return "first opening \(areas.hiddenDescription)"
+    }
+
+    /// Opens the hidden areas (DCO RESTORE, SET MAX ADDRESS EXT, checked with IDENTIFY) and
+    /// has the kernel re-read the size. The caller opens the block device again afterwards.
+    public func open() throws(LetheError) {
+        guard var areas, areas.hasHiddenArea, let opener, let kernelName else { return }
+        defer { self.areas = areas }
+        do {
+            try opener.open(&areas)
+        } catch {
+            areas.problem = error.message
+            throw LetheError(error.vanished ? .deviceVanished : .ioFailure, path: "/dev/\(kernelName)", "opening the hidden areas failed: \(error.message). Nothing was written")
+        }
+        let expected = areas.visibleSectors + areas.hpaSectors + areas.dcoSectors
+        let seen = try CommandNode.rescanCapacity(kernelName: kernelName, expectedBytes: expected * sectorSize)
+        areas.actions.append("kernel rescan: /dev/\(kernelName) is now \(seen) bytes")
+    }
 }

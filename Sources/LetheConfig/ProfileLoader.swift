@@ -231,7 +231,7 @@ public enum ProfileLoader {
             throw y.error(n, "erase.verification", "a firmware erase is verified by reading back known data (readback), not by an overwrite verification mode")
         }
         let openHidden = try e["openHiddenAreas"].map { (n: Node) throws(ConfigError) in
-            guard method.usesFirmware else { throw y.error(n, "erase.openHiddenAreas", "only a firmware method (ata-*, nvme-*, scsi-*, nist-purge) opens hidden areas") }
+            guard factoryReset == nil else { throw y.error(n, "erase.openHiddenAreas", "a phone has no Host Protected Area; only drive profiles open hidden areas") }
             return try y.bool(n, "erase.openHiddenAreas")
         } ?? false
         let verification = try e["verification"].map { (n: Node) throws(ConfigError) in try y.choice(n, "erase.verification", VerificationMode.self) } ?? method.defaultVerification

@@ -204,6 +204,9 @@ public struct WipeOutcome: Hashable, Sendable, Codable {
     public var deviceVanished: Bool = false
     /// For a firmware erase: the commands sent, the drive's answers, the hidden areas.
     public var firmware: FirmwareEraseRecord?
+    /// For an overwrite of an ATA drive: its visible, native and factory sizes, and what was
+    /// opened before the first write (nil when the drive is not ATA or was not asked).
+    public var hiddenAreas: HiddenAreas?
     /// Why this method was used (what `nist-purge` passed over, or why it fell back to Clear).
     public var methodChoice: String?
     /// For a firmware erase: the read-back checks (known data gone, expected pattern present).

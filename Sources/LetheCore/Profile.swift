@@ -89,8 +89,9 @@ public struct Profile: Sendable, Equatable {
     /// What the surface scan is judged by (`diagnostics.surface`).
     public var surfaceThresholds = SurfaceThresholds()
 
-    /// Firmware methods: open a Host Protected Area or Device Configuration Overlay before
-    /// erasing (`erase.openHiddenAreas`).
+    /// ATA drives: open a Host Protected Area or Device Configuration Overlay before erasing,
+    /// by firmware or by overwrite (`erase.openHiddenAreas`). Without it, a drive that hides
+    /// sectors is refused.
     public var openHiddenAreas = false
 
     /// Whether this profile resets phones rather than overwriting drives.

@@ -586,6 +586,7 @@ extension WipeCertificate {
             technique: "overwrite", passes: passes, bytesWritten: o.bytesWritten, startedAt: startedAt, finishedAt: finishedAt,
             badSectors: o.badSectors, errors: o.error.map { [$0] } ?? [])
         sanitization.choice = o.methodChoice
+        sanitization.hiddenAreas = o.hiddenAreas
         if let firmware = o.firmware {
             sanitization.technique = "firmware erase (the drive's own command)"
             sanitization.commands = firmware.commands

@@ -152,6 +152,35 @@ public struct CommandNode: Sendable, Equatable {
 
     /// Asks a SCSI drive which SANITIZE service actions it supports (REPORT SUPPORTED
     /// OPERATION CODES); a drive that does not answer supports none that Lethe can prove.
+    /// Has the kernel re-read a disk's capacity after its size changed under it (SET MAX
+    /// ADDRESS, DCO RESTORE): writes `1` to `/sys/block/NAME/device/rescan` and waits until
+    /// `/sys/block/NAME/size` shows `expectedBytes`. Returns the size the kernel reports.
+    /// Throws `.ioFailure` naming the file when the rescan cannot be asked for, and
+    /// `.timedOut` when the size does not change in time (the erase must not start then).
+    @discardableResult
+    public static func rescanCapacity(kernelName: String, expectedBytes: UInt64, timeoutSeconds: Double = 15, sysfs: String = "/sys") throws(LetheError) -> UInt64 {
+        let rescan = "\(sysfs)/block/\(kernelName)/device/rescan"
+        guard let handle = FileHandle(forWritingAtPath: rescan) else {
+            throw LetheError(.ioFailure, path: rescan, errno: ErrorNumber(errno), "cannot ask the kernel to re-read the size of /dev/\(kernelName)")
+        }
+        do {
+            try handle.write(contentsOf: Data("1".utf8))
+            try handle.close()
+        } catch {
+            throw LetheError(.ioFailure, path: rescan, "writing 1 failed: \(error)")
+        }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        var seen: UInt64 = 0
+        repeat {
+            if let text = try? String(contentsOfFile: "\(sysfs)/block/\(kernelName)/size", encoding: .utf8), let sectors = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                seen = sectors * 512
+                if seen == expectedBytes { return seen }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        } while Date() < deadline
+        throw LetheError(.timedOut, path: "/dev/\(kernelName)", "the kernel still sees \(seen) bytes after a rescan, not \(expectedBytes); not erasing a size the drive no longer has")
+    }
+
     public static func scsiSanitizeSupport(_ transport: any CommandTransport) -> [FirmwareErase: Bool] {
         var support: [FirmwareErase: Bool] = [:]
         for (method, action) in [(FirmwareErase.scsiSanitizeOverwrite, UInt16(1)), (.scsiSanitizeBlock, 2), (.scsiSanitizeCrypto, 3)] {

@@ -154,37 +154,19 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     func hiddenAreas() throws(Failure) {
         guard let ata = capabilities.ata else { return }
-        var areas = HiddenAreas(visibleSectors: ata.userSectors)
-        do {
-            let response = try transport.send(AtaCommand.readNativeMaxAddress)
-            if let registers = SenseData(response.sense)?.ataRegisters, registers.complete {
-                areas.nativeSectors = registers.lba + 1
-            } else {
-                areas.problem = "READ NATIVE MAX ADDRESS EXT returned no registers"
-            }
-        } catch {
-            areas.problem = "READ NATIVE MAX ADDRESS EXT: \(error.status)"
+        let opener = HiddenAreaOpener(transport: transport)
+        var areas = opener.inspect(visibleSectors: ata.userSectors)
+        defer {
+            record.hiddenAreas = areas
+            record.commands += opener.commands
         }
-        if let dco = try? transport.send(AtaCommand.dcoIdentify), let last = HiddenAreas.factoryLastLBA(dcoIdentify: dco.data) {
-            areas.factorySectors = last + 1
-        }
-        defer { record.hiddenAreas = areas }
         guard areas.hasHiddenArea else { return }
-        let hidden = "\(areas.hpaSectors) sector(s) behind a Host Protected Area and \(areas.dcoSectors) behind a Device Configuration Overlay"
-        guard options.openHiddenAreas else {
-            throw Failure(message: "the drive hides \(hidden); they would stay unerased. Run with --open-hidden-areas (profile: erase.openHiddenAreas: true) to open them first")
+        guard options.openHiddenAreas else { throw Failure(message: areas.refusal) }
+        do {
+            try opener.open(&areas)
+        } catch {
+            throw Failure(message: error.message, vanished: error.vanished)
         }
-        if areas.dcoSectors > 0 {
-            try send(AtaCommand.dcoRestore)
-            areas.actions.append("DEVICE CONFIGURATION RESTORE: the factory size is back")
-        }
-        let last = (areas.dcoSectors > 0 ? areas.factorySectors! : areas.nativeSectors!) - 1
-        try send(AtaCommand.setMaxAddress(lastLBA: last))
-        let now = try identify()
-        guard now.userSectors == last + 1 else {
-            throw Failure(message: "SET MAX ADDRESS EXT was accepted, but IDENTIFY still shows \(now.userSectors) sectors, not \(last + 1)")
-        }
-        areas.actions.append("SET MAX ADDRESS EXT: \(now.userSectors) sectors visible (was \(areas.visibleSectors))")
     }
 
     // MARK: - Known data before, read-back after

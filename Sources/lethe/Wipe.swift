@@ -94,7 +94,7 @@ struct Wipe: ParsableCommand {
     @Option(help: ArgumentHelp("What the technician saw, with --cosmetic-grade (at most 500 characters).", valueName: "text"))
     var cosmeticNotes: String?
 
-    @Flag(help: "Firmware methods: open a Host Protected Area or Device Configuration Overlay first (ATA), so no hidden sectors stay unerased. Without it, a drive that hides sectors is refused.")
+    @Flag(help: "ATA drives: open a Host Protected Area or Device Configuration Overlay first (before a firmware erase or an overwrite; the kernel then re-reads the size), so no hidden sectors stay unerased. Without it, a drive that hides sectors is refused.")
     var openHiddenAreas = false
 
     @Flag(help: "Firmware methods: send the command even when IDENTIFY says the drive lacks it (drives that misreport). The read-back still decides; nothing unproven is certified.")
@@ -168,6 +168,8 @@ struct Wipe: ParsableCommand {
             let cancellation: WipeCancellation
             let stopping: String
             let execute: ((WipeProgress) -> Void) -> WipeOutcome
+            // What must happen after the confirmation, before the first write.
+            var prepare: () throws(LetheError) -> Void = {}
             if case .firmware(let purge, let firmware)? = plan {
                 method = firmware
                 summary = "\(opened.path) (\(identify(opened))) with \(firmware.name): \(firmware.title), then a read-back of known data"
@@ -178,11 +180,24 @@ struct Wipe: ParsableCommand {
                 let options = WipeOptions(
                     method: method, verification: methodChoice == nil ? (verification ?? chosen.verification) : nil, blockSize: try io.blockBytes(device: device),
                     queueDepth: io.queueDepth, readQueueDepth: io.readQueueDepth, progressInterval: json ? 1 : 0.5, sampleSeed: sampleSeed)
-                let engine = try WipeEngine(device: opened, options: options)
-                summary = describe(opened, options: options)
-                cancellation = engine.cancellation
+                // An ATA drive's hidden sectors: refused now, or opened after the confirmation.
+                let hidden = try FirmwarePlanner.hiddenAreasBeforeOverwrite(target: target, open: openHiddenAreas || (chosen.profile?.openHiddenAreas ?? false))
+                let stop = WipeCancellation()
+                var engine = try WipeEngine(device: opened, options: options, cancellation: stop)
+                summary = describe(opened, options: options) + (hidden.plan.map { ", \($0)" } ?? "")
+                cancellation = stop
                 stopping = "stopping at the next block boundary and flushing"
-                execute = { engine.run(progress: $0) }
+                prepare = { () throws(LetheError) in
+                    guard hidden.needsOpening else { return }
+                    try hidden.open()
+                    Output.err("lethe: \(hidden.areas?.actions.joined(separator: "; ") ?? "")")
+                    engine = try WipeEngine(device: try LinuxBlockDevice(target: target, access: .readWrite), options: options, cancellation: stop)
+                }
+                execute = { progress in
+                    var result = engine.run(progress: progress)
+                    result.hiddenAreas = hidden.areas
+                    return result
+                }
             }
             resolvedMethod = method
             if dryRun {
@@ -190,6 +205,7 @@ struct Wipe: ParsableCommand {
                 return
             }
             if !yes { try confirm(opened, summary: summary) }
+            try prepare()
             reporting?.diagnoseBeforeErasing()
             let trap = SignalTrap { signal in
                 cancellation.cancel(reason: signal)

@@ -34,6 +34,22 @@ struct LabTests {
         #expect(unreadable?.count == 1 && unreadable?.first?["first"] as? Int == 4096 && unreadable?.first?["count"] as? Int == 1, "\(String(describing: surface))")
         #expect(surface?["verdict"] as? String == "fail" && surface?["bytesRead"] as? Int == 256 * 1024 * 1024)
         #expect((surface?["latencyMicroseconds"] as? [String: Any])?["p99"] != nil)
+        // The NVMe twin's wipe read its surface first: the signed refurb report names the bad
+        // sector, fails the drive's health and grades it D, saying the scan is why.
+        let reports = out.appendingPathComponent("reports")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: reports.path)) ?? []
+        let refurbs = files.filter { $0.hasSuffix(".json") }.compactMap { name -> [String: Any]? in
+            let data = try? Data(contentsOf: reports.appendingPathComponent(name))
+            let report = (data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any])?["report"] as? [String: Any]
+            return report?["schema"] as? String == "lethe.refurb-report/1" ? report : nil
+        }
+        let refurb = try #require(refurbs.first, "no refurb report in \(files): \((try? Lab.text(out, "wipe-nvme.err")) ?? "")")
+        let diagnostics = refurb["diagnostics"] as? [String: Any]
+        let scanned = diagnostics?["surface"] as? [String: Any]
+        let scannedBad = scanned?["unreadable"] as? [[String: Any]]
+        #expect(scannedBad?.count == 1 && scannedBad?.first?["first"] as? Int == 4096 && scanned?["unreadableSectors"] as? Int == 1, "\(String(describing: scanned))")
+        #expect(diagnostics?["verdict"] as? String == "fail" && refurb["grade"] as? String == "D")
+        #expect((refurb["gradeReason"] as? String)?.contains("surface scan: 1 unreadable sector: LBA 4096") == true, "\(refurb["gradeReason"] ?? "")")
         // A disk deleted from under a running wipe: not erased, says the device vanished.
         let unplugErr = (try? Lab.text(out, "unplug.err")) ?? ""
         #expect(try Lab.text(out, "unplug.rc") == "4", "\(unplugErr)")
@@ -249,6 +265,9 @@ extension LabTests {
         let fallbackSanitization = fallback["sanitization"] as? [String: Any]
         #expect(fallback["certified"] as? Bool == true && fallbackSanitization?["category"] as? String == "Clear" && fallbackSanitization?["method"] as? String == "nist-clear")
         #expect((fallbackSanitization?["choice"] as? String ?? "").contains("fell back to NIST Clear") && (fallbackSanitization?["choice"] as? String ?? "").contains("word 59 bit 12"))
+        // The overwrite checked for hidden areas too, and its certificate says there were none.
+        let overwriteHidden = fallbackSanitization?["hiddenAreas"] as? [String: Any]
+        #expect(overwriteHidden?["nativeSectors"] as? Int == 2_097_152 && overwriteHidden?["visibleSectors"] as? Int == 2_097_152, "\(String(describing: overwriteHidden))")
 
         // USB: FORMAT UNIT says good, the data stays: not erased, not certified.
         #expect(try Lab.text(out, "usb-format.rc") == "4")

@@ -47,6 +47,11 @@ import Testing
         #expect(chosen("/dev/loop0") == "demo-loop")
         #expect(chosen("/dev/vdb") == "fallback")
         #expect(chosen("/dev/sdg") == "fallback")  // rotation unknown: not assumed
+        // Spinning disks get a sampled surface scan; every drive profile opens hidden areas.
+        let hdd = try #require(profiles.first { $0.name == "hdd" })
+        #expect(hdd.surfaceScan == .sample && hdd.surfaceThresholds.unreadableSectorsFail == 8)
+        let closed = profiles.filter { !$0.resetsPhones && $0.match.transports != [.loop] && !$0.openHiddenAreas }.map(\.name)
+        #expect(closed.isEmpty, "\(closed)")
         // Nothing starts by itself out of the box: the technician (or --demo) starts jobs.
         #expect(profiles.filter { $0.start == .auto }.isEmpty)
     }

@@ -317,6 +317,57 @@ import Testing
         #expect(opened.firmware?.hiddenAreas?.actions.first?.contains("\(visible + hpa) sectors visible") == true, "\(String(describing: opened.firmware?.hiddenAreas))")
     }
 
+    /// The opener an overwrite uses: DCO first, then the HPA, each command logged; a drive
+    /// that accepts SET MAX but keeps its size is caught; a bridge without pass-through only
+    /// leaves a problem to report.
+    @Test func theOverwritePathOpensADCOAndAnHPAAndChecksTheSize() throws {
+        let visible: UInt64 = 7_000_000_000
+        let native: UInt64 = 7_500_000_000
+        let factory: UInt64 = 7_814_037_168
+        var dco = [UInt8](repeating: 0, count: 512)
+        dco[0] = 2
+        for i in 0..<4 { dco[6 + 2 * i] = UInt8((factory - 1) >> (16 * UInt64(i)) & 0xff); dco[7 + 2 * i] = UInt8((factory - 1) >> (16 * UInt64(i) + 8) & 0xff) }
+        func identify(_ sectors: UInt64) throws -> [UInt8] {
+            try Self.samsung { words in for i in 0..<4 { words[100 + i] = UInt16(sectors >> (16 * UInt64(i)) & 0xffff) } }
+        }
+        func script(after: UInt64) throws -> ScriptedTransport {
+            ScriptedTransport(sequences: [
+                "ATA READ NATIVE MAX ADDRESS EXT": [Self.registers(lba: native - 1)],
+                "ATA DEVICE CONFIGURATION IDENTIFY": [.data(dco)],
+                "ATA DEVICE CONFIGURATION RESTORE": [Self.registers()],
+                "ATA SET MAX ADDRESS EXT": [Self.registers(lba: factory - 1)],
+                "ATA IDENTIFY DEVICE": [.data(try identify(after))],
+            ])
+        }
+        let good = try script(after: factory)
+        let opener = HiddenAreaOpener(transport: good)
+        var areas = opener.inspect(visibleSectors: visible)
+        #expect(areas.hpaSectors == native - visible && areas.dcoSectors == factory - native && areas.problem == nil)
+        #expect(good.sentNames == ["ATA READ NATIVE MAX ADDRESS EXT", "ATA DEVICE CONFIGURATION IDENTIFY"], "inspecting changes nothing")
+        #expect(areas.refusal.hasPrefix("the drive hides 500000000 sector(s) behind a Host Protected Area and 314037168 behind a Device Configuration Overlay"))
+        try opener.open(&areas)
+        #expect(good.sentNames.suffix(3) == ["ATA DEVICE CONFIGURATION RESTORE", "ATA SET MAX ADDRESS EXT", "ATA IDENTIFY DEVICE"])
+        #expect(opener.commands.map(\.name) == ["ATA DEVICE CONFIGURATION RESTORE", "ATA SET MAX ADDRESS EXT"] && opener.commands.allSatisfy(\.succeeded))
+        #expect(areas.actions == ["DEVICE CONFIGURATION RESTORE: the factory size is back", "SET MAX ADDRESS EXT: 7814037168 sectors visible (was 7000000000)"])
+
+        // Accepted, but the size did not change: an error, never a silent partial erase.
+        let stubborn = HiddenAreaOpener(transport: try script(after: visible))
+        var same = stubborn.inspect(visibleSectors: visible)
+        #expect(throws: HiddenAreaOpener.Failure.self) { try stubborn.open(&same) }
+        do {
+            try stubborn.open(&same)
+        } catch {
+            #expect(error.message == "SET MAX ADDRESS EXT was accepted, but IDENTIFY still shows 7000000000 sectors, not 7814037168")
+        }
+
+        // A USB bridge that drops ATA pass-through: nothing found, and the reason kept.
+        let bridge = HiddenAreaOpener(transport: ScriptedTransport(sequences: [
+            "ATA READ NATIVE MAX ADDRESS EXT": [.failure(status: "SCSI status 0x2, sense key 0x5 (ILLEGAL REQUEST)", errno: nil, sense: [], nvmeStatus: nil)],
+        ]))
+        let unknown = bridge.inspect(visibleSectors: visible)
+        #expect(!unknown.hasHiddenArea && unknown.problem == "READ NATIVE MAX ADDRESS EXT: SCSI status 0x2, sense key 0x5 (ILLEGAL REQUEST)")
+    }
+
     @Test func dcoIdentifyGivesTheFactorySize() {
         var dco = [UInt8](repeating: 0, count: 512)
         dco[0] = 2  // revision

@@ -377,3 +377,90 @@ extension DaemonTests {
         #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
     }
 }
+
+extension DaemonTests {
+    /// A daemon profile with a firmware method and a surface scan, on a real loop device: the
+    /// job reads the surface first (step `surface` on the event stream), `nist-purge` finds no
+    /// firmware erase and falls back to Clear with the reason on the certificate, and the refurb
+    /// report carries the scan judged by the profile's own thresholds.
+    @Test func firmwareProfileWithSurfaceScan() throws {
+        guard Host.canLoop else {
+            print("skipped: needs root and loop devices")
+            return
+        }
+        let state = NSTemporaryDirectory() + "lethe-daemon-purge-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try FileManager.default.createDirectory(atPath: "\(state)/profiles", withIntermediateDirectories: true)
+        try """
+            name: loop-purge
+            priority: 10
+            match: {kind: drive, transport: loop}
+            diagnostics:
+              smart: false
+              surface: {scan: full, slowMilliseconds: 5000, unreadableSectorsFail: 8}
+            erase: {method: nist-purge, openHiddenAreas: true}
+            start: manual
+            """.write(toFile: "\(state)/profiles/loop-purge.yaml", atomically: true, encoding: .utf8)
+        let port = 20000 + Int((getpid() + 7) % 20000)
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--profiles", "\(state)/profiles", "--listen", "127.0.0.1:\(port)"])
+        defer { daemon.stop() }
+        #expect(Self.poll(20) { Self.http("GET", "\(base)/healthz")?.status == 200 ? true : nil } == true, "daemon did not come up: \(daemon.stderr)")
+        let events = try LineWatcher("/usr/bin/curl", ["-sN", "--max-time", "120", "\(base)/api/v1/events?token=\(tech)"])
+        defer { events.stop() }
+        let loop = try LoopDevice(sizeBytes: 32 << 20, fill: 0x44)
+        let job: [String: Any]? = Self.poll(10) {
+            (Self.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path }
+        }
+        let waiting = try #require(job, "no job for \(loop.path): \(daemon.stderr)")
+        #expect(waiting["profile"] as? String == "loop-purge" && waiting["method"] as? String == "nist-purge")
+        let id = try #require(waiting["id"] as? String)
+        #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        let finished: [String: Any]? = Self.poll(60) {
+            guard let j = Self.http("GET", "\(base)/api/v1/jobs/\(id)", token: tech)?.json as? [String: Any], j["step"] as? String == "grade" else { return nil }
+            return j
+        }
+        let done = try #require(finished, "job did not finish: \(daemon.stderr)")
+        #expect(done["state"] as? String == "erased" && done["certified"] as? Bool == true, "\(done)")
+        #expect(try loop.contents().allSatisfy { $0 == 0 })
+        #expect(daemon.stderr.contains("reading the surface (full) before erasing"), "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("surface scan pass: every read succeeded, none slower than 5000 ms"), "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("fell back to NIST Clear"), "\(daemon.stderr)")
+
+        // The certificate says Clear, and why not Purge.
+        let reportId = try #require(done["reportId"] as? String)
+        let certificate = try #require(Self.http("GET", "\(base)/api/v1/reports/\(reportId)"))
+        let signed = (try JSONSerialization.jsonObject(with: certificate.body) as? [String: Any])?["report"] as? [String: Any]
+        let sanitization = signed?["sanitization"] as? [String: Any]
+        #expect(sanitization?["method"] as? String == "nist-clear" && sanitization?["category"] as? String == "Clear")
+        #expect((sanitization?["choice"] as? String ?? "").contains("a loop device has no firmware erase commands"), "\(String(describing: sanitization))")
+
+        // The refurb report, once graded, carries the scan with the profile's thresholds.
+        let graded = Self.http("POST", "\(base)/api/v1/jobs/\(id)/grade", token: tech, body: #"{"grade":"A"}"#)
+        #expect(graded?.status == 200)
+        let refurbId = try #require((graded?.json as? [String: Any])?["refurbReportId"] as? String)
+        let refurbFile = try #require(Self.http("GET", "\(base)/api/v1/reports/\(refurbId)"))
+        let refurb = (try JSONSerialization.jsonObject(with: refurbFile.body) as? [String: Any])?["report"] as? [String: Any]
+        let surface = try #require((refurb?["diagnostics"] as? [String: Any])?["surface"] as? [String: Any], "\(String(describing: refurb))")
+        #expect(surface["mode"] as? String == "full" && surface["bytesRead"] as? Int == 32 << 20 && surface["verdict"] as? String == "pass")
+        let limits = surface["thresholds"] as? [String: Any]
+        #expect(limits?["slowMilliseconds"] as? Int == 5000 && limits?["unreadableSectorsFail"] as? Int == 8 && limits?["unreadableSectorsWarn"] as? Int == 1)
+        try refurbFile.body.write(to: URL(fileURLWithPath: "\(state)/refurb.json"))
+        if let python = try Host.pythonVerifyCertificate("\(state)/refurb.json", state: state, schema: "refurb-report") {
+            #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
+        }
+
+        // The event stream showed the scan as its own step, before the erase.
+        let steps = events.stdoutLines.filter { $0.hasPrefix("data: ") }.compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any]).flatMap { $0["id"] as? String == id ? $0["step"] as? String : nil }
+        }
+        let surfaceAt = steps.firstIndex(of: "surface")
+        let certifyAt = steps.firstIndex(of: "certify")
+        #expect(surfaceAt != nil && certifyAt != nil && surfaceAt! < certifyAt!, "\(steps)")
+        kill(daemon.process.processIdentifier, SIGTERM)
+        daemon.process.waitUntilExit()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+}

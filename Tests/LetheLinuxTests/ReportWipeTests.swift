@@ -51,6 +51,41 @@ import Testing
         }
     }
 
+    /// `lethe wipe --surface full`: the real device is read end to end before the erase, and the
+    /// scan (coverage, latency, thresholds, verdict) is in the signed refurb report, its schema
+    /// and its PDF.
+    @Test func surfaceScanGoesInTheRefurbReport() throws {
+        guard Host.canLoop else { return }
+        let state = try Self.stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let loop = try LoopDevice(sizeBytes: 16 << 20, fill: 0x2e)
+        let bad = try Host.lethe("wipe", loop.path, "--method", "zero", "--surface", "quick", "--yes", "--state-dir", state)
+        #expect(bad.status == 64 && bad.stderr.contains("quick"), "\(bad.status) \(bad.stderr)")
+        let wipe = try Host.lethe("wipe", loop.path, "--method", "nist-clear", "--surface", "full", "--yes", "--json", "--report-dir", "\(state)/reports", "--state-dir", state)
+        #expect(wipe.status == 0, "\(wipe.stderr)")
+        #expect(wipe.stderr.contains("reading the surface (full) before erasing") && wipe.stderr.contains("lethe: surface PASS: every read succeeded"), "\(wipe.stderr)")
+        let line = try #require(wipe.stderr.split(separator: "\n").first { $0.contains("refurb report ") }, "\(wipe.stderr)")
+        let refurbFile = try #require(line.split(separator: " ").first { $0.hasSuffix(".json") }.map(String.init))
+        let refurb = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: refurbFile))) as? [String: Any])?["report"] as? [String: Any]
+        let diagnostics = refurb?["diagnostics"] as? [String: Any]
+        let surface = try #require(diagnostics?["surface"] as? [String: Any], "\(String(describing: refurb))")
+        #expect(surface["mode"] as? String == "full" && surface["verdict"] as? String == "pass")
+        #expect(surface["bytesRead"] as? Int == 16 << 20 && surface["coverageBasisPoints"] as? Int == 10000 && surface["reads"] as? Int == 16)
+        #expect(surface["unreadableSectors"] as? Int == 0 && (surface["latencyMicroseconds"] as? [String: Any])?["p50"] != nil)
+        #expect((surface["thresholds"] as? [String: Any])?["slowMilliseconds"] as? Int == 200)
+        // No SMART on a loop device: a clean read does not make it grade A.
+        #expect(diagnostics?["verdict"] as? String == "unknown" && refurb?["grade"] as? String == "C")
+        #expect(try loop.contents().allSatisfy { $0 == 0 }, "the scan read; the erase still ran")
+        if let python = try Host.pythonVerifyCertificate(refurbFile, state: state, schema: "refurb-report") {
+            #expect(python.stdout.hasPrefix("VALID"), "\(python.stdout) \(python.stderr)")
+        }
+        if let pdftotext = Host.which("pdftotext") {
+            let text = try Host.run(pdftotext, ["-layout", refurbFile.replacingOccurrences(of: ".json", with: ".pdf"), "-"]).stdout
+            #expect(text.contains("Surface scan") && text.contains("100.00 % (full), 16.0 MiB in 16 reads"), "\(text)")
+        }
+    }
+
     @Test func verifiedEraseGetsACertificateUnverifiedOnlyARecord() throws {
         guard Host.canLoop else { return }
         let state = try Self.stateDirectory()

@@ -238,12 +238,13 @@ extension Host {
     /// Checks a signed certificate the way a buyer's tool would: Python's `cryptography` for the
     /// signature with the station's public key, `jsonschema` for the schema
     /// (Tests/LetheReportsTests/verify_jws.py). Nil when python3 is not installed.
-    static func pythonVerifyCertificate(_ file: String, state: String) throws -> Result? {
+    /// `schema` is `wipe-certificate` or `refurb-report`.
+    static func pythonVerifyCertificate(_ file: String, state: String, schema: String = "wipe-certificate") throws -> Result? {
         guard which("python3") != nil else { return nil }
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return try run("python3", [
             repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, file, "\(state)/keys/station.pub.jwk",
-            repo.appendingPathComponent("reports/schema/wipe-certificate.schema.json").path,
+            repo.appendingPathComponent("reports/schema/\(schema).schema.json").path,
         ])
     }
 }

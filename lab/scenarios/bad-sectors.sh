@@ -12,11 +12,18 @@ mkdir -p $out
 echo $? > $out/surface-nvme.rc
 echo "surface nvme rc=$(cat $out/surface-nvme.rc)"
 
+# The NVMe twin's wipe also reads its surface first and writes a signed refurb report, which
+# must carry the bad sector and grade the drive for parts.
+reports=/tmp/lethe-reports
+"$LETHE" keys init --state-dir $reports > /dev/null
 for twin in nvme-QEMU_NVMe_Ctrl_LABNVMEBAD1 ata-LAB_BAD_SATA_LABSATABAD1 usb-QEMU_QEMU_HARDDISK_LABUSBBAD1-0:0; do
   name=${twin%%-*}
   dev=/dev/disk/by-id/$twin
   [ -e "$dev" ] || { echo "missing $dev"; continue; }
-  "$LETHE" wipe "$dev" --method zero --verify last --yes --json > $out/wipe-$name.json 2> $out/wipe-$name.err
+  extra=""
+  [ "$name" = nvme ] && extra="--surface full --report-dir $out/reports --state-dir $reports"
+  # shellcheck disable=SC2086
+  "$LETHE" wipe "$dev" --method zero --verify last --yes --json $extra > $out/wipe-$name.json 2> $out/wipe-$name.err
   echo $? > $out/wipe-$name.rc
   "$LETHE" verify "$dev" --expect zero --json > $out/verify-$name.json 2> $out/verify-$name.err
   echo $? > $out/verify-$name.rc
