@@ -88,12 +88,7 @@ struct Diagnose: ParsableCommand {
                 let opened = try LinuxBlockDevice(target: target, access: .readOnly)
                 var options = SurfaceScanOptions(mode: mode)
                 options.thresholds.slowMilliseconds = max(1, slowMs)
-                var last = ContinuousClock.now
-                scan = SurfaceScanner(device: opened, options: options).run { done, total in
-                    guard !json, ContinuousClock.now - last > .seconds(2) else { return }
-                    last = ContinuousClock.now
-                    Output.err("surface: \(total == 0 ? 100 : done * 100 / total)% (\(HumanFormat.bytes(Double(done))) of \(HumanFormat.bytes(Double(total))))")
-                }
+                scan = SurfaceScanner(device: opened, options: options).run(progress: Output.surfaceProgress(json: json))
             } catch {
                 throw Output.fail(error, json: json)
             }
@@ -138,7 +133,7 @@ struct Diagnose: ParsableCommand {
         print("health: \(report.health.verdict.rawValue.uppercased())")
         if let scan = report.surface {
             let latency = ["p50", "p99", "max"].compactMap { key in scan.latencyMicroseconds[key].map { "\(key) \(Double($0) / 1000) ms" } }.joined(separator: ", ")
-            print("surface (\(scan.mode)): \(scan.verdict.rawValue.uppercased()), \(HumanFormat.bytes(Double(scan.bytesRead))) read in \(scan.reads) reads of \(HumanFormat.bytes(Double(scan.readBytes))) (\(Double(scan.coverageBasisPoints) / 100)%), latency \(latency)")
+            print("surface (\(scan.mode)): \(scan.verdict.rawValue.uppercased()), \(HumanFormat.bytes(Double(scan.bytesRead))) read in \(scan.reads) reads of up to \(HumanFormat.bytes(Double(scan.readBytes))) (\(Double(scan.coverageBasisPoints) / 100)%), latency \(latency)")
             for finding in scan.findings { print("  \(finding)") }
             for region in scan.slowRegions.prefix(5) { print("  slow: \(region.milliseconds) ms at byte \(region.offset)") }
         }

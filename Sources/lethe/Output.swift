@@ -19,6 +19,16 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
+    /// A surface scan's progress on stderr, every two seconds (nothing with `--json`).
+    static func surfaceProgress(json: Bool) -> (UInt64, UInt64) -> Void {
+        var last = ContinuousClock.now
+        return { done, total in
+            guard !json, ContinuousClock.now - last > .seconds(2) else { return }
+            last = ContinuousClock.now
+            err("surface: \(total == 0 ? 100 : done * 100 / total)% (\(HumanFormat.bytes(Double(done))) of \(HumanFormat.bytes(Double(total))))")
+        }
+    }
+
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
     static var stdinIsTerminal: Bool { isatty(0) == 1 }
 

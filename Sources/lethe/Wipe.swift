@@ -259,12 +259,7 @@ struct Wipe: ParsableCommand {
         _ device: LinuxBlockDevice, mode: SurfaceScanMode, thresholds: SurfaceThresholds, reporting: Reporting?, cancellation: WipeCancellation
     ) throws(LetheError) {
         Output.err("lethe: reading the surface (\(mode.rawValue)) before erasing\(reporting == nil ? " (no --report-dir: the result is only printed)" : "")")
-        var last = ContinuousClock.now
-        let progress: (UInt64, UInt64) -> Void = { done, total in
-            guard !json, ContinuousClock.now - last > .seconds(2) else { return }
-            last = ContinuousClock.now
-            Output.err("surface: \(total == 0 ? 100 : done * 100 / total)% (\(HumanFormat.bytes(Double(done))) of \(HumanFormat.bytes(Double(total))))")
-        }
+        let progress = Output.surfaceProgress(json: json)
         let scan = reporting?.scanSurface(device, mode: mode, thresholds: thresholds, cancellation: cancellation, progress: progress)
             ?? SurfaceScanner(device: device, options: SurfaceScanOptions(mode: mode, thresholds: thresholds), cancellation: cancellation).run(progress: progress)
         Output.err("lethe: surface \(scan.verdict.rawValue.uppercased()): \(scan.findings.joined(separator: "; "))")
