@@ -45,12 +45,17 @@ public final class FirmwarePurge: @unchecked Sendable {
     private var record: FirmwareEraseRecord
     private let started = Date()
     private let sleep: @Sendable (Double) -> Void
+    private let now: @Sendable () -> Date
 
     /// A purge of `device` (for the read-back) through `transport` (for the commands).
+    /// `sleep` waits between status polls and `now` tells the time for the time limit (tests
+    /// pass a clock that moves only when slept on).
     public init(
         device: any BlockDevice, transport: any CommandTransport, capabilities: PurgeCapabilities, options: FirmwarePurgeOptions,
-        cancellation: WipeCancellation = WipeCancellation(), sleep: @escaping @Sendable (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+        cancellation: WipeCancellation = WipeCancellation(), sleep: @escaping @Sendable (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.now = now
         self.device = device
         self.transport = transport
         self.capabilities = capabilities
@@ -333,7 +338,7 @@ public final class FirmwarePurge: @unchecked Sendable {
         _ progress: (WipeProgress) -> Void, what: String,
         status: () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?)
     ) throws(Failure) {
-        let began = Date()
+        let began = now()
         var lastFraction = 0.0
         while true {
             let answer: (done: Bool, fraction: Double?, failed: String?)
@@ -356,7 +361,7 @@ public final class FirmwarePurge: @unchecked Sendable {
             }
             // The drive's estimate may come with its first status answer (NVMe sanitize log).
             let limit = timeLimit(estimateSeconds: driveEstimateSeconds)
-            if Date() >= began.addingTimeInterval(Double(limit)) {
+            if now() >= began.addingTimeInterval(Double(limit)) {
                 throw Failure(message: "\(what) did not finish within \(limit) s (\(Int(lastFraction * 100)) % done by the drive's count); it goes on inside the drive, which refuses reads and writes until it ends. Nothing is certified")
             }
             sleep(options.pollSeconds)

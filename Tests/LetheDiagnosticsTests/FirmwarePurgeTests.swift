@@ -402,6 +402,30 @@ import Testing
         #expect(outcome.firmware?.commands.last?.answer == "SSTAT 1, SPROG 65535")
     }
 
+    /// The NVMe Sanitize Status log's own estimate (EToCE) sets how long Lethe waits: one and a
+    /// half times it (at least 10 minutes), not the 12 hours for a drive that gives none. The
+    /// clock moves only when the poll sleeps, a minute a time.
+    @Test(arguments: [(UInt32(1_000), 1_500), (UInt32(0xffff_ffff), 43_200)])
+    func nvmeSanitizeWaitsAsLongAsTheDrivesEstimate(estimate: UInt32, limit: Int) throws {
+        let transport = ScriptedTransport(sequences: [
+            "NVMe Sanitize, Crypto Erase": [.data([])],
+            "NVMe Get Log Page (Sanitize Status)": [Self.sanitizeLog(state: 2, progress: 0x1000, cryptoEstimate: estimate)],
+        ])
+        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        var options = FirmwarePurgeOptions(method: .nvmeSanitizeCrypto)
+        options.seed = 42
+        options.samples = 8
+        options.pollSeconds = 60
+        let probe = FirmwareCapabilities(nvme: try NvmeIdentify(bytes: try Self.nvmeController(sanicap: 0x7)))
+        let purge = FirmwarePurge(
+            device: MemoryBlockDevice(sizeBytes: Self.mib), transport: transport, capabilities: PurgeCapabilities(probe), options: options,
+            sleep: { seconds in clock.withLock { $0 = $0.addingTimeInterval(seconds) } }, now: { clock.withLock { $0 } })
+        let outcome = purge.run()
+        #expect(outcome.status == .notErased && outcome.error?.contains("did not finish within \(limit) s (6 % done by the drive's count)") == true, "\(outcome.error ?? "")")
+        let polls = outcome.firmware?.statusPolls ?? 0
+        #expect(polls == limit / 60 + 1, "one poll a minute until the limit: \(polls)")
+    }
+
     @Test func aFailedNvmeSanitizeExitsFailureMode() throws {
         let transport = ScriptedTransport(sequences: [
             "NVMe Sanitize, Block Erase": [.data([])],
