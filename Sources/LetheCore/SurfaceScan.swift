@@ -25,6 +25,7 @@ public struct SurfaceScanReport: Codable, Sendable, Equatable {
     public var reads: Int
     /// Read latency percentiles in microseconds: `p50`, `p90`, `p99`, `p99.9`, `max`.
     public var latencyMicroseconds: [String: UInt64]
+    /// `thresholds.slowMilliseconds`, kept as its own field for readers of the JSON.
     public var slowThresholdMilliseconds: Int
     /// The slowest regions first (at most 100 kept; `slowReads` counts them all).
     public var slowRegions: [SlowRegion]
@@ -47,7 +48,7 @@ public struct SurfaceScanReport: Codable, Sendable, Equatable {
     /// A report.
     public init(
         mode: String, sizeBytes: UInt64, bytesRead: UInt64, coverageBasisPoints: Int, readBytes: Int, reads: Int,
-        latencyMicroseconds: [String: UInt64], slowThresholdMilliseconds: Int, slowRegions: [SlowRegion], slowReads: Int,
+        latencyMicroseconds: [String: UInt64], slowRegions: [SlowRegion], slowReads: Int,
         unreadable: [SectorRange], logicalSectorSize: Int, verdict: HealthVerdict, findings: [String], seconds: Double,
         stopped: String? = nil, thresholds: SurfaceThresholds = SurfaceThresholds()
     ) {
@@ -60,7 +61,7 @@ public struct SurfaceScanReport: Codable, Sendable, Equatable {
         self.readBytes = readBytes
         self.reads = reads
         self.latencyMicroseconds = latencyMicroseconds
-        self.slowThresholdMilliseconds = slowThresholdMilliseconds
+        slowThresholdMilliseconds = thresholds.slowMilliseconds
         self.slowRegions = slowRegions
         self.slowReads = slowReads
         self.unreadable = unreadable

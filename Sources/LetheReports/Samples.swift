@@ -65,7 +65,7 @@ public enum ReportSamples {
         let scan = SurfaceScanReport(
             mode: "full", sizeBytes: 1_000_204_886_016, bytesRead: 1_000_204_886_016, coverageBasisPoints: 10000, readBytes: 1 << 20,
             reads: 953_870, latencyMicroseconds: ["p50": 5_623, "p90": 6_911, "p99": 9_215, "p99.9": 31_871, "max": 412_287],
-            slowThresholdMilliseconds: 200, slowRegions: [slowest], slowReads: 1, unreadable: bad, logicalSectorSize: 512,
+            slowRegions: [slowest], slowReads: 1, unreadable: bad, logicalSectorSize: 512,
             verdict: judged.verdict, findings: judged.findings, seconds: 6_512.4, thresholds: limits)
         let diagnostics = ReportDiagnostics(assessment: assessment, reading: reading).adding(surface: scan)
         let grade = RefurbReport.grade(diagnostics: diagnostics, status: .erasedWithExceptions)

@@ -114,9 +114,8 @@ public struct SurfaceScanner {
         return SurfaceScanReport(
             mode: options.mode.rawValue, sizeBytes: device.sizeBytes, bytesRead: done,
             coverageBasisPoints: device.sizeBytes == 0 ? 0 : Int(done * 10000 / device.sizeBytes), readBytes: Int(chunkSectors * sector),
-            reads: reads, latencyMicroseconds: latency, slowThresholdMilliseconds: options.thresholds.slowMilliseconds,
-            slowRegions: Array(slow.prefix(100)), slowReads: slowReads, unreadable: bad, logicalSectorSize: Int(sector), verdict: verdict,
-            findings: findings, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, stopped: stopped,
+            reads: reads, latencyMicroseconds: latency, slowRegions: Array(slow.prefix(100)), slowReads: slowReads, unreadable: bad,
+            logicalSectorSize: Int(sector), verdict: verdict, findings: findings, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, stopped: stopped,
             thresholds: options.thresholds)
     }
 

@@ -124,7 +124,7 @@ import Testing
     func scan(_ verdict: HealthVerdict, findings: [String]) -> SurfaceScanReport {
         SurfaceScanReport(
             mode: "sample", sizeBytes: 1 << 30, bytesRead: 1 << 27, coverageBasisPoints: 1250, readBytes: 1 << 20, reads: 128,
-            latencyMicroseconds: ["p50": 800, "max": 2_000], slowThresholdMilliseconds: 200, slowRegions: [], slowReads: 0,
+            latencyMicroseconds: ["p50": 800, "max": 2_000], slowRegions: [], slowReads: 0,
             unreadable: verdict == .fail ? [SectorRange(first: 4096, count: 8)] : [], logicalSectorSize: 512, verdict: verdict,
             findings: findings, seconds: 1.2)
     }
