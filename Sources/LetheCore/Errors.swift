@@ -85,6 +85,10 @@ public struct IOFailure: Error, Hashable, Sendable, CustomStringConvertible {
     public var offset: UInt64
     /// The length of the failed request in bytes.
     public var length: Int
+    /// Set when the whole device stopped answering (every request fails, including probes of
+    /// sectors that worked before): why, in plain words. Such a failure is fatal, never a list
+    /// of bad sectors.
+    public var unresponsive: String?
 
     /// Creates a failure record.
     public init(operation: Operation, path: String, errno: ErrorNumber, offset: UInt64, length: Int) {

@@ -233,6 +233,16 @@ public struct WipeOutcome: Hashable, Sendable, Codable {
         self.error = error
     }
 
+    /// For an erase with exceptions: how many sectors were not overwritten, the first ranges,
+    /// and what to do next. Nil when none were left out.
+    public var exceptionsAdvice: String? {
+        guard !badSectors.isEmpty else { return nil }
+        let count = badSectors.reduce(UInt64(0)) { $0 + $1.count }
+        let shown = badSectors.prefix(8).map(\.description).joined(separator: ", ")
+        let more = badSectors.count > 8 ? " and \(badSectors.count - 8) more range(s)" : ""
+        return "\(count) sector(s) (\(HumanFormat.bytes(Double(count) * Double(logicalSectorSize)))) could not be overwritten or read back and may still hold data: \(shown)\(more). Not certified. Next: erase the drive with its own command (lethe wipe --method nist-purge) if it has one, then verify; otherwise destroy it"
+    }
+
     /// The verdict rule, in one place: aborted beats everything; any unfinished pass, fatal
     /// error or failed verification means not erased; bad sectors make an otherwise clean erase
     /// "erased with exceptions".

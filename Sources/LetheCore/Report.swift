@@ -191,6 +191,9 @@ public struct ReportSanitization: Codable, Sendable, Equatable {
     public var hiddenAreas: HiddenAreas?
     /// Why this method: what `nist-purge` passed over, or why it fell back to Clear.
     public var choice: String?
+    /// For an erase with exceptions: which sectors were not overwritten (they may still hold
+    /// data), and what to do next. Nil when every sector was overwritten.
+    public var exceptions: String?
 
     /// Creates a sanitization record.
     public init(
@@ -232,9 +235,11 @@ public struct WipeCertificate: Codable, Sendable, Equatable {
     public var issuedAt: String
     /// `erased`, `erasedWithExceptions`, `notErased`, `aborted`.
     public var status: WipeStatus
-    /// True only when the erase finished (erased, or erased with exceptions) and its
-    /// verification passed. Anything else is a signed record of what happened, never a
-    /// certificate.
+    /// True only when every addressable sector was overwritten (or erased by the drive) and
+    /// read back as expected: status `erased` and verification `passed`. An erase with
+    /// exceptions (sectors that could not be written or read back, which may still hold data),
+    /// an unverified erase, and anything interrupted or failed are signed records of what
+    /// happened, never certificates.
     public var certified: Bool
     public var device: ReportDevice
     public var sanitization: ReportSanitization
@@ -248,6 +253,12 @@ public struct WipeCertificate: Codable, Sendable, Equatable {
 
     public static let schemaName = "lethe.wipe-certificate/1"
 
+    /// The certification rule, in one place: erased, verified as asked and found as expected,
+    /// and no sector left out.
+    public static func certifies(status: WipeStatus, verification: String, exceptions: [SectorRange]) -> Bool {
+        status == .erased && verification == "passed" && exceptions.isEmpty
+    }
+
     /// Creates a certificate.
     public init(
         reportId: String, issuedAt: String, status: WipeStatus, device: ReportDevice, sanitization: ReportSanitization,
@@ -258,7 +269,7 @@ public struct WipeCertificate: Codable, Sendable, Equatable {
         self.reportId = reportId
         self.issuedAt = issuedAt
         self.status = status
-        certified = (status == .erased || status == .erasedWithExceptions) && verification.result == "passed"
+        certified = Self.certifies(status: status, verification: verification.result, exceptions: sanitization.badSectors)
         self.device = device
         self.sanitization = sanitization
         self.verification = verification
@@ -455,12 +466,16 @@ public struct RefurbReport: Codable, Sendable, Equatable {
         if let status, status != .erased && status != .erasedWithExceptions {
             return ("D", "not erased (\(status.rawValue)): not for sale until erased")
         }
+        if verdict == .fail { return ("D", "health check failed: parts or recycling only") }
+        if status == .erasedWithExceptions {
+            return ("D", "erased with exceptions: some sectors could not be overwritten and may still hold data; not for sale unless purged by the drive's own erase, else destroy")
+        }
         switch verdict {
         case .fail: return ("D", "health check failed: parts or recycling only")
         case .warn: return ("B", "health check passed with warnings")
         case .unknown: return ("C", "health could not be read (no SMART)")
         case .pass:
-            return status == .erasedWithExceptions ? ("B", "healthy; erased with exceptions (bad sectors)") : ("A", "healthy and erased")
+            return ("A", "healthy and erased")
         }
     }
 }
@@ -586,6 +601,7 @@ extension WipeCertificate {
             technique: "overwrite", passes: passes, bytesWritten: o.bytesWritten, startedAt: startedAt, finishedAt: finishedAt,
             badSectors: o.badSectors, errors: o.error.map { [$0] } ?? [])
         sanitization.choice = o.methodChoice
+        sanitization.exceptions = o.exceptionsAdvice
         sanitization.hiddenAreas = o.hiddenAreas
         if let firmware = o.firmware {
             sanitization.technique = "firmware erase (the drive's own command)"

@@ -84,6 +84,7 @@ public enum ReportRenderer {
             .init(label: t("field.badSectors"), value: s.badSectors.isEmpty ? t("value.none") : s.badSectors.map { "LBA \($0.first)\($0.count > 1 ? "–\($0.first + $0.count - 1)" : "")" }.joined(separator: ", ")),
             .init(label: t("field.errors"), value: s.errors.isEmpty ? t("value.none") : s.errors.joined(separator: "; ")),
         ]
+        if let exceptions = s.exceptions { sanitization.append(.init(label: t("field.exceptions"), value: exceptions)) }
         if let choice = s.choice { sanitization.append(.init(label: t("field.choice"), value: choice)) }
         if let hidden = s.hiddenAreas {
             var text = "visible \(hidden.visibleSectors) sectors"
@@ -99,9 +100,11 @@ public enum ReportRenderer {
         let checks: [PageDocument.Row] = (v.checks ?? []).map {
             .init(label: t("field.check"), value: "\($0.passed ? "✔" : "✘") \($0.name): \($0.observed) (expected: \($0.expected))")
         }
+        // Only a certified erase is called a certificate; an erase without read-back is not "verified".
+        let verdict = c.status == .erased && !c.certified ? t("status.erasedUnverified") : t("status.\(c.status.rawValue)")
         let document = PageDocument(
-            title: t("certificate.title"), subtitle: "\(t("field.reportId")): \(c.reportId)   \(t("field.issuedAt")): \(c.issuedAt)",
-            verdict: t("status.\(c.status.rawValue)"), verdictColor: color(for: c.status),
+            title: t(c.certified ? "certificate.title" : "record.title"), subtitle: "\(t("field.reportId")): \(c.reportId)   \(t("field.issuedAt")): \(c.issuedAt)",
+            verdict: verdict, verdictColor: c.status == .erased && !c.certified ? color(for: .erasedWithExceptions) : color(for: c.status),
             sections: [
                 .init(title: t("section.device"), rows: deviceRows(d, t)),
                 .init(title: t("section.sanitization"), rows: sanitization),

@@ -17,25 +17,25 @@ public enum ReportSamples {
         id: "bench-01", name: "Lethe sample bench", location: "Unit 4, 12 Example Road, Manchester M1 1AA, UK",
         contact: "qa@refurb.example, +44 161 000 0000", keyId: testKey().keyId)
 
-    /// A certificate for a SATA HDD erased with DoD 3-pass and sample verification, with one
-    /// bad sector.
+    /// A certificate for a SATA HDD erased with DoD 3-pass and sample verification (the sector
+    /// its surface scan could not read was written and read back: the drive reallocated it).
     public static func certificate() -> WipeCertificate {
         let device = ReportDevice(
             manufacturer: "Western Digital", model: "WDC WD10EZEX-08WN4A0", serial: "WD-WCC6Y3KJ0RXX", firmware: "01.01A01",
             wwn: "0x50014ee2b5d1e2f3", mediaType: "magnetic hard disk", transport: "sata", sizeBytes: 1_000_204_886_016,
             logicalSectorSize: 512, source: "customer trade-in, batch 2026-11-A", bay: "Bay 3", path: "/dev/sdc")
         let passes = [
-            ReportPass(index: 1, pattern: "0x00", bytesWritten: 1_000_204_885_504, completed: true, durationMs: 5_612_400, throughputBytesPerSecond: 178_211_332),
-            ReportPass(index: 2, pattern: "0xff", bytesWritten: 1_000_204_885_504, completed: true, durationMs: 5_598_100, throughputBytesPerSecond: 178_666_575),
-            ReportPass(index: 3, pattern: "random (AES-128-CTR)", bytesWritten: 1_000_204_885_504, completed: true, durationMs: 5_640_900, throughputBytesPerSecond: 177_310_938),
+            ReportPass(index: 1, pattern: "0x00", bytesWritten: 1_000_204_886_016, completed: true, durationMs: 5_612_400, throughputBytesPerSecond: 178_211_332),
+            ReportPass(index: 2, pattern: "0xff", bytesWritten: 1_000_204_886_016, completed: true, durationMs: 5_598_100, throughputBytesPerSecond: 178_666_575),
+            ReportPass(index: 3, pattern: "random (AES-128-CTR)", bytesWritten: 1_000_204_886_016, completed: true, durationMs: 5_640_900, throughputBytesPerSecond: 177_310_938),
         ]
         return WipeCertificate(
-            reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", issuedAt: "2026-11-22T14:05:09Z", status: .erasedWithExceptions,
+            reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", issuedAt: "2026-11-22T14:05:09Z", status: .erased,
             device: device,
             sanitization: ReportSanitization(
                 category: "Clear", method: "dod-3", description: "DoD 5220.22-M (3 passes): DoD 5220.22-M (ECE) as in nwipe",
-                technique: "overwrite", passes: passes, bytesWritten: 3_000_614_656_512, startedAt: "2026-11-22T09:24:10Z",
-                finishedAt: "2026-11-22T14:05:09Z", badSectors: [SectorRange(first: 1_234_567, count: 1)], errors: []),
+                technique: "overwrite", passes: passes, bytesWritten: 3_000_614_658_048, startedAt: "2026-11-22T09:24:10Z",
+                finishedAt: "2026-11-22T14:05:09Z", badSectors: [], errors: []),
             verification: ReportVerification(
                 mode: "sample", method: "NIST SP 800-88 sampling: 1000 subsections with a pseudorandom run of sectors in each, plus the first and last sectors, read with O_DIRECT",
                 result: "passed", bytesVerified: 100_020_488_704, coverageBasisPoints: 1000, mismatchedSectors: 0,
@@ -68,12 +68,12 @@ public enum ReportSamples {
             slowRegions: [slowest], slowReads: 1, unreadable: bad, logicalSectorSize: 512,
             verdict: judged.verdict, findings: judged.findings, seconds: 6_512.4, thresholds: limits)
         let diagnostics = ReportDiagnostics(assessment: assessment, reading: reading).adding(surface: scan)
-        let grade = RefurbReport.grade(diagnostics: diagnostics, status: .erasedWithExceptions)
+        let grade = RefurbReport.grade(diagnostics: diagnostics, status: .erased)
         return RefurbReport(
             reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H1", issuedAt: "2026-11-22T14:05:10Z", device: certificate().device,
             diagnostics: diagnostics, battery: nil, grade: grade.grade,
             gradeReason: grade.reason,
-            certificate: CertificateReference(reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", digest: certificateDigest, status: .erasedWithExceptions),
+            certificate: CertificateReference(reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H0", digest: certificateDigest, status: .erased),
             performedBy: ReportParty(name: "A. Technician", role: "bench technician", contact: "qa@refurb.example"),
             station: station, tool: ReportTool(version: "0.1.0")
         ).graded(try! CosmeticGrade(grade: "B", notes: "two fine scratches on the top cover", gradedBy: "bench", gradedAt: "2026-11-22T14:05:05Z"))

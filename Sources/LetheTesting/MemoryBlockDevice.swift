@@ -10,7 +10,12 @@ import Synchronization
 /// - `vanishAfterBytesWritten`: once this many bytes were written, every call fails with ENODEV
 ///   (an unplug);
 /// - `droppedWrites`: writes to these LBAs report success but store nothing (a lying drive);
-/// - `failFlushes`: that many `synchronize` calls fail with EIO.
+/// - `failFlushes`: that many `synchronize` calls fail with EIO;
+/// - `badRanges`: like `badSectors`, for whole regions (a dm-error target over part of a disk);
+/// - `refuseWrites`: every write fails with EIO, reads work (an SSD in read-only end-of-life
+///   mode);
+/// - `offlineAfterBytesWritten`: once this many bytes were written, every request fails with
+///   EIO while the device stays listed (a SCSI disk set offline: no ENODEV, just errors).
 public final class MemoryBlockDevice: BlockDevice {
     /// Fault settings; change them at any time with ``configure(_:)``.
     public struct Faults: Sendable {
@@ -19,6 +24,9 @@ public final class MemoryBlockDevice: BlockDevice {
         public var vanishAfterBytesWritten: UInt64?
         public var droppedWrites: Set<UInt64> = []
         public var failFlushes: Int = 0
+        public var badRanges: [Range<UInt64>] = []
+        public var refuseWrites = false
+        public var offlineAfterBytesWritten: UInt64?
         /// Called (outside the device lock) after each successful write with the write count.
         public var onWrite: (@Sendable (Int) -> Void)?
 
@@ -34,6 +42,7 @@ public final class MemoryBlockDevice: BlockDevice {
         var flushes = 0
         var failedRequests = 0
         var vanished = false
+        var offline = false
     }
 
     public let path: String
@@ -106,7 +115,11 @@ public final class MemoryBlockDevice: BlockDevice {
         guard offset + UInt64(count) <= sizeBytes else {
             throw IOFailure(operation: op, path: path, errno: .noSpace, offset: offset, length: count)
         }
-        if let range = sectors(offset, count), state.faults.badSectors.contains(where: { range.contains($0) }) {
+        let inBadRange = sectors(offset, count).map { range in
+            state.faults.badSectors.contains(where: { range.contains($0) })
+                || state.faults.badRanges.contains(where: { $0.overlaps(range.lowerBound..<(range.upperBound + 1)) })
+        } ?? false
+        if state.offline || inBadRange || (op == .write && state.faults.refuseWrites) {
             state.failedRequests += 1
             throw IOFailure(operation: op, path: path, errno: .io, offset: offset, length: count)
         }
@@ -130,6 +143,7 @@ public final class MemoryBlockDevice: BlockDevice {
             }
             s.bytesWritten += UInt64(count)
             if let limit = s.faults.vanishAfterBytesWritten, s.bytesWritten >= limit { s.vanished = true }
+            if let limit = s.faults.offlineAfterBytesWritten, s.bytesWritten >= limit { s.offline = true }
             return (count, s.writes, s.faults.onWrite)
         }
         hook?(writes)
@@ -149,6 +163,7 @@ public final class MemoryBlockDevice: BlockDevice {
     public func synchronize() throws(IOFailure) {
         try state.withLock { (s: inout State) throws(IOFailure) in
             if s.vanished { throw IOFailure(operation: .flush, path: path, errno: .noSuchDevice, offset: 0, length: 0) }
+            if s.offline { throw IOFailure(operation: .flush, path: path, errno: .io, offset: 0, length: 0) }
             if s.faults.failFlushes > 0 {
                 s.faults.failFlushes -= 1
                 throw IOFailure(operation: .flush, path: path, errno: .io, offset: 0, length: 0)

@@ -80,11 +80,18 @@ final class PhaseRunner: Sendable {
     private let stop = Atomic<Bool>(false)
     let bytesDone = Atomic<UInt64>(0)
     private let findings = Mutex(PhaseFindings())
+    /// 1 + the offset of the latest transfer that worked (0: none yet in this phase).
+    private let lastGood = Atomic<UInt64>(0)
+    /// One sector of the phase's own operation at a byte offset: the probe that tells a failing
+    /// region from a device that no longer answers (nil: no probing).
+    let probe: (@Sendable (PhaseRunner, UInt64, WorkerBuffers) throws(IOFailure) -> Void)?
 
     init(
         device: any BlockDevice, chunks: [Chunk], threads: Int, bufferBytes: Int, retries: Int,
-        knownBad: [SectorRange], cancellation: WipeCancellation
+        knownBad: [SectorRange], cancellation: WipeCancellation,
+        probe: (@Sendable (PhaseRunner, UInt64, WorkerBuffers) throws(IOFailure) -> Void)? = nil
     ) {
+        self.probe = probe
         self.device = device
         self.chunks = chunks
         self.threads = max(1, min(threads, chunks.count))
@@ -147,6 +154,13 @@ final class PhaseRunner: Sendable {
         }
     }
 
+    /// Stops the phase as failed (a flush that failed at a checkpoint): the workers finish
+    /// their current request and take no more.
+    func fail(_ failure: IOFailure) {
+        findings.withLock { if $0.fatal == nil { $0.fatal = failure } }
+        stop.store(true, ordering: .relaxed)
+    }
+
     /// Bad sectors found so far in this phase.
     var badSectorsSoFar: [SectorRange] { findings.withLock { $0.badSectors } }
 
@@ -182,46 +196,111 @@ final class PhaseRunner: Sendable {
 
     // MARK: - Transfers with retry and narrowing
 
-    /// Performs `transfer` over `piece`, retrying medium errors, then bisecting down to single
-    /// sectors. Returns the bad sectors. Device-gone and other errors are rethrown (fatal).
+    /// Failed requests one chunk may spend narrowing its failure down. A few bad sectors are
+    /// found exactly (a bisect costs about two requests per halving); a chunk that is bad
+    /// throughout spends the budget and the rest of it is listed whole, not tried sector by
+    /// sector (which, over a failing region, took minutes per gigabyte).
+    static let narrowingBudget = 64
+
+    /// Notes a transfer that worked: a place the device is known to answer, for probes.
+    func noteSuccess(_ piece: Chunk) {
+        lastGood.store(piece.offset + 1, ordering: .relaxed)
+    }
+
+    /// Performs `transfer` over `piece`, retrying medium errors. When they persist, first makes
+    /// sure the device still answers at all (``confirmResponsive(after:excluding:buffers:)``),
+    /// then bisects within ``narrowingBudget``. Returns the sectors that could not be
+    /// transferred. Device-gone and other errors, and a device that no longer answers, are
+    /// thrown (fatal).
     func transferNarrowing(
-        _ piece: Chunk, transfer: (Chunk) throws(IOFailure) -> Void
+        _ piece: Chunk, buffers: WorkerBuffers, transfer: (Chunk) throws(IOFailure) -> Void
     ) throws(IOFailure) -> [SectorRange] {
         var lastError: IOFailure?
         for _ in 0...retries {
             do {
                 try transfer(piece)
+                noteSuccess(piece)
                 return []
             } catch where error.errno.meansMediumError {
                 lastError = error
             }
         }
-        guard piece.length > sectorSize else {
-            _ = lastError
-            let sector = UInt64(sectorSize)
-            return [SectorRange(first: piece.offset / sector, count: UInt64(piece.length) / sector)]
-        }
-        return try bisect(piece, transfer: transfer)
+        if let lastError { try confirmResponsive(after: lastError, excluding: piece, buffers: buffers) }
+        var budget = Self.narrowingBudget
+        return try narrow(piece, budget: &budget, transfer: transfer)
     }
 
-    private func bisect(_ piece: Chunk, transfer: (Chunk) throws(IOFailure) -> Void) throws(IOFailure) -> [SectorRange] {
-        let sectors = piece.length / sectorSize
-        let half = (sectors / 2) * sectorSize
+    /// The failed `piece` as a sector range.
+    private func range(of piece: Chunk) -> SectorRange {
+        let sector = UInt64(sectorSize)
+        return SectorRange(first: piece.offset / sector, count: UInt64(piece.length) / sector)
+    }
+
+    /// `piece` has failed: split it, try each half, and go on into the halves that fail while
+    /// the budget lasts. A single sector gets its retries before it is called bad.
+    private func narrow(_ piece: Chunk, budget: inout Int, transfer: (Chunk) throws(IOFailure) -> Void) throws(IOFailure) -> [SectorRange] {
+        guard budget > 0 else { return [range(of: piece)] }
+        guard piece.length > sectorSize else {
+            for _ in 0..<retries where budget > 0 {
+                do {
+                    try transfer(piece)
+                    noteSuccess(piece)
+                    return []
+                } catch where error.errno.meansMediumError {
+                    budget -= 1
+                }
+            }
+            return [range(of: piece)]
+        }
+        let half = (piece.length / sectorSize / 2) * sectorSize
         let halves = [Chunk(offset: piece.offset, length: half), Chunk(offset: piece.offset + UInt64(half), length: piece.length - half)]
         var bad: [SectorRange] = []
         for part in halves {
+            guard budget > 0 else {
+                bad.append(range(of: part))
+                continue
+            }
             do {
                 try transfer(part)
+                noteSuccess(part)
             } catch where error.errno.meansMediumError {
-                if part.length > sectorSize {
-                    bad += try bisect(part, transfer: transfer)
-                } else {
-                    // One sector: give it its retries before calling it bad.
-                    bad += try transferNarrowing(part, transfer: transfer)
-                }
+                budget -= 1
+                bad += try narrow(part, budget: &budget, transfer: transfer)
             }
         }
         return bad
+    }
+
+    /// After a request failed with a medium error even when retried: is it the medium there,
+    /// or the whole device? Repeats the phase's own operation (the same pattern written, or a
+    /// read) on one sector where the device answered before in this phase, or else on the
+    /// first and last sectors. When every probe fails too, the device no longer answers
+    /// (offline, dead, or refusing all writes): that is thrown as fatal, marked
+    /// ``IOFailure/unresponsive``, instead of being narrowed sector by sector.
+    func confirmResponsive(after failure: IOFailure, excluding piece: Chunk, buffers: WorkerBuffers) throws(IOFailure) {
+        guard let probe else { return }
+        let sector = UInt64(sectorSize)
+        let last = device.sizeBytes - sector
+        let known = lastGood.load(ordering: .relaxed)
+        var candidates: [UInt64] = known > 0 ? [known - 1] : [0, last]
+        let failed = piece.offset..<(piece.offset + UInt64(piece.length))
+        candidates = candidates.filter { offset in
+            !failed.contains(offset) && !knownBad.contains { $0.first * sector <= offset && offset < $0.end * sector }
+        }
+        if candidates.isEmpty { candidates = [0, last].filter { !failed.contains($0) } }
+        guard !candidates.isEmpty else { return }
+        var tried: [String] = []
+        for offset in candidates {
+            do {
+                try probe(self, offset, buffers)
+                return
+            } catch where error.errno.meansMediumError || error.errno == .noSpace {
+                tried.append("LBA \(offset / sector)")
+            }
+        }
+        var dead = failure
+        dead.unresponsive = "every request fails with \(failure.errno) from offset \(failure.offset) on, and \(tried.joined(separator: " and "))\(known > 0 ? ", which worked earlier in this pass," : "") failed too"
+        throw dead
     }
 }
 

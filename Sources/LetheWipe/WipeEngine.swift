@@ -75,6 +75,10 @@ public final class WipeEngine: Sendable {
                 throw LetheError(.invalidArgument, path: device.path,
                     "the checkpoint is for method \(point.method) (\(point.patterns.count) passes), not \(options.method.name); a resume must use the same method")
             }
+            guard point.verification.mode == options.verification else {
+                throw LetheError(.invalidArgument, path: device.path,
+                    "the checkpoint was made with verification \(point.verification.mode.rawValue), not \(options.verification.rawValue); a resume must verify as the erase began")
+            }
             guard point.sizeBytes == device.sizeBytes else {
                 throw LetheError(.invalidArgument, path: device.path,
                     "the checkpoint is for a device of \(point.sizeBytes) bytes; this one has \(device.sizeBytes): not the same device")
@@ -185,13 +189,19 @@ public final class WipeEngine: Sendable {
                 tracker.begin(.write, pass: number, bytes: size - from)
                 let written = runPhase(
                     chunks: chunks, knownBad: badSectors, tracker: &tracker, progress: progress,
-                    checkpoint: { durable, bad in save(pass: number, phase: .write, offset: durable, extraBad: bad) }
+                    checkpoint: { durable, bad in save(pass: number, phase: .write, offset: durable, extraBad: bad) },
+                    probe: { runner, offset, buffers throws(IOFailure) in
+                        // The pass's own bytes for that sector: a probe writes nothing the pass would not.
+                        let sector = buffers.expected.slice(0, runner.sectorSize)
+                        filler.fill(sector, offset: offset)
+                        try runner.device.writeFully(UnsafeRawBufferPointer(sector), at: offset)
+                    }
                 ) { runner, chunk, buffers throws(IOFailure) in
                     for piece in runner.usablePieces(of: chunk) {
                         let start = Int(piece.offset - chunk.offset)
                         let buffer = buffers.io.slice(start, piece.length)
                         filler.fill(buffer, offset: piece.offset)
-                        let bad = try runner.transferNarrowing(piece) { (part: Chunk) throws(IOFailure) in
+                        let bad = try runner.transferNarrowing(piece, buffers: buffers) { (part: Chunk) throws(IOFailure) in
                             let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
                             try runner.device.writeFully(UnsafeRawBufferPointer(slice), at: part.offset)
                         }
@@ -202,7 +212,7 @@ public final class WipeEngine: Sendable {
                 badSectors = SectorRange.coalesce(badSectors + written.findings.badSectors)
                 var completed = written.findings.fatal == nil && !cancellation.isCancelled
                 if let failure = written.findings.fatal {
-                    fatal = describe(failure, during: "pass \(number) (write)")
+                    fatal = describe(failure, during: "pass \(number) (\(failure.operation == .flush ? "flush at a checkpoint" : "write"))")
                     vanished = failure.errno.meansDeviceGone
                 }
                 // Flush even after an abort, so what was written is on the medium.
@@ -238,7 +248,8 @@ public final class WipeEngine: Sendable {
             verification.seconds += check.record.seconds
             verification.mismatchedSectors += check.record.mismatchedSectors
             verification.firstMismatches = Array((verification.firstMismatches + check.record.firstMismatches).prefix(PhaseFindings.mismatchesKept))
-            verification.coverage = samplePlan.map { number == patterns.count ? $0.coverage : 1 } ?? 1
+            // What was read back, not what was planned: unreadable sectors are not covered.
+            verification.coverage = size > 0 ? Double(check.record.bytesVerified) / Double(size) : 0
             if let failure = check.fatal {
                 fatal = fatal ?? describe(failure, during: "verification of pass \(number)")
                 vanished = failure.errno.meansDeviceGone
@@ -291,7 +302,7 @@ public final class WipeEngine: Sendable {
         var tracker = ProgressTracker(total: device.sizeBytes, passCount: 1, interval: options.progressInterval)
         let result = verify(pattern: pattern, chunks: chunks, knownBad: [], pass: 1, tracker: &tracker, progress: progress)
         var record = result.record
-        record.coverage = 1
+        record.coverage = device.sizeBytes > 0 ? Double(record.bytesVerified) / Double(device.sizeBytes) : 0
         let error = result.fatal.map { describe($0, during: "verification") }
         if error != nil || cancellation.isCancelled { record.result = .notRun }
         return (record, result.badSectors, error)
@@ -306,12 +317,13 @@ public final class WipeEngine: Sendable {
         chunks: [Chunk], knownBad: [SectorRange], reading: Bool = false, tracker: inout ProgressTracker,
         progress: (WipeProgress) -> Void,
         checkpoint: (UInt64, [SectorRange]) -> Void = { _, _ in },
+        probe: (@Sendable (PhaseRunner, UInt64, WorkerBuffers) throws(IOFailure) -> Void)? = nil,
         work: @escaping @Sendable (PhaseRunner, Chunk, WorkerBuffers) throws(IOFailure) -> Void
     ) -> (findings: PhaseFindings, lowWater: UInt64) {
         let runner = PhaseRunner(
             device: device, chunks: chunks, threads: reading ? options.readQueueDepth : options.queueDepth,
             bufferBytes: options.blockSize,
-            retries: options.retries, knownBad: knownBad, cancellation: cancellation)
+            retries: options.retries, knownBad: knownBad, cancellation: cancellation, probe: probe)
         var lastCheckpoint = Date()
         let findings = runner.run(interval: min(options.progressInterval, max(0.05, options.checkpointInterval)), tick: {
             progress(tracker.snapshot(phaseDone: runner.bytesDone.load(ordering: .relaxed), badSectors: knownBad))
@@ -320,7 +332,14 @@ public final class WipeEngine: Sendable {
             // Take the mark first: every chunk below it finished before the flush started.
             let mark = runner.lowWaterOffset()
             let bad = runner.badSectorsSoFar
-            if (try? device.synchronize()) != nil { checkpoint(mark, bad) }
+            do throws(IOFailure) {
+                try device.synchronize()
+                checkpoint(mark, bad)
+            } catch {
+                // fsync reports a lost write once: this answer is the only one. The pass is
+                // incomplete, and no checkpoint claims what may not be on the medium.
+                runner.fail(error)
+            }
         }, work: work)
         tracker.finishPhase()
         return (findings, runner.lowWaterOffset())
@@ -340,12 +359,16 @@ public final class WipeEngine: Sendable {
         let filler = PatternFiller(pattern)
         let total = chunks.reduce(UInt64(0)) { $0 + UInt64($1.length) }
         tracker.begin(.verify, pass: pass, bytes: total)
-        let found = runPhase(chunks: chunks, knownBad: knownBad, reading: true, tracker: &tracker, progress: progress) {
-            runner, chunk, buffers throws(IOFailure) in
+        let found = runPhase(
+            chunks: chunks, knownBad: knownBad, reading: true, tracker: &tracker, progress: progress,
+            probe: { runner, offset, buffers throws(IOFailure) in
+                try runner.device.readFully(into: buffers.expected.slice(0, runner.sectorSize), at: offset)
+            }
+        ) { runner, chunk, buffers throws(IOFailure) in
             for piece in runner.usablePieces(of: chunk) {
                 let start = Int(piece.offset - chunk.offset)
                 var readable: [Chunk] = []
-                let bad = try runner.transferNarrowing(piece) { (part: Chunk) throws(IOFailure) in
+                let bad = try runner.transferNarrowing(piece, buffers: buffers) { (part: Chunk) throws(IOFailure) in
                     let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
                     try runner.device.readFully(into: slice, at: part.offset)
                     readable.append(part)
@@ -391,18 +414,21 @@ public final class WipeEngine: Sendable {
         return (sectors, mismatches)
     }
 
+    /// Flushes the device. A failure is final: the kernel reports a lost write to one fsync
+    /// only, so a second one that answers 0 proves nothing.
     private func flush() -> IOFailure? {
         do {
             try device.synchronize()
             return nil
         } catch {
-            // A flush can report an error once for a write that already failed; ask again.
-            do { try device.synchronize() } catch { return error }
-            return nil
+            return error
         }
     }
 
     private func describe(_ failure: IOFailure, during stage: String) -> String {
+        if let why = failure.unresponsive {
+            return "the device stopped answering during \(stage): \(why); it was not narrowed sector by sector"
+        }
         if failure.errno.meansDeviceGone {
             return "device vanished during \(stage) at offset \(failure.offset) (\(failure.errno))"
         }

@@ -35,7 +35,7 @@ struct Wipe: ParsableCommand {
         discussion: """
             The device is refused, before anything is written, when it (or a partition or dm/md device on it) holds /, /boot or swap, has a mounted file system, or is in use. Writing needs --yes, or the device name typed at a terminal prompt. With --serial, the device must report that serial.
 
-            Exit status: 0 erased and verified as asked; 3 erased with exceptions (bad sectors listed); 4 not erased; 5 aborted (SIGINT/SIGTERM); 2 refused or bad input.
+            Exit status: 0 erased and verified as asked (certified with --report-dir); 3 erased with exceptions (sectors that could not be overwritten are listed; never certified); 4 not erased (a device that stops answering ends here at once); 5 aborted (SIGINT/SIGTERM); 2 refused or bad input.
 
             With --json, stdout carries one JSON object per line: {"type":"progress",...} while it runs, and exactly one {"type":"result",...} (or {"type":"error",...}) at the end.
 
@@ -333,6 +333,8 @@ struct Wipe: ParsableCommand {
         var throughputBytesPerSecond: Double
         var seconds: Double
         var error: String?
+        /// For an erase with exceptions: what was left out and what to do next.
+        var exceptions: String?
         var reportId: String?
     }
 
@@ -343,7 +345,7 @@ struct Wipe: ParsableCommand {
                 logicalSectorSize: o.logicalSectorSize, bytesWritten: o.bytesWritten, passes: o.passes,
                 verification: o.verification, badSectors: o.badSectors,
                 throughputBytesPerSecond: o.throughputBytesPerSecond.rounded(), seconds: o.seconds, error: o.error,
-                reportId: reportId))
+                exceptions: o.exceptionsAdvice, reportId: reportId))
             if let error = o.error { Output.err("lethe: \(o.device): \(error)") }
             return
         }
@@ -362,8 +364,8 @@ struct Wipe: ParsableCommand {
         for mismatch in o.verification.firstMismatches.prefix(5) {
             print("  differs at offset \(mismatch.offset): expected \(hex(mismatch.expected)), found \(hex(mismatch.found))")
         }
-        if !o.badSectors.isEmpty {
-            print("bad sectors:  \(o.badSectors.map(\.description).joined(separator: ", ")) (\(o.logicalSectorSize)-byte sectors)")
+        if let advice = o.exceptionsAdvice {
+            print("not erased:   \(advice)")
         }
         print("throughput:   \(HumanFormat.bytes(o.throughputBytesPerSecond))/s, \(HumanFormat.fixed(o.seconds, 1)) s in all")
         if let reportId { print("report:       \(reportId)") }

@@ -128,19 +128,53 @@ import Testing
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let expected: [ReportLanguage: [String]] = [
-            .en: ["ERASED WITH EXCEPTIONS", "Serial number", "Method", "Certificate of Data Sanitization"],
-            .zhCN: ["已清除（有例外）", "序列号", "方法", "数据清除证书"],
+            .en: ["ERASED AND VERIFIED", "Serial number", "Method", "Certificate of Data Sanitization"],
+            .zhCN: ["已清除并验证", "序列号", "方法", "数据清除证书"],
         ]
         for language in ReportLanguage.allCases {
             let (certificate, refurb, _) = try Self.writeSamples(dir, language: language)
             // Lines wrap where the layout wraps them: compare with whitespace collapsed.
             let text = try Self.run(pdftotext, [certificate.pdfPath, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            for needle in ["WD-WCC6Y3KJ0RXX", "dod-3", "LBA 1234567", certificate.reportId] + expected[language]! {
+            for needle in ["WD-WCC6Y3KJ0RXX", "dod-3", certificate.reportId] + expected[language]! {
                 #expect(text.contains(needle), "\(language): \(needle) missing")
             }
             let refurbText = try Self.run(pdftotext, [refurb.pdfPath, "-"]).stdout
             #expect(refurbText.contains("WD-WCC6Y3KJ0RXX"))
             #expect(refurbText.contains(certificate.reportId), "the refurb report names its certificate")
+        }
+    }
+
+    /// An erase with exceptions, or one that was not read back, is a signed record, never
+    /// called a certificate, in the JSON or on paper.
+    @Test func anUncertifiedEraseIsNotCalledACertificateOnPaper() throws {
+        guard let pdftotext = Self.which("pdftotext") else {
+            print("skipped: needs pdftotext (poppler-utils)")
+            return
+        }
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sample = ReportSamples.certificate()
+        var sanitization = sample.sanitization
+        sanitization.badSectors = [SectorRange(first: 1_234_567, count: 8)]
+        sanitization.exceptions = "8 sector(s) could not be overwritten; destroy it"
+        var unverified = sample.verification
+        unverified.result = "skipped"
+        let cases: [(WipeStatus, ReportSanitization, ReportVerification, String)] = [
+            (.erasedWithExceptions, sanitization, sample.verification, "ERASED WITH EXCEPTIONS: NOT CERTIFIED"),
+            (.erased, sample.sanitization, unverified, "ERASED, NOT VERIFIED: NOT CERTIFIED"),
+        ]
+        for (status, sanitization, verification, verdict) in cases {
+            let document = WipeCertificate(
+                reportId: ReportID.make(), issuedAt: sample.issuedAt, status: status, device: sample.device, sanitization: sanitization,
+                verification: verification, tool: sample.tool, performedBy: sample.performedBy, verifiedBy: sample.verifiedBy,
+                station: sample.station, destination: sample.destination)
+            #expect(!document.certified)
+            let written = try ReportWriter.write(
+                certificate: document, key: ReportSamples.testKey(), directory: dir, verifyBase: "https://verify.refurb.example", language: .en)
+            let text = try Self.run(pdftotext, [written.pdfPath, "-"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("Record of Data Sanitization (not a certificate)") && !text.contains("Certificate of Data Sanitization"), "\(text)")
+            #expect(text.contains(verdict), "\(verdict) missing")
+            if status == .erasedWithExceptions { #expect(text.contains("LBA 1234567") && text.contains("Next step")) }
         }
     }
 

@@ -168,17 +168,6 @@ private func engine(
         #expect(check.record.firstMismatches == [Mismatch(offset: 100, expected: 0, found: 1)])
     }
 
-    @Test func aFailedFlushIsRetriedOnce() throws {
-        var faults = MemoryBlockDevice.Faults()
-        faults.failFlushes = 1
-        let device = MemoryBlockDevice(sizeBytes: 1 * mib, faults: faults)
-        #expect(try engine(device, "zero").run().status == .erased)
-        device.configure { $0.failFlushes = 2 }
-        let outcome = try engine(device, "zero").run()
-        #expect(outcome.status == .notErased)
-        #expect(outcome.error?.contains("flush") == true)
-    }
-
     @Test func progressIsReportedAndEndsComplete() throws {
         let device = MemoryBlockDevice(sizeBytes: 8 * mib)
         let job = try engine(device, "dod-3", blockSize: 64 << 10, queueDepth: 1)
