@@ -43,7 +43,13 @@ public enum FirmwarePlanner {
             if method.picksStrongestPurge { return fallback(reason: reason) }
             throw LetheError(.unsupported, path: target.path, "\(method.name): \(reason)")
         }
-        let node = try CommandNode.resolve(kernelName: kernelName)
+        // Drive commands act on the whole disk: a partition is refused (nist-purge overwrites it).
+        let node: CommandNode
+        do throws(LetheError) {
+            node = try CommandNode.resolve(kernelName: kernelName)
+        } catch where error.code == .unsupported && method.picksStrongestPurge {
+            return fallback(reason: "\(kernelName) \(error.message)")
+        }
         let transport = try LinuxCommandTransport(path: node.path, writable: true)
         let probe = FirmwareCapabilities.probe(transport: kind, using: transport)
         var capabilities = PurgeCapabilities(probe)
@@ -67,6 +73,9 @@ public enum FirmwarePlanner {
         }
         var options = FirmwarePurgeOptions(method: erase)
         options.namespace = node.namespace
+        if erase.reachesEveryNamespace(formatAttributes: capabilities.nvme?.formatAttributes ?? 0) {
+            options.namespaces = try guardNamespaces(of: node, target: target, erase: erase, transport: transport)
+        }
         options.openHiddenAreas = settings.openHiddenAreas
         options.ignoreCapabilities = settings.ignoreCapabilities
         options.timeLimitSeconds = settings.timeLimitSeconds
@@ -77,6 +86,37 @@ public enum FirmwarePlanner {
             throw LetheError(.unsupported, path: target.path, "\(erase.rawValue): \(refusal). Nothing was written or sent")
         }
         return .firmware(purge, method: .firmware(erase))
+    }
+
+    /// An NVMe command that reaches every namespace of the controller: each namespace the
+    /// controller reports active must be a block device here, and the guard must clear each
+    /// one. Returns them as the certificate names them (the target first). Fails closed: a
+    /// namespace the guard cannot see, or an answer it cannot read, refuses the erase.
+    static func guardNamespaces(
+        of node: CommandNode, target: LinuxBlockDevice.Target, erase: FirmwareErase, transport: any CommandTransport
+    ) throws(LetheError) -> [String] {
+        let siblings = CommandNode.guardedNamespaces(sharing: node)
+        let refusing = "\(erase.rawValue) erases every namespace of \(node.path)"
+        guard let answer = try? transport.execute(NvmeCommand.activeNamespaces), let active = NvmeCommand.namespaceIds(inActiveList: answer) else {
+            throw LetheError(.unsupported, path: target.path, "\(refusing), but the controller did not list its active namespaces (Identify CNS 02h), so Lethe cannot check them all. Nothing was sent")
+        }
+        let unseen = active.filter { id in !siblings.contains { $0.namespace == id } }
+        guard unseen.isEmpty else {
+            throw LetheError(.unsupported, path: target.path, "\(refusing), and namespace(s) \(unseen.map(String.init).joined(separator: ", ")) are active but have no block device on this host, so the guard cannot check them. Nothing was sent")
+        }
+        var named: [String] = []
+        for sibling in siblings {
+            guard let reasons = sibling.protection else {
+                throw LetheError(.protectedDevice, path: target.path, "\(refusing), and the device number of \(sibling.kernelName) cannot be read, so the guard cannot clear it. Nothing was sent")
+            }
+            guard reasons.isEmpty else {
+                throw LetheError(.protectedDevice, path: target.path, "refusing \(refusing): \(reasons.map(\.description).joined(separator: "; ")). Nothing was sent")
+            }
+            named.append("/dev/\(sibling.kernelName) (namespace \(sibling.namespace), \(sibling.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "size unknown"))")
+        }
+        let own = named.firstIndex { $0.hasPrefix("/dev/\(target.identity?.kernelName ?? "")") } ?? 0
+        if !named.isEmpty { named.insert(named.remove(at: own), at: 0) }
+        return named
     }
 
     static func fallback(reason: String) -> Plan {
@@ -90,6 +130,14 @@ public enum FirmwarePlanner {
     /// ``HiddenAreasBeforeOverwrite/open()`` must run before the first write. Other devices
     /// (NVMe, SCSI, loop, a bridge that drops ATA pass-through) get nil areas.
     public static func hiddenAreasBeforeOverwrite(target: LinuxBlockDevice.Target, open: Bool) throws(LetheError) -> HiddenAreasBeforeOverwrite {
+        // Hidden areas belong to the whole disk: opening them through a partition is refused.
+        if open, let kernelName = target.identity?.kernelName, target.number != nil {
+            do throws(LetheError) {
+                _ = try CommandNode.resolve(kernelName: kernelName)
+            } catch where error.code == .unsupported {
+                throw LetheError(.unsupported, path: target.path, "opening hidden areas (--open-hidden-areas, or the profile's erase.openHiddenAreas): \(kernelName) \(error.message)")
+            } catch {}
+        }
         guard let kernelName = target.identity?.kernelName, target.number != nil,
               let kind = DeviceDiscovery.drive(named: kernelName)?.transport, kind == .sata || kind == .usb,
               let node = try? CommandNode.resolve(kernelName: kernelName),

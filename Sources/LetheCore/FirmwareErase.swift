@@ -82,6 +82,18 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// Whether the command erases more than the namespace it is sent for: an NVMe sanitize
+    /// acts on the whole subsystem; a Format NVM does when the controller says format or
+    /// secure erase applies to all namespaces (FNA bits 0 and 1). Every namespace it reaches
+    /// must be guarded, and is named on the certificate.
+    public func reachesEveryNamespace(formatAttributes: Int) -> Bool {
+        switch self {
+        case .nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeSanitizeOverwrite: true
+        case .nvmeFormatUserData, .nvmeFormatCrypto: formatAttributes & 0x3 != 0
+        default: false
+        }
+    }
+
     /// The strongest first, as NIST SP 800-88 Rev. 1 (Table A-8 and §5) ranks them for flash
     /// media: cryptographic erase, then block erase, then the drive's own overwrite, then
     /// security erase (enhanced before normal).
@@ -301,6 +313,25 @@ public enum NvmeCommand {
     public static let sanitizeStatusLog = DeviceCommand.nvmeAdmin(
         name: "NVMe Get Log Page (Sanitize Status)", opcode: 0x02, namespace: 0xFFFF_FFFF, cdw10: 0x81 | (512 / 4 - 1) << 16, transferLength: 512,
         timeoutSeconds: 10)
+
+    /// Identify (06h) CNS 02h: the controller's active namespace ids (up to 1,024, ascending,
+    /// zero-terminated).
+    public static let activeNamespaces = DeviceCommand.nvmeAdmin(
+        name: "NVMe Identify (Active Namespace ID list)", opcode: 0x06, namespace: 0, cdw10: 2, transferLength: 4096, timeoutSeconds: 10)
+
+    /// The namespace ids in an Active Namespace ID list: little-endian 32-bit ids until the
+    /// first zero. Nil when the answer is not such a list (short, or not ascending).
+    public static func namespaceIds(inActiveList bytes: [UInt8]) -> [UInt32]? {
+        guard bytes.count >= 4, bytes.count % 4 == 0 else { return nil }
+        var ids: [UInt32] = []
+        for index in stride(from: 0, to: bytes.count, by: 4) {
+            let id = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[index + $1]) << (8 * UInt32($1)) }
+            if id == 0 { break }
+            if let last = ids.last, id <= last { return nil }
+            ids.append(id)
+        }
+        return ids
+    }
 
     /// Identify (06h) CNS 00h: the namespace's data structure (its current LBA format).
     public static func identifyNamespace(_ namespace: UInt32) -> DeviceCommand {
@@ -540,6 +571,9 @@ public struct FirmwareEraseRecord: Codable, Sendable, Hashable {
     public var hiddenAreas: HiddenAreas?
     /// Status polls that said nothing new are counted, not listed.
     public var statusPolls = 0
+    /// NVMe: every namespace the command reached (a sanitize, or a format that applies to all
+    /// namespaces), each guarded before it was sent; the first is the one read back.
+    public var namespaces: [String]?
 
     /// A record for `method`.
     public init(method: FirmwareErase) { self.method = method.rawValue }

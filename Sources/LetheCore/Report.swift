@@ -191,6 +191,9 @@ public struct ReportSanitization: Codable, Sendable, Equatable {
     public var hiddenAreas: HiddenAreas?
     /// Why this method: what `nist-purge` passed over, or why it fell back to Clear.
     public var choice: String?
+    /// NVMe: every namespace the drive's command erased (a sanitize reaches them all), each
+    /// guarded before it was sent; the first is the one read back.
+    public var namespaces: [String]?
     /// For an erase with exceptions: which sectors were not overwritten (they may still hold
     /// data), and what to do next. Nil when every sector was overwritten.
     public var exceptions: String?
@@ -607,6 +610,7 @@ extension WipeCertificate {
             sanitization.technique = "firmware erase (the drive's own command)"
             sanitization.commands = firmware.commands
             sanitization.hiddenAreas = firmware.hiddenAreas
+            sanitization.namespaces = firmware.namespaces
             verification.mode = "readback"
             verification.method = "read-back of \(v.sampleSubsections ?? 0) blocks of 4 KiB (the first, the last, the rest chosen by the seed), written with random data before the erase and read with O_DIRECT after it: the data known before must be gone" + (o.checks?.count ?? 0 > 1 ? ", and the drive's erased pattern must be there" : "")
             verification.checks = o.checks

@@ -130,9 +130,20 @@ public struct CommandNode: Sendable, Equatable {
     /// The NVMe namespace id (1 for other transports).
     public var namespace: UInt32
 
-    /// Resolves the command node of block device `kernelName` (`sdb`, `nvme0n1`).
+    /// Resolves the command node of whole disk `kernelName` (`sdb`, `nvme0n1`). A partition
+    /// is refused (`.unsupported`, naming its disk): a command sent through `/dev/sdb1` reaches
+    /// all of `sdb`, its other partitions included. So is a name sysfs does not list as a disk.
     public static func resolve(kernelName: String, sysfs: String = "/sys", dev: String = "/dev") throws(LetheError) -> CommandNode {
         let block = "\(sysfs)/block/\(kernelName)"
+        guard FileManager.default.fileExists(atPath: block) else {
+            if FileManager.default.fileExists(atPath: "\(sysfs)/class/block/\(kernelName)/partition") {
+                let disk = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(sysfs)/class/block/\(kernelName)"))
+                    .map { ($0 as NSString).deletingLastPathComponent }.map { ($0 as NSString).lastPathComponent } ?? "its disk"
+                throw LetheError(.unsupported, path: "\(dev)/\(kernelName)",
+                    "is a partition of \(disk): the drive's own commands (firmware erase, hidden areas) act on the whole disk, its other partitions included; name the disk (\(dev)/\(disk)) to use them, or erase the partition with an overwrite method. Nothing was written or sent")
+            }
+            throw LetheError(.deviceNotFound, path: block, "\(kernelName) is not a whole disk in sysfs, so Lethe will not send it drive commands")
+        }
         guard kernelName.hasPrefix("nvme") else { return CommandNode(path: "\(dev)/\(kernelName)", namespace: 1) }
         guard let nsidText = Sysfs.read("\(block)/nsid"), let namespace = UInt32(nsidText) else {
             throw LetheError(.deviceNotFound, path: "\(block)/nsid", "cannot read the NVMe namespace id of \(kernelName)")
@@ -150,8 +161,36 @@ public struct CommandNode: Sendable, Equatable {
         throw LetheError(.deviceNotFound, path: parent.path, "cannot find the NVMe controller of \(kernelName) in sysfs")
     }
 
-    /// Asks a SCSI drive which SANITIZE service actions it supports (REPORT SUPPORTED
-    /// OPERATION CODES); a drive that does not answer supports none that Lethe can prove.
+    /// Every NVMe namespace block device on the same controller (or, with native multipath,
+    /// the same subsystem) as `node`: the names (`nvme0n1`, `nvme0n2`) with their namespace
+    /// ids, sorted by id.
+    public static func namespaces(sharing node: CommandNode, sysfs: String = "/sys", dev: String = "/dev") -> [(kernelName: String, namespace: UInt32)] {
+        Sysfs.list("\(sysfs)/block").filter { $0.hasPrefix("nvme") }.compactMap { name in
+            guard let other = try? resolve(kernelName: name, sysfs: sysfs, dev: dev), other.path == node.path else { return nil }
+            return (name, other.namespace)
+        }.sorted { $0.namespace < $1.namespace }
+    }
+
+    /// One NVMe namespace on the controller, as the guard sees it.
+    public struct Namespace: Sendable {
+        public var kernelName: String
+        public var namespace: UInt32
+        public var sizeBytes: UInt64?
+        /// Why the guard refuses it; nil when its device number cannot be read (refuse then too).
+        public var protection: [ProtectionReason]?
+    }
+
+    /// ``namespaces(sharing:sysfs:dev:)`` with each one's size and the guard's verdict.
+    public static func guardedNamespaces(sharing node: CommandNode) -> [Namespace] {
+        namespaces(sharing: node).map { sibling in
+            let number = Sysfs.number(ofBlock: sibling.kernelName)
+            return Namespace(
+                kernelName: sibling.kernelName, namespace: sibling.namespace,
+                sizeBytes: Sysfs.read("\(Sysfs.root)/block/\(sibling.kernelName)/size").flatMap(UInt64.init).map { $0 * 512 },
+                protection: number.map { SafetyGuard.reasons(for: $0) })
+        }
+    }
+
     /// Has the kernel re-read a disk's capacity after its size changed under it (SET MAX
     /// ADDRESS, DCO RESTORE): writes `1` to `/sys/block/NAME/device/rescan` and waits until
     /// `/sys/block/NAME/size` shows `expectedBytes`. Returns the size the kernel reports.
@@ -181,6 +220,8 @@ public struct CommandNode: Sendable, Equatable {
         throw LetheError(.timedOut, path: "/dev/\(kernelName)", "the kernel still sees \(seen) bytes after a rescan, not \(expectedBytes); not erasing a size the drive no longer has")
     }
 
+    /// Asks a SCSI drive which SANITIZE service actions it supports (REPORT SUPPORTED
+    /// OPERATION CODES); a drive that does not answer supports none that Lethe can prove.
     public static func scsiSanitizeSupport(_ transport: any CommandTransport) -> [FirmwareErase: Bool] {
         var support: [FirmwareErase: Bool] = [:]
         for (method, action) in [(FirmwareErase.scsiSanitizeOverwrite, UInt16(1)), (.scsiSanitizeBlock, 2), (.scsiSanitizeCrypto, 3)] {

@@ -84,6 +84,7 @@ public enum ReportRenderer {
             .init(label: t("field.badSectors"), value: s.badSectors.isEmpty ? t("value.none") : s.badSectors.map { "LBA \($0.first)\($0.count > 1 ? "–\($0.first + $0.count - 1)" : "")" }.joined(separator: ", ")),
             .init(label: t("field.errors"), value: s.errors.isEmpty ? t("value.none") : s.errors.joined(separator: "; ")),
         ]
+        if let namespaces = s.namespaces { sanitization.append(.init(label: t("field.namespaces"), value: namespaces.joined(separator: "; "))) }
         if let exceptions = s.exceptions { sanitization.append(.init(label: t("field.exceptions"), value: exceptions)) }
         if let choice = s.choice { sanitization.append(.init(label: t("field.choice"), value: choice)) }
         if let hidden = s.hiddenAreas {

@@ -23,6 +23,9 @@ public struct FirmwarePurgeOptions: Sendable {
     public var namespace: UInt32 = 1
     /// Why this method (what `nist-purge` passed over), for the certificate.
     public var choice: String?
+    /// NVMe: every namespace the command reaches, as the certificate names them (nil: only
+    /// the one being erased).
+    public var namespaces: [String]?
 
     /// Options for `method`.
     public init(method: FirmwareErase) { self.method = method }
@@ -63,6 +66,7 @@ public final class FirmwarePurge: @unchecked Sendable {
         self.cancellation = cancellation
         self.sleep = sleep
         record = FirmwareEraseRecord(method: options.method)
+        record.namespaces = options.namespaces
     }
 
     /// Why the purge cannot run, before anything is written or sent (nil: it can).

@@ -256,16 +256,14 @@ final class PhaseRunner: Sendable {
         let halves = [Chunk(offset: piece.offset, length: half), Chunk(offset: piece.offset + UInt64(half), length: piece.length - half)]
         var bad: [SectorRange] = []
         for part in halves {
-            guard budget > 0 else {
-                bad.append(range(of: part))
-                continue
-            }
+            // Once the budget is spent, each part still gets one try, so nothing that can be
+            // written is listed; a part that fails is listed whole.
             do {
                 try transfer(part)
                 noteSuccess(part)
             } catch where error.errno.meansMediumError {
                 budget -= 1
-                bad += try narrow(part, budget: &budget, transfer: transfer)
+                bad += budget > 0 ? try narrow(part, budget: &budget, transfer: transfer) : [range(of: part)]
             }
         }
         return bad

@@ -338,7 +338,11 @@ public final class WipeEngine: Sendable {
             } catch {
                 // fsync reports a lost write once: this answer is the only one. The pass is
                 // incomplete, and no checkpoint claims what may not be on the medium.
-                runner.fail(error)
+                var failure = error
+                if !error.errno.meansDeviceGone, !answersReads() {
+                    failure.unresponsive = "a flush failed with \(error.errno), and a read of the first sector failed too"
+                }
+                runner.fail(failure)
             }
         }, work: work)
         tracker.finishPhase()
@@ -412,6 +416,13 @@ public final class WipeEngine: Sendable {
             position += length
         }
         return (sectors, mismatches)
+    }
+
+    /// Whether the device still answers a read of its first sector (after a failed flush: is
+    /// the device gone dead, or did one write fail?).
+    private func answersReads() -> Bool {
+        let buffer = AlignedBuffer(count: device.logicalSectorSize, alignment: device.bufferAlignment)
+        return (try? device.readFully(into: buffer.bytes, at: 0)) != nil
     }
 
     /// Flushes the device. A failure is final: the kernel reports a lost write to one fsync

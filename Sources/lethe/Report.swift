@@ -53,7 +53,15 @@ struct Report: ParsableCommand {
             }
             switch Result(catching: { () throws(ReportVerificationError) -> VerifiedReport in try ReportVerifier.verify(fileData: data, trusted: keys) }) {
             case .success(let verified):
-                let certified: Bool? = verified.signed.document["certified"].flatMap { if case .bool(let b) = $0 { b } else { nil } }
+                var certified: Bool? = verified.signed.document["certified"].flatMap { if case .bool(let b) = $0 { b } else { nil } }
+                let status: String? = verified.signed.document["status"].flatMap { if case .string(let s) = $0 { s } else { nil } }
+                // Signed before the rule that exceptions are never certified: the signature
+                // holds, the claim does not.
+                let staleClaim = certified == true && status != nil && status != WipeStatus.erased.rawValue
+                if staleClaim {
+                    certified = false
+                    Output.err("lethe: \(file): says certified with status \(status ?? "?"); some sectors were not erased, so it is not a certificate (it was signed before that rule)")
+                }
                 if json {
                     Output.json(Line(valid: true, reportId: verified.reportId, schema: verified.schema, keyId: verified.keyId, digest: verified.signed.digest, certified: certified))
                 } else {
