@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",
-            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "LethePhones", "LetheTesting", "lethe"],
+            dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "LethePhones", "LetheTesting", "LetheAgent", "LetheConfig", "lethe"],
             exclude: ["Testbeds"],  // umockdev files, read from the source tree by umockdev-run
             swiftSettings: strict
         ),

@@ -95,6 +95,9 @@ public final class Bench: Sendable {
         var jobs: [String: JobView] = [:]
         var order: [String] = []
         var cancellations: [String: WipeCancellation] = [:]
+        /// Who each job's device was when it was docked (or found again for a resume): checked
+        /// when the job starts, since a path names a device only for a moment.
+        var docked: [String: DriveIdentity] = [:]
     }
 
     let settings: BenchSettings
@@ -301,6 +304,37 @@ public final class Bench: Sendable {
         log("\(device.path): removed")
     }
 
+    /// A docked device changed without leaving (a new size or device number: a resize, a
+    /// rescan). A job running on it goes on (its own checks decide); a job still waiting no
+    /// longer describes it, so it is set aside and the device is docked again.
+    public func deviceChanged(_ device: DeviceRecord) {
+        let (running, waiting): (Bool, [JobView]) = state.withLock { s in
+            s.devices[device.path] = device
+            var waiting: [JobView] = []
+            var running = false
+            for id in s.order where s.jobs[id]?.device == device.path {
+                if s.jobs[id]?.state == "running" { running = true }
+                if s.jobs[id]?.state == "waiting" {
+                    s.jobs[id]?.state = "interrupted"
+                    s.jobs[id]?.step = "done"
+                    s.jobs[id]?.error = "the device changed before the job started (\(device.identity)); it was docked again as a new job"
+                    if let job = s.jobs[id] { waiting.append(job) }
+                }
+            }
+            return (running, waiting)
+        }
+        events.publish(.device(device))
+        if running {
+            log("\(device.path): changed while its job runs (\(device.identity)); the job checks the drive itself")
+            return
+        }
+        for job in waiting {
+            events.publish(.job(job))
+            log("\(device.path): job \(job.id) set aside: the device changed before it started (\(device.identity))")
+        }
+        if !waiting.isEmpty { deviceAppeared(device) }
+    }
+
     /// The newest resumable job for `device`: same serial, or (for devices without one) same path.
     func resumableJob(for device: DeviceRecord) -> JobView? {
         state.withLock { s in
@@ -323,6 +357,7 @@ public final class Bench: Sendable {
         state.withLock {
             $0.jobs[id] = view
             $0.order.append(id)
+            if device.kind == .drive { $0.docked[id] = device.identity }
         }
         events.publish(.job(view))
         return id
@@ -393,6 +428,7 @@ public final class Bench: Sendable {
             job.bay = device.bay
             job.state = "running"
             job.step = "resume"
+            s.docked[id] = device.identity
             job.error = nil
             job.resumable = nil
             s.jobs[id] = job
@@ -443,6 +479,15 @@ public final class Bench: Sendable {
             update(jobId) { $0.state = state; $0.step = "done"; $0.error = message }
         }
         do {
+            // The device at this path must still be the one docked for this job.
+            if let expected = state.withLock({ $0.docked[jobId] }) {
+                guard let current = DeviceDiscovery.drive(named: (path as NSString).lastPathComponent) else {
+                    return fail("refused: \(path) is gone (the drive docked for this job was \(expected))", state: "refused")
+                }
+                if let changes = expected.differences(from: current.identity) {
+                    return fail("refused: \(path) is not the drive docked for this job (\(changes)); another drive took its place. Nothing was written: dock it again", state: "refused")
+                }
+            }
             let target = try LinuxBlockDevice.inspect(path, allowFile: false)
             guard target.protection.isEmpty else {
                 return fail("refused: " + target.protection.map(\.description).joined(separator: "; "), state: "refused")
@@ -503,7 +548,7 @@ public final class Bench: Sendable {
                 if hidden.needsOpening {
                     try hidden.open()
                     log("\(path): job \(jobId): \(hidden.areas?.actions.joined(separator: "; ") ?? "")")
-                    device = try LinuxBlockDevice(target: target, access: .readWrite)
+                    device = try LinuxBlockDevice(reopening: opened, target: target)
                 }
                 var options = WipeOptions(method: method, verification: verification, progressInterval: 0.5)
                 options.checkpointInterval = settings.checkpointInterval
@@ -550,7 +595,7 @@ public final class Bench: Sendable {
                 $0.error = outcome.error ?? (gone ? "unplugged during the job" : nil)
             }
             log("\(path): job \(jobId): \(gone ? "interrupted (the device went away)" : outcome.status.rawValue)\(written.map { ", \($0.certified ? "certificate" : "record") \($0.certificate.reportId)" } ?? "")")
-        } catch where error.code == .unsupported || error.code == .protectedDevice {
+        } catch where error.code == .unsupported || error.code == .protectedDevice || error.code == .identityChanged {
             fail("refused: \(error.description)", state: "refused")
         } catch {
             fail(error.description)

@@ -96,12 +96,15 @@ public final class Reporting: @unchecked Sendable {
                 manufacturer: nil, model: "disk image", serial: nil, mediaType: "disk image (regular file)", transport: "file",
                 sizeBytes: nil, logicalSectorSize: 512, source: station.mediaSource, path: target.resolvedPath)
         }
-        return ReportDevice(
+        // A bridge's serial is never the drive's: with a record, its serial (or none) stands.
+        var device = ReportDevice(
             manufacturer: record?.vendor ?? identity?.vendor, model: record?.model ?? identity?.model,
-            serial: record?.serial ?? identity?.serial, firmware: record?.firmware, wwn: record?.wwn,
+            serial: record.map { $0.serial } ?? identity?.serial, firmware: record?.firmware, wwn: record?.wwn,
             mediaType: ReportDevice.mediaType(transport: record?.transport ?? .unknown, rotational: record?.rotational),
             transport: record?.transport.rawValue ?? "unknown", sizeBytes: record?.sizeBytes,
             logicalSectorSize: record?.logicalSectorSize, source: station.mediaSource, bay: record?.bay, path: target.resolvedPath)
+        device.bridgeSerial = record?.bridgeSerial ?? identity?.bridgeSerial
+        return device
     }
 
     var reportStation: ReportStation {

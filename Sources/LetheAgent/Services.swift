@@ -26,7 +26,7 @@ public struct DeviceWatchService: Service {
             switch event.event {
             case .add, .present: bench.deviceAppeared(event.device)
             case .remove: bench.deviceRemoved(event.device)
-            case .change: break
+            case .change: bench.deviceChanged(event.device)
             }
         }
         monitor.stop()

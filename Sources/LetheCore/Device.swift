@@ -94,6 +94,22 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
     public var usb: UsbIdentity?
     /// What could not be read, and why: missing or garbage attributes, probe failures.
     public var notes: [String]
+    /// `major:minor`, for the identity checks at job start (a path names a device only for a
+    /// moment).
+    public var deviceNumber: String?
+    /// A loop device's backing file.
+    public var backingFile: String?
+    /// Where `serial` comes from: `device` (the drive, or a USB stick, itself), `drive` (the
+    /// drive's own, read with ATA IDENTIFY through a USB-SATA bridge). Nil when unknown.
+    public var serialSource: String?
+    /// The serial of the USB-SATA bridge (dock) in front of the drive, when it is not the
+    /// drive's own: never used as the drive's identity.
+    public var bridgeSerial: String?
+
+    /// What identifies this device beyond its path.
+    public var identity: DriveIdentity {
+        DriveIdentity(deviceNumber: deviceNumber, serial: serial, wwn: wwn, sizeBytes: sizeBytes, backingFile: backingFile)
+    }
 
     /// Creates a record.
     public init(
@@ -188,7 +204,7 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
             notes.append("\(name): no udev database entry (is systemd-udevd running?); identity from sysfs only")
         }
         if let usb = facts.usb, let usbSerial = usb.serial.cleaned, serial.cleaned == usbSerial {
-            notes.append("\(name): serial \(usbSerial) is the USB device's; behind a SATA dock that is the dock's, not the drive's (`lethe diagnose` reads the drive's own through ATA pass-through)")
+            notes.append("\(name): serial \(usbSerial) is the USB device's; behind a SATA dock that is the dock's, not the drive's (Lethe asks the drive itself with ATA IDENTIFY through the bridge when it can)")
         }
         if serial.cleaned == nil, transport != .loop {
             notes.append("\(name): serial number unknown")
@@ -202,11 +218,50 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
             physicalSectorSize: sector("queue/physical_block_size"),
             rotational: flag("queue/rotational"), removable: flag("removable"), portPath: portPath,
             usb: facts.usb.map(UsbIdentity.init(facts:)), notes: notes)
+        deviceNumber = attrs["dev"].cleaned
+        backingFile = attrs["loop/backing_file"].cleaned
+        serialSource = self.serial == nil ? nil : "device"
     }
+
+    /// USB vendors whose chips are SATA or NVMe bridges (docks, enclosures), not storage of
+    /// their own: ASMedia, JMicron, VIA Labs, Initio, Realtek (RTL9210), Genesys Logic,
+    /// Norelsys, Innostor, Prolific, LucidPort. Behind them the USB serial is the dock's.
+    public static let bridgeVendors: Set<String> = ["174c", "152d", "2109", "13fd", "0bda", "05e3", "2537", "1f75", "067b", "1759"]
+
+    /// Whether a USB vendor id (`152d`, `0x152D`) is one of ``bridgeVendors``.
+    public static func isBridgeVendor(_ id: String) -> Bool {
+        let bare = id.lowercased().hasPrefix("0x") ? String(id.lowercased().dropFirst(2)) : id.lowercased()
+        return bridgeVendors.contains(bare)
+    }
+
+    /// The record with the drive's own serial, read through a USB bridge (ATA IDENTIFY over
+    /// SAT): `serial` becomes the drive's, the USB one moves to `bridgeSerial`. Without it
+    /// (`driveSerial` nil), a known bridge chip's serial is not kept as the drive's identity.
+    public func resolvingBridge(driveSerial: String?) -> DeviceRecord {
+        guard transport == .usb, let usb else { return self }
+        var copy = self
+        let usbSerial = usb.serial.cleaned
+        if let own = driveSerial.cleaned {
+            copy.serial = own
+            copy.serialSource = "drive"
+            if let usbSerial, usbSerial != own { copy.bridgeSerial = usbSerial }
+            copy.notes = notes.filter { !$0.contains("is the USB device's") }
+            copy.notes.append("\(kernelNameForNotes): serial \(own) read from the drive with ATA IDENTIFY through the USB bridge\(usbSerial.map { "; the bridge's is \($0)" } ?? "")")
+        } else if Self.isBridgeVendor(usb.vendorId), let usbSerial, serial == usbSerial {
+            copy.serial = nil
+            copy.serialSource = nil
+            copy.bridgeSerial = usbSerial
+            copy.notes.append("\(kernelNameForNotes): \(usbSerial) is the serial of the USB bridge (\(usb.manufacturer ?? usb.vendorId)), and the drive behind it did not answer ATA IDENTIFY: its own serial is unknown")
+        }
+        return copy
+    }
+
+    private var kernelNameForNotes: String { path.split(separator: "/").last.map(String.init) ?? path }
 
     private enum CodingKeys: String, CodingKey {
         case path, kind, transport, model, vendor, serial, wwn, firmware, sizeBytes, logicalSectorSize
         case physicalSectorSize, rotational, removable, portPath, bay, `protected`, protectionReason, usb, notes
+        case deviceNumber, backingFile, serialSource, bridgeSerial
     }
 
     /// Encodes every field, unknown ones as `null`, so scripts can rely on the keys.
@@ -231,6 +286,10 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         try c.encode(protectionReason, forKey: .protectionReason)
         try c.encode(usb, forKey: .usb)
         try c.encode(notes, forKey: .notes)
+        try c.encode(deviceNumber, forKey: .deviceNumber)
+        try c.encode(backingFile, forKey: .backingFile)
+        try c.encode(serialSource, forKey: .serialSource)
+        try c.encode(bridgeSerial, forKey: .bridgeSerial)
     }
 
     /// A phone seen on USB before its own protocol is up.

@@ -138,6 +138,9 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupported = Code("unsupported")
         /// Stopped by the operator (a signal, an abort) before the work was done.
         public static let cancelled = Code("cancelled")
+        /// The device at the path is not the one that was checked or docked (another device
+        /// number, serial, WWN or size): a different drive took its place.
+        public static let identityChanged = Code("identityChanged")
     }
 
     /// The error's code.

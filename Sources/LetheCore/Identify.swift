@@ -330,3 +330,13 @@ public struct FirmwareCapabilities: Codable, Sendable, Equatable {
         return result
     }
 }
+
+extension AtaIdentify {
+    /// The serial of the ATA drive that answers IDENTIFY DEVICE through `transport` (behind a
+    /// USB-SATA bridge: the drive's own, not the dock's). Nil when nothing usable answers.
+    public static func driveSerial(through transport: any CommandTransport) -> String? {
+        guard let identify = try? AtaIdentify(bytes: transport.execute(.ataIdentify)) else { return nil }
+        let serial = String(identify.serial.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7f })
+        return serial.isEmpty ? nil : serial
+    }
+}

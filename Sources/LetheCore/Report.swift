@@ -56,6 +56,9 @@ public struct ReportDevice: Codable, Sendable, Equatable {
     public var path: String
     /// A phone's IMEIs, when it gave them.
     public var imeis: [String]?
+    /// The serial of the USB dock (bridge) the drive was read through, when it is not the
+    /// drive's own. Never the drive's identity.
+    public var bridgeSerial: String?
 
     /// Creates a device description.
     public init(

@@ -112,7 +112,13 @@ public final class DeviceMonitor: Sendable {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&poller, 1, 200)
                 guard ready > 0 else { continue }
-                guard let raw = udev_monitor_receive_device(monitor) else { continue }
+                guard let raw = udev_monitor_receive_device(monitor) else {
+                    // The socket overflowed and events were lost: what is there now is the truth.
+                    if errno == ENOBUFS, let scanned = try? DeviceDiscovery.all(bays: bays) {
+                        for event in Self.reconcile(present: &present, scanned: scanned) { continuation.yield(event) }
+                    }
+                    continue
+                }
                 let device = UdevDevice(owning: raw)
                 for event in Self.interpret(device, present: &present, bays: bays) {
                     continuation.yield(event)
@@ -149,18 +155,44 @@ public final class DeviceMonitor: Sendable {
         }
         let path = device.devnode ?? "/dev/\(device.sysname)"
         let current = action == "remove" ? nil : DeviceDiscovery.record(for: device, bays: bays)
+        return transition(at: path, to: current, present: &present, kernelAction: action)
+    }
+
+    /// What one device's new state means, given what was present at its path: an add, a
+    /// remove, a change (same drive, new size), or, when the drive is another one (serial,
+    /// WWN or backing file differs), a remove of the old and an add of the new: a different
+    /// drive at the same node is never a mere change.
+    public static func transition(at path: String, to current: DeviceRecord?, present: inout [String: DeviceRecord], kernelAction: String?) -> [DeviceEvent] {
         switch (present[path], current) {
         case (nil, let now?):
             present[path] = now
-            return [DeviceEvent(event: .add, device: now, kernelAction: action)]
+            return [DeviceEvent(event: .add, device: now, kernelAction: kernelAction)]
         case (let before?, nil):
             present[path] = nil
-            return [DeviceEvent(event: .remove, device: before, kernelAction: action)]
-        case (let before?, let now?) where before.sizeBytes != now.sizeBytes || before.serial != now.serial:
+            return [DeviceEvent(event: .remove, device: before, kernelAction: kernelAction)]
+        case (let before?, let now?) where before.serial != now.serial || before.wwn != now.wwn || before.backingFile != now.backingFile:
             present[path] = now
-            return [DeviceEvent(event: .change, device: now, kernelAction: action)]
+            return [DeviceEvent(event: .remove, device: before, kernelAction: kernelAction), DeviceEvent(event: .add, device: now, kernelAction: kernelAction)]
+        case (let before?, let now?) where before.sizeBytes != now.sizeBytes || before.deviceNumber != now.deviceNumber:
+            present[path] = now
+            return [DeviceEvent(event: .change, device: now, kernelAction: kernelAction)]
         default:
             return []
         }
+    }
+
+    /// After events were lost (the netlink socket overflowed: ENOBUFS), what a fresh scan says
+    /// changed: every path that appeared, left, or now holds another drive.
+    public static func reconcile(present: inout [String: DeviceRecord], scanned: [DeviceRecord]) -> [DeviceEvent] {
+        let drives = scanned.filter { $0.kind == .drive }
+        let now = Dictionary(drives.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        var events: [DeviceEvent] = []
+        for path in present.keys.sorted() where !path.hasPrefix("usb:") && now[path] == nil {
+            events += transition(at: path, to: nil, present: &present, kernelAction: "rescan")
+        }
+        for record in drives.sorted(by: { $0.path < $1.path }) {
+            events += transition(at: record.path, to: record, present: &present, kernelAction: "rescan")
+        }
+        return events
     }
 }

@@ -9,7 +9,7 @@ public enum DeviceDiscovery {
     static let blockAttributes = [
         "size", "queue/logical_block_size", "queue/physical_block_size", "queue/rotational", "removable",
         "device/model", "device/vendor", "device/serial", "device/firmware_rev", "device/rev", "wwid",
-        "device/wwid", "device/name",
+        "device/wwid", "device/name", "loop/backing_file",
     ]
 
     /// Kernel names that are never a docked drive: RAM disks, device-mapper and md arrays
@@ -42,6 +42,7 @@ public enum DeviceDiscovery {
         let facts = facts(of: device)
         var record = DeviceRecord(facts: facts)
         if record.sizeBytes == 0 { return nil }
+        if record.transport == .usb { record = record.resolvingBridge(driveSerial: bridgedSerial(of: record.path)) }
         record.bay = bays.label(for: record.portPath)
         let uevent = device.properties
         let number = DeviceNumber(text: facts.attributes["dev"] ?? "")
@@ -56,6 +57,14 @@ public enum DeviceDiscovery {
             record.notes.append("\(name): no dev attribute or MAJOR/MINOR property")
         }
         return record
+    }
+
+    /// The serial of the ATA drive behind a USB-SATA bridge: ATA IDENTIFY DEVICE through SAT
+    /// (read-only; a bridge without pass-through answers with an error, quickly). Nil when the
+    /// drive does not answer or is not ATA (a USB stick, an NVMe enclosure).
+    public static func bridgedSerial(of devicePath: String) -> String? {
+        guard let transport = try? LinuxCommandTransport(path: devicePath) else { return nil }
+        return AtaIdentify.driveSerial(through: transport)
     }
 
     /// Raw facts for one block device.

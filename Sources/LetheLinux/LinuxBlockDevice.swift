@@ -40,6 +40,8 @@ public final class LinuxBlockDevice: BlockDevice {
         public var identity: BlockIdentity?
         /// Why the guard refuses it (empty when it may be written).
         public var protection: [ProtectionReason]
+        /// The size sysfs gave when it was inspected (nil for a regular file).
+        public var sizeBytes: UInt64?
     }
 
     /// Resolves `path` and runs the safety guard, without opening anything for writing.
@@ -61,7 +63,8 @@ public final class LinuxBlockDevice: BlockDevice {
             let number = DeviceNumber(UInt64(info.st_rdev))
             return Target(
                 path: path, resolvedPath: resolved, number: number, identity: BlockIdentity.read(number),
-                protection: SafetyGuard.reasons(for: number))
+                protection: SafetyGuard.reasons(for: number),
+                sizeBytes: Sysfs.blockDirectory(for: number).flatMap { Sysfs.read("\($0)/size") }.flatMap(UInt64.init).map { $0 * 512 })
         case S_IFREG:
             guard allowFile else {
                 throw LetheError(.notABlockDevice, path: path, "is a regular file, not a block device; pass --allow-file to erase a disk image")
@@ -74,14 +77,35 @@ public final class LinuxBlockDevice: BlockDevice {
 
     /// Opens a device the guard has cleared. For `readWrite` on a block device the open is
     /// exclusive (O_EXCL): if the kernel or another program holds it, this fails with EBUSY.
-    public init(target: Target, access: Access) throws(LetheError) {
+    ///
+    /// After the open, the descriptor is checked to be the device inspected: its `st_rdev`,
+    /// its size, and its serial and WWN read again. A path names a device only for a moment;
+    /// a mismatch throws `.identityChanged` and nothing is written.
+    public convenience init(target: Target, access: Access) throws(LetheError) {
+        try self.init(target: target, access: access, claim: nil)
+    }
+
+    /// Opens the same device again, read-write, after its size changed under Lethe (hidden
+    /// areas opened and the kernel rescan done): without O_EXCL, because `claimed` still holds
+    /// the exclusive claim (a second O_EXCL open by the same process fails with EBUSY, shown on
+    /// a real kernel by `GuardTests`), and kept alive with this one. The device number and the
+    /// serial must still match; the size may have grown.
+    public convenience init(reopening claimed: LinuxBlockDevice, target: Target) throws(LetheError) {
+        try self.init(target: target, access: .readWrite, claim: claimed)
+    }
+
+    /// The exclusive open this one relies on (see ``init(reopening:target:)``).
+    private let claim: LinuxBlockDevice?
+
+    private init(target: Target, access: Access, claim: LinuxBlockDevice?) throws(LetheError) {
+        self.claim = claim
         path = target.path
         resolvedPath = target.resolvedPath
         number = target.number
         identity = target.identity
         isRegularFile = target.number == nil
         var flags = (access == .readWrite ? O_RDWR : O_RDONLY) | O_CLOEXEC
-        if access == .readWrite, !isRegularFile { flags |= O_EXCL }
+        if access == .readWrite, !isRegularFile, claim == nil { flags |= O_EXCL }
         var direct = true
         var descriptor = open(resolvedPath, flags | lethe_o_direct())
         if descriptor < 0, lethe_errno() == EINVAL, isRegularFile {
@@ -127,6 +151,32 @@ public final class LinuxBlockDevice: BlockDevice {
             physicalSectorSize = Int(physical)
         }
         bufferAlignment = max(4096, logicalSectorSize)
+        if !isRegularFile, let problem = Self.identityProblem(fd: fd, target: target, size: sizeBytes, resized: claim != nil) {
+            close(fd)
+            throw LetheError(.identityChanged, path: path, "\(problem): not the device that was checked, so nothing was written; look at it again (lethe devices) and start over")
+        }
+    }
+
+    /// What says the descriptor is not the device `target` describes, or nil.
+    private static func identityProblem(fd: Int32, target: Target, size: UInt64, resized: Bool) -> String? {
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFBLK else { return "the opened node is no longer a block device" }
+        let opened = DeviceNumber(UInt64(info.st_rdev))
+        guard opened == target.number else { return "the node now names device \(opened), not \(target.number.map(\.description) ?? "?")" }
+        if !resized, let expected = target.sizeBytes, expected != size {
+            return "its size changed from \(expected) to \(size) bytes"
+        }
+        let now = BlockIdentity.read(opened)
+        if now.serial != target.identity?.serial {
+            return "its serial changed from \(target.identity?.serial ?? "none") to \(now.serial ?? "none")"
+        }
+        if now.wwn != target.identity?.wwn {
+            return "its WWN changed from \(target.identity?.wwn ?? "none") to \(now.wwn ?? "none")"
+        }
+        if now.backingFile != target.identity?.backingFile {
+            return "its backing file changed from \(target.identity?.backingFile ?? "none") to \(now.backingFile ?? "none")"
+        }
+        return nil
     }
 
     deinit { close(fd) }

@@ -88,6 +88,11 @@ public struct BlockIdentity: Hashable, Sendable {
     public var serial: String?
     /// For loop devices, the backing file.
     public var backingFile: String?
+    /// World wide name, when the device has one.
+    public var wwn: String?
+    /// Behind a USB-SATA bridge: the bridge's serial (`serial` is then the drive's own, read
+    /// with ATA IDENTIFY, or nil when the drive did not answer).
+    public var bridgeSerial: String?
 
     /// Reads identity for a device number. Missing attributes stay nil.
     public static func read(_ number: DeviceNumber) -> BlockIdentity {
@@ -103,14 +108,29 @@ public struct BlockIdentity: Hashable, Sendable {
                 .trimmingCharacters(in: .whitespaces)
             return cleaned.isEmpty ? nil : cleaned
         }
-        let serial = clean(udev["ID_SERIAL_SHORT"]) ?? clean(Sysfs.read("\(dir)/device/serial"))
+        var serial = clean(udev["ID_SERIAL_SHORT"]) ?? clean(Sysfs.read("\(dir)/device/serial"))
             ?? clean(Sysfs.read("\(dir)/serial"))
+        var bridgeSerial: String?
+        // Behind a USB bridge the USB serial is the dock's: ask the drive itself.
+        let disk = (dir as NSString).lastPathComponent
+        let onUSB = udev["ID_BUS"] == "usb" || ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(Sysfs.root)/class/block/\(disk)")) ?? "").contains("/usb")
+        if onUSB {
+            if let own = DeviceDiscovery.bridgedSerial(of: "/dev/\(disk)") {
+                if own != serial { bridgeSerial = serial }
+                serial = own
+            } else if let vendor = udev["ID_VENDOR_ID"], DeviceRecord.isBridgeVendor(vendor) {
+                bridgeSerial = serial
+                serial = nil
+            }
+        }
         return BlockIdentity(
             kernelName: name,
             vendor: clean(udev["ID_VENDOR"]) ?? clean(Sysfs.read("\(dir)/device/vendor")),
             model: clean(udev["ID_MODEL"]?.replacingOccurrences(of: "_", with: " ")) ?? clean(Sysfs.read("\(dir)/device/model")),
             serial: serial,
-            backingFile: clean(Sysfs.read("\(dir)/loop/backing_file")))
+            backingFile: clean(Sysfs.read("\(dir)/loop/backing_file")),
+            wwn: clean(udev["ID_WWN_WITH_EXTENSION"] ?? udev["ID_WWN"]) ?? clean(Sysfs.read("\(dir)/wwid")) ?? clean(Sysfs.read("\(dir)/device/wwid")),
+            bridgeSerial: bridgeSerial)
     }
 
     /// The whole-disk name of a partition (`sda` for `sda1`), through sysfs.

@@ -225,6 +225,7 @@ public enum ReportRenderer {
         ]
         if let firmware = d.firmware { rows.insert(.init(label: t("field.firmware"), value: firmware), at: 3) }
         if let wwn = d.wwn { rows.insert(.init(label: t("field.wwn"), value: wwn), at: 3) }
+        if let bridge = d.bridgeSerial { rows.insert(.init(label: t("field.bridgeSerial"), value: bridge), at: 3) }
         if let bay = d.bay { rows.append(.init(label: t("field.bay"), value: bay)) }
         rows.append(.init(label: t("field.path"), value: "\(d.path) (\(d.transport))"))
         return rows

@@ -191,7 +191,7 @@ struct Wipe: ParsableCommand {
                     guard hidden.needsOpening else { return }
                     try hidden.open()
                     Output.err("lethe: \(hidden.areas?.actions.joined(separator: "; ") ?? "")")
-                    engine = try WipeEngine(device: try LinuxBlockDevice(target: target, access: .readWrite), options: options, cancellation: stop)
+                    engine = try WipeEngine(device: try LinuxBlockDevice(reopening: opened, target: target), options: options, cancellation: stop)
                 }
                 execute = { progress in
                     var result = engine.run(progress: progress)

@@ -91,6 +91,35 @@ import Testing
         #expect(record.portPath == "usb-2-1")
         #expect(record.usb?.deviceClass == .massStorage)
         #expect(record.usb?.vendorId == "0x152d")
+        #expect(record.serial == "0123456789ABCDEF" && record.serialSource == "device", "before the drive is asked")
+
+        // Issue 15, item 5: the drive's own serial (ATA IDENTIFY through the bridge) replaces
+        // the dock's, which is kept as the bridge's.
+        let asked = record.resolvingBridge(driveSerial: "S4CNNX0N123456")
+        #expect(asked.serial == "S4CNNX0N123456" && asked.serialSource == "drive" && asked.bridgeSerial == "0123456789ABCDEF")
+        #expect(asked.identity.serial == "S4CNNX0N123456")
+        #expect(!asked.notes.contains { $0.contains("is the USB device's") })
+        // A bridge chip whose drive does not answer: its serial is not the drive's identity.
+        let silent = record.resolvingBridge(driveSerial: nil)
+        #expect(silent.serial == nil && silent.bridgeSerial == "0123456789ABCDEF")
+        #expect(silent.notes.last?.contains("its own serial is unknown") == true)
+        // A USB stick (SanDisk) that does not speak ATA keeps its own USB serial.
+        var stickFacts = facts
+        stickFacts.usb = UsbFacts(
+            busNumber: 2, deviceAddress: 4, portPath: "2-2", vendorId: 0x0781, productId: 0x5581,
+            manufacturer: "SanDisk", product: "Ultra", serial: "4C530001230815117365", interfaces: [UsbInterface(0x08, 0x06, 0x50)])
+        stickFacts.properties["ID_SERIAL_SHORT"] = "4C530001230815117365"
+        let stick = DeviceRecord(facts: stickFacts).resolvingBridge(driveSerial: nil)
+        #expect(stick.serial == "4C530001230815117365" && stick.bridgeSerial == nil)
+    }
+
+    @Test func identityDifferencesAreNamed() {
+        let docked = DriveIdentity(deviceNumber: "8:32", serial: "LABUSB0001", sizeBytes: 1 << 30)
+        #expect(docked.differences(from: docked) == nil)
+        let swapped = DriveIdentity(deviceNumber: "8:32", serial: "18000", sizeBytes: 64 << 20)
+        #expect(docked.differences(from: swapped) == "serial LABUSB0001 → 18000, size 1073741824 bytes → 67108864 bytes")
+        let vanishedSerial = DriveIdentity(deviceNumber: "8:32", serial: nil, sizeBytes: 1 << 30)
+        #expect(docked.differences(from: vanishedSerial) == "serial LABUSB0001 → none", "a serial that vanished is not the same drive")
     }
 
     @Test func usbClassification() {

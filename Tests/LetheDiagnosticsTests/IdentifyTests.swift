@@ -76,6 +76,8 @@ import Testing
 
     @Test func probeSendsIdentifyThroughATAPassThrough16() throws {
         let transport = ScriptedTransport(path: "/dev/sdx", replies: ["ATA IDENTIFY DEVICE": .data(try Self.samsung870())])
+        // Through a USB-SATA bridge, this is how the drive's own serial replaces the dock's.
+        #expect(AtaIdentify.driveSerial(through: transport) == (try AtaIdentify(bytes: try Self.samsung870())).serial.trimmingCharacters(in: .whitespaces))
         let caps = FirmwareCapabilities.probe(transport: .sata, using: transport)
         #expect(caps.ata?.securityFrozen == true)
         #expect(caps.problem == nil)
@@ -95,6 +97,7 @@ import Testing
 
     @Test func probeReportsABridgeThatRefuses() {
         let transport = ScriptedTransport(path: "/dev/sdy", replies: ["ATA IDENTIFY DEVICE": .failure(status: "sense key 0x5 asc/ascq 0x20/0x0")])
+        #expect(AtaIdentify.driveSerial(through: transport) == nil, "a bridge without ATA pass-through gives no drive serial")
         let caps = FirmwareCapabilities.probe(transport: .usb, using: transport)
         #expect(caps.ata == nil)
         #expect(caps.problem?.contains("/dev/sdy") == true)

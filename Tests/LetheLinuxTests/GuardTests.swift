@@ -64,4 +64,54 @@ import Testing
         }
         #expect("mmcblk0p1".range(of: #"^mmcblk[0-9]+(?=(boot[0-9]+|rpmb)$)"#, options: .regularExpression) == nil)
     }
+
+    /// Issue 15, item 7, on a real kernel: a second O_EXCL open of a block device by the
+    /// process that holds the first fails with EBUSY. That is what the re-open after opening
+    /// hidden areas did; it now re-opens without O_EXCL under the first one's claim.
+    @Test(.enabled(if: getuid() == 0, "needs root for loop devices"))
+    func aSecondExclusiveOpenIsBusyAndTheReopenUnderTheClaimWorks() throws {
+        let loop = try LoopDevice(sizeBytes: 8 * Self.mib)
+        let target = try LinuxBlockDevice.inspect(loop.path, allowFile: false)
+        let first = try LinuxBlockDevice(target: target, access: .readWrite)
+        #expect {
+            try LinuxBlockDevice(target: target, access: .readWrite)
+        } throws: { error in
+            (error as? LetheError)?.errno == .busy
+        }
+        let again = try LinuxBlockDevice(reopening: first, target: target)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0x42)
+        #expect(try again.write(UnsafeRawBufferPointer(buffer), at: 0) == 4096)
+        try again.synchronize()
+        #expect(try loop.contents().prefix(4096).allSatisfy { $0 == 0x42 })
+    }
+
+    /// Issue 15, item 4: a path names a device only for a moment. Another backing file bound to
+    /// the same loop node between the check and the open is caught after the open.
+    @Test(.enabled(if: getuid() == 0, "needs root for loop devices"))
+    func anotherDeviceAtTheSameNodeIsCaughtAfterTheOpen() throws {
+        let first = try LoopDevice(sizeBytes: 8 * Self.mib)
+        let target = try LinuxBlockDevice.inspect(first.path, allowFile: false)
+        // The same node, another medium of the same size: only its backing file tells.
+        let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
+        FileManager.default.createFile(atPath: other, contents: Data(repeating: 0x77, count: 8 * Self.mib))
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try first.detach()
+        // Another test may take the freed node first: then this one proves nothing and says so
+        // (and never detaches a device it did not bind).
+        guard try Host.run("losetup", [first.path, other]).status == 0 else {
+            print("skipped: \(first.path) was taken by another test before it could be bound again")
+            return
+        }
+        defer { _ = try? Host.run("losetup", ["-d", first.path]) }
+        #expect {
+            try LinuxBlockDevice(target: target, access: .readWrite)
+        } throws: { error in
+            let e = error as? LetheError
+            return e?.code == .identityChanged && e?.message.contains("backing file changed") == true
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: other))
+        #expect(data.allSatisfy { $0 == 0x77 }, "nothing was written to the device that took its place")
+    }
 }

@@ -1,0 +1,107 @@
+import Foundation
+import LetheAgent
+import LetheCore
+import LetheLinux
+import LetheStore
+import Synchronization
+import Testing
+
+/// The bench in-process, on real loop devices, without a netlink monitor: what the daemon does
+/// when hotplug events are lost (issue 15, item 4).
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root for loop devices"))
+struct BenchTests {
+    static let mib = 1 << 20
+
+    /// Log lines the bench wrote.
+    final class Log: Sendable {
+        let lines = Mutex<[String]>([])
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    func bench(_ state: String) throws -> (Bench, Log) {
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        var match = ProfileMatch()
+        match.transports = [.loop]
+        let profile = Profile(
+            name: "loop-manual", description: "test", priority: 1, match: match, smart: false, thresholds: HealthThresholds(),
+            method: WipeMethod.named("zero")!, verification: .last, start: .manual, source: "test")
+        let settings = BenchSettings(
+            stateDirectory: state, reportDirectory: "\(state)/reports", station: StationConfig(), profiles: [profile], language: .en,
+            toolVersion: "test")
+        let log = Log()
+        let bench = Bench(settings: settings, store: try Store(stateDirectory: state), log: { line in log.lines.withLock { $0.append(line) } })
+        return (bench, log)
+    }
+
+    func finished(_ bench: Bench, _ id: String) -> JobView? {
+        for _ in 0..<200 {
+            if let job = bench.job(id), job.state != "running" { return job }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    /// Docked, then another medium bound to the same loop node while no event reached the
+    /// bench (a lost netlink event): starting the job must not erase it.
+    @Test func aDifferentDriveAtTheDockedNodeIsNotErased() throws {
+        let state = NSTemporaryDirectory() + "lethe-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let (bench, lines) = try bench(state)
+        let loop = try LoopDevice(sizeBytes: 8 * Self.mib, fill: 0x11)
+        let name = (loop.path as NSString).lastPathComponent
+        let record = try #require(DeviceDiscovery.drive(named: name))
+        #expect(record.deviceNumber != nil && record.backingFile == loop.backing, "\(record)")
+        bench.deviceAppeared(record)
+        let job = try #require(bench.jobs.first { $0.device == loop.path })
+        #expect(job.state == "waiting")
+
+        let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
+        FileManager.default.createFile(atPath: other, contents: Data(repeating: 0x77, count: 8 * Self.mib))
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try loop.detach()
+        // Another test may take the freed node first: then this one proves nothing and says so
+        // (and never detaches a device it did not bind).
+        guard try Host.run("losetup", [loop.path, other]).status == 0 else {
+            print("skipped: \(loop.path) was taken by another test before it could be bound again")
+            return
+        }
+        defer { _ = try? Host.run("losetup", ["-d", loop.path]) }
+
+        _ = try bench.start(job.id)
+        let ended = try #require(finished(bench, job.id))
+        #expect(ended.state == "refused", "\(ended)")
+        #expect(ended.error?.contains("not the drive docked for this job") == true && ended.error?.contains("backing file") == true, "\(ended.error ?? "")")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: other)).allSatisfy { $0 == 0x77 }, "the drive that took its place was not written")
+        _ = lines
+    }
+
+    /// The same docked drive starts and is erased: the check does not get in the way.
+    @Test func theDockedDriveStartsAndIsErased() throws {
+        let state = NSTemporaryDirectory() + "lethe-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let (bench, lines) = try bench(state)
+        let loop = try LoopDevice(sizeBytes: 8 * Self.mib, fill: 0x11)
+        let record = try #require(DeviceDiscovery.drive(named: (loop.path as NSString).lastPathComponent))
+        bench.deviceAppeared(record)
+        let job = try #require(bench.jobs.first { $0.device == loop.path })
+        _ = try bench.start(job.id)
+        let ended = try #require(finished(bench, job.id))
+        #expect(ended.state == "erased" && ended.certified == true, "\(ended) \(lines.all)")
+    }
+
+    /// A size change reported while the job waits: the job is set aside and the device docked
+    /// again as a new job.
+    @Test func aChangedDeviceIsDockedAgain() throws {
+        let state = NSTemporaryDirectory() + "lethe-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let (bench, _) = try bench(state)
+        let loop = try LoopDevice(sizeBytes: 8 * Self.mib)
+        var record = try #require(DeviceDiscovery.drive(named: (loop.path as NSString).lastPathComponent))
+        bench.deviceAppeared(record)
+        let first = try #require(bench.jobs.first { $0.device == loop.path })
+        record.sizeBytes = 16 * UInt64(Self.mib)
+        bench.deviceChanged(record)
+        #expect(bench.job(first.id)?.state == "interrupted")
+        #expect(bench.jobs.filter { $0.device == loop.path && $0.state == "waiting" }.count == 1)
+    }
+}
