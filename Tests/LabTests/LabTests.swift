@@ -278,3 +278,100 @@ extension LabTests {
         #expect(try Lab.text(out, "audit.rc") == "0")
     }
 }
+
+extension LabTests {
+    /// The fault campaign (issue 15): every fault made on a real kernel, and what Lethe did.
+    /// Nothing is certified that should not be, and no byte changes outside the target.
+    @Test func faultCampaign() throws {
+        let images = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-lab-ns-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: images) }
+        for name in ["ns1.img", "ns2.img"] {
+            FileManager.default.createFile(atPath: images.appendingPathComponent(name).path, contents: nil)
+            try FileHandle(forWritingTo: images.appendingPathComponent(name)).truncate(atOffset: 64 << 20)
+        }
+        let ns1 = images.appendingPathComponent("ns1.img").path
+        let ns2 = images.appendingPathComponent("ns2.img").path
+        let out = try Lab.run(scenario: "faults.sh", environment: [
+            "LAB_NO_SCSI_DEBUG": "1",
+            "LAB_QEMU_EXTRA": "-drive if=none,id=nsa,format=raw,file=\(ns1) -drive if=none,id=nsb,format=raw,file=\(ns2) -device nvme,id=nvme9,serial=LABNVMENS02 -device nvme-ns,drive=nsa,bus=nvme9,nsid=1 -device nvme-ns,drive=nsb,bus=nvme9,nsid=2",
+        ])
+        func rc(_ name: String) -> String { (try? Lab.text(out, "\(name).rc")) ?? "missing" }
+        func err(_ name: String) -> String { (try? Lab.text(out, "\(name).err")) ?? "" }
+        func seconds(_ name: String) -> Double { Double((try? Lab.text(out, "\(name).seconds")) ?? "") ?? .infinity }
+        func document(_ name: String) -> [String: Any]? {
+            let data = try? Data(contentsOf: out.appendingPathComponent("\(name)-certificate.json"))
+            return (data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any])?["report"] as? [String: Any]
+        }
+        func unchanged(_ name: String) -> Bool {
+            guard let before = try? Lab.text(out, "\(name).before"), let after = try? Lab.text(out, "\(name).after") else { return false }
+            return !before.isEmpty && before == after
+        }
+
+        // 1. dm-error at the start, middle and end: exactly the failing sectors, never certified, fast.
+        for (where_, first, count) in [("start", 0, 2048), ("middle", 65536, 2048), ("end", 117_760, 13_312)] {
+            let name = "dm-error-\(where_)"
+            #expect(rc(name) == "3", "\(name): \(err(name))")
+            let result = try #require(try Lab.lastJSON(out, "\(name).json"), "\(name): no result")
+            let bad = result["badSectors"] as? [[String: Any]] ?? []
+            #expect(bad.count == 1 && bad.first?["first"] as? Int == first && bad.first?["count"] as? Int == count, "\(name): \(bad)")
+            #expect(seconds(name) < 60, "\(name) took \(seconds(name)) s: a failing region must not be bisected sector by sector")
+            let certificate = try #require(document(name), "\(name): no record")
+            #expect(certificate["certified"] as? Bool == false && certificate["status"] as? String == "erasedWithExceptions")
+            #expect(((certificate["sanitization"] as? [String: Any])?["exceptions"] as? String)?.contains("destroy") == true)
+        }
+        #expect(unchanged("scsi-rest"), "the SCSI disk beyond the dm targets changed")
+
+        // 2. dm-flakey: dropped writes and corrupted writes are caught by the read-back.
+        for name in ["flakey-drop", "flakey-corrupt"] {
+            #expect(rc(name) == "4", "\(name): \(err(name))")
+            #expect(document(name)?["certified"] as? Bool == false, "\(name)")
+            let verification = try #require(try Lab.lastJSON(out, "\(name).json"))["verification"] as? [String: Any]
+            #expect(verification?["result"] as? String == "failed" && (verification?["mismatchedSectors"] as? Int ?? 0) > 0, "\(name)")
+        }
+
+        // 3. Two namespaces, one mounted: a sanitize (every namespace) is refused before anything
+        // is sent; a format of its own namespace is certified; unmounted, the record names both.
+        #expect(rc("ns-sanitize") == "2")
+        #expect(err("ns-sanitize").contains("has a file system mounted at /mnt/ns2") && err("ns-sanitize").contains("Nothing was sent"), "\(err("ns-sanitize"))")
+        #expect(rc("ns-format") == "0", "\(err("ns-format"))")
+        #expect(document("ns-format")?["certified"] as? Bool == true)
+        #expect(unchanged("ns2"), "the mounted namespace changed")
+        #expect(rc("ns-sanitize-free") == "4")
+        let namespaces = (document("ns-sanitize-free")?["sanitization"] as? [String: Any])?["namespaces"] as? [String] ?? []
+        #expect(namespaces.count == 2 && namespaces[0].contains("namespace 1") && namespaces[1].contains("namespace 2"), "\(namespaces)")
+        #expect(document("ns-sanitize-free")?["certified"] as? Bool == false)
+
+        // 4. A partitioned disk with one partition mounted: drive commands through another
+        // partition are refused before anything is sent; nist-purge overwrites the partition.
+        #expect(rc("part-sanitize") == "2" && err("part-sanitize").contains("is a partition of"), "\(err("part-sanitize"))")
+        #expect(rc("part-hidden") == "2" && err("part-hidden").contains("is a partition of"))
+        #expect(rc("part-purge") == "0", "\(err("part-purge"))")
+        let purge = document("part-purge")?["sanitization"] as? [String: Any]
+        #expect(purge?["category"] as? String == "Clear" && (purge?["choice"] as? String)?.contains("is a partition of") == true)
+        // A loop device over that disk is followed to it, and refused.
+        #expect(rc("loop-over-mounted") == "2" && err("loop-over-mounted").contains("has a file system mounted at /mnt/p2"), "\(err("loop-over-mounted"))")
+        #expect(unchanged("part2"), "the mounted partition changed")
+        // Item 7, on this kernel: a second O_EXCL open by the process that holds the first.
+        #expect(try Lab.text(out, "oexcl.txt") == "EBUSY")
+
+        // 5. A disk set offline mid-pass: not erased, at once (within the kernel's command
+        // timeout), and not a list of bad sectors.
+        #expect(rc("offline") == "4")
+        let offline = try #require(try Lab.lastJSON(out, "offline.json"))
+        #expect(offline["status"] as? String == "notErased" && (offline["badSectors"] as? [Any])?.isEmpty == true)
+        #expect((offline["error"] as? String)?.contains("stopped answering") == true, "\(offline["error"] ?? "")")
+        #expect(seconds("offline") < 90, "\(seconds("offline")) s after the disk went offline")
+
+        // 6. A drive swapped at the same node between dock and start: never written.
+        let nodes = try Lab.text(out, "swap-nodes.txt").split(separator: " ")
+        #expect(nodes.count == 2 && nodes[0] == nodes[1], "scsi_debug took another node: \(nodes)")
+        let job = try #require(try Lab.lastJSON(out, "swap-job.json"))
+        #expect(["interrupted", "refused"].contains(job["state"] as? String ?? ""), "\(job)")
+        #expect(job["certified"] == nil && job["reportId"] == nil)
+        #expect(unchanged("swap-other"), "the disk that took the node was written")
+
+        // No byte changed on the disks no step targets.
+        #expect(unchanged("untouched"))
+    }
+}

@@ -108,6 +108,22 @@ run part-hidden wipe $sata-part1 --method zero --open-hidden-areas --yes --json 
 report part-hidden
 run part-purge wipe $sata-part1 --method nist-purge --yes --json --report-dir $reports --state-dir $state
 report part-purge
+# A loop device over the whole disk, whose second partition is mounted: the guard follows the
+# loop device to the disk and refuses.
+modprobe loop 2>/dev/null
+loop=$(losetup -f --show $sata)
+run loop-over-mounted wipe $loop --method zero --yes --json --state-dir $state
+losetup -d $loop
+# Issue 15, item 7, on this kernel: a second O_EXCL open by the process holding the first.
+python3 -c '
+import errno, os, sys
+first = os.open(sys.argv[1], os.O_RDWR | os.O_EXCL)
+try:
+    os.open(sys.argv[1], os.O_RDWR | os.O_EXCL)
+    print("opened")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+' $sata-part1 > $out/oexcl.txt 2>&1
 umount /mnt/p2
 region $sata-part2 0 64 > $out/part2.after
 wipefs -q -a $sata
@@ -127,4 +143,63 @@ echo running > /sys/block/$node/device/state
 echo "offline: rc=$(cat $out/offline.rc), $(cat $out/offline.seconds) s after the disk went offline"
 
 untouched > $out/untouched.after
+
+# --- 6. a drive swapped at the same node between dock and start -------------------------------
+# The daemon docks the USB disk (its job waits for the technician) and is frozen; the disk is
+# deleted and another (scsi_debug) takes its node; the daemon thaws and is asked at once to
+# start the job. Whether the remove event or the start request comes first (409, or the job
+# refused by the identity check at start), not a byte may reach the disk that took the place.
+# (BenchTests shows the start-time check alone, with the events lost for certain.)
+swap=/tmp/lethe-swap
+mkdir -p $swap/profiles
+cat > $swap/profiles/usb.yaml <<'YAML'
+name: lab-usb
+match: {transport: usb}
+diagnostics: {smart: false}
+erase: {method: zero, verification: last}
+start: manual
+YAML
+cat > $swap/profiles/scsi.yaml <<'YAML'
+name: lab-scsi
+match: {transport: scsi}
+diagnostics: {smart: false}
+erase: {method: zero, verification: last}
+start: manual
+YAML
+"$LETHE" keys init --state-dir $swap > /dev/null
+token=$("$LETHE" tokens add lab --role technician --state-dir $swap | grep -o 'lethe_[A-Za-z0-9_-]*' | head -1)
+"$LETHE" daemon --no-phones --state-dir $swap --profiles $swap/profiles --listen 127.0.0.1:8766 > /dev/null 2> $out/swap-daemon.err &
+dpid=$!
+usbnode=$(readlink -f $usb)
+api() { curl -s -H "Authorization: Bearer $token" "$@"; }
+job=""
+for _ in $(seq 300); do
+  job=$(api 127.0.0.1:8766/api/v1/jobs | python3 -c '
+import json, sys
+jobs = [j for j in json.load(sys.stdin) if j["device"] == sys.argv[1] and j["state"] == "waiting"]
+print(jobs[0]["id"] if jobs else "")' $usbnode 2>/dev/null)
+  [ -n "$job" ] && break
+  sleep 0.2
+done
+echo "$job" > $out/swap-job.txt
+kill -STOP $dpid
+echo 1 > /sys/block/$(basename $usbnode)/device/delete
+modprobe scsi_debug dev_size_mb=64
+udevadm settle
+newnode=/dev/$(ls /sys/bus/pseudo/drivers/scsi_debug/adapter0/host*/target*/*/block/ 2>/dev/null | head -1)
+echo "$usbnode $newnode" > $out/swap-nodes.txt
+dd if=/dev/urandom of=$newnode bs=1M count=64 oflag=direct 2>/dev/null
+region $newnode 0 64 > $out/swap-other.before
+kill -CONT $dpid
+api -X POST -o $out/swap-start.json -w '%{http_code}\n' 127.0.0.1:8766/api/v1/jobs/$job/start > $out/swap-start.status
+for _ in $(seq 100); do
+  api 127.0.0.1:8766/api/v1/jobs/$job > $out/swap-job.json
+  grep -q '"state":"running"' $out/swap-job.json || break
+  sleep 0.2
+done
+sleep 1
+api 127.0.0.1:8766/api/v1/jobs > $out/swap-jobs.json
+region $newnode 0 64 > $out/swap-other.after
+kill -TERM $dpid; wait $dpid
+echo "swap: start HTTP $(cat $out/swap-start.status), job $(cat $out/swap-job.json | head -c 300)"
 echo "faults: done"
