@@ -50,7 +50,7 @@ public final class Reporting: @unchecked Sendable {
         key = try StationKey.load(stateDirectory: stateDirectory)
         self.station = station
         store = try Store(stateDirectory: stateDirectory)
-        try store.markOrphanedJobsInterrupted()
+        try store.markOrphanedJobsInterrupted(isRunning: JobRow.processIsRunning)
         let env = ProcessInfo.processInfo.environment
         let name = operatorName ?? station.operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator"
         performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
@@ -135,7 +135,7 @@ public final class Reporting: @unchecked Sendable {
         var job = JobRow(
             id: jobId, devicePath: target.resolvedPath, serial: reportDevice.serial, model: reportDevice.model, method: method.name,
             profile: profile, status: "running", startedAt: Self.iso(started))
-        job.pid = getpid()
+        job.run(by: .current())
         let row = job
         let verdict = health.verdict.rawValue
         let detail = String(decoding: (try? JSONEncoder().encode(health)) ?? Data("{}".utf8), as: UTF8.self)
@@ -153,11 +153,11 @@ public final class Reporting: @unchecked Sendable {
     /// erase.
     public func recordResume(from checkpoint: WipeCheckpoint) throws(LetheError) {
         let jobId = jobId
-        let pid = getpid()
+        let process = ProcessIdentity.current()
         let original: String? = try store.write { db in
             guard var job = try JobRow.fetchOne(db, key: jobId) else { return nil }
             job.status = "running"
-            job.pid = pid
+            job.run(by: process)
             job.finishedAt = nil
             job.error = nil
             try job.update(db)

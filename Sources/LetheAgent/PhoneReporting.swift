@@ -32,7 +32,7 @@ public final class PhoneReporting: @unchecked Sendable {
         self.jobId = jobId
         key = try StationKey.load(stateDirectory: stateDirectory)
         store = try Store(stateDirectory: stateDirectory)
-        try store.markOrphanedJobsInterrupted()
+        try store.markOrphanedJobsInterrupted(isRunning: JobRow.processIsRunning)
         let env = ProcessInfo.processInfo.environment
         let name = operatorName ?? station.operatorName ?? env["SUDO_USER"] ?? env["USER"] ?? "unknown operator"
         performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
@@ -89,7 +89,7 @@ public final class PhoneReporting: @unchecked Sendable {
         var job = JobRow(
             id: jobId, devicePath: path, serial: reportDevice.serial, model: reportDevice.model, method: Self.methodName, profile: profile,
             status: "running", startedAt: Reporting.iso(Date()))
-        job.pid = getpid()
+        job.run(by: .current())
         let row = job
         try store.write { db in
             try row.insert(db)

@@ -54,6 +54,10 @@ public struct JobRow: Codable, Sendable, Equatable, FetchableRecord, Persistable
     public var reportId: String?
     /// The process running it, to tell a crashed job from a running one.
     public var pid: Int32?
+    /// When that process started (clock ticks after boot): a reused pid is another process.
+    public var processStart: Int64?
+    /// The boot it ran in: after a reboot no job of the last boot is running.
+    public var bootId: String?
 
     /// Creates a row.
     public init(id: String, devicePath: String, serial: String?, model: String?, method: String, profile: String?, status: String, startedAt: String) {
@@ -298,6 +302,12 @@ public final class Store: Sendable {
             }
             try db.create(index: "reportImei_imei", on: "reportImei", columns: ["imei"])
         }
+        migrator.registerMigration("v7: the process and boot that run a job (pids are reused)") { db in
+            try db.alter(table: "job") { t in
+                t.add(column: "processStart", .integer)
+                t.add(column: "bootId", .text)
+            }
+        }
         return migrator
     }
 
@@ -481,13 +491,14 @@ public final class Store: Sendable {
     }
 
     /// Marks `running` jobs whose process is gone as `interrupted` (kill -9, power cut), with
-    /// an audit event each. Returns their ids.
+    /// an audit event each. Returns their ids. `isRunning` says whether the process a row names
+    /// (pid, start time, boot id) still runs: a pid alone is reused after a crash or reboot.
     @discardableResult
-    public func markOrphanedJobsInterrupted(now: Date = Date()) throws(LetheError) -> [String] {
+    public func markOrphanedJobsInterrupted(now: Date = Date(), isRunning: @escaping @Sendable (JobRow) -> Bool) throws(LetheError) -> [String] {
         try write { db in
             var ids: [String] = []
             for var job in try JobRow.filter(Column("status") == "running").fetchAll(db) {
-                if let pid = job.pid, pid > 0, kill(pid, 0) == 0 || Foundation.errno == EPERM { continue }
+                if isRunning(job) { continue }
                 job.status = "interrupted"
                 job.finishedAt = Self.iso8601(now)
                 job.error = "the process running it (pid \(job.pid ?? 0)) stopped before it finished"

@@ -116,7 +116,7 @@ struct Daemon: AsyncParsableCommand {
                 stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: station,
                 profiles: try profiles.load(), language: lang, toolVersion: LetheVersion.string)
             store = try Store(stateDirectory: state.directory)
-            let interrupted = try store.markOrphanedJobsInterrupted()
+            let interrupted = try store.markOrphanedJobsInterrupted(isRunning: JobRow.processIsRunning)
             if !interrupted.isEmpty { log("marked \(interrupted.count) job(s) left running by a previous process as interrupted: \(interrupted.joined(separator: ", "))") }
             trusted = try state.trustedKeys(extra: [])
             if let fileBays = file?.bays, !fileBays.bays.isEmpty {
