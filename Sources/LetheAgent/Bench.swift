@@ -225,6 +225,9 @@ public final class Bench: Sendable {
                     if let found = profile, found.resetsPhones != (device.transport == .adb) {
                         profile = nil
                         notes.append("the catalog asked for profile \(name), which is for \(found.resetsPhones ? "phones" : "drives"): the station's own profile match is used")
+                    } else if let found = profile, !found.match.matches(device) {
+                        profile = nil
+                        notes.append("the catalog asked for profile \(name), whose match (\(found.match.summary)) excludes this device: the station's own profile match is used")
                     }
                 }
                 if let expected = said.expectedSerial, expected != device.serial {

@@ -122,6 +122,13 @@ public enum CatalogSignature {
         return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: secret)
     }
 
+    /// The signed bytes of a catalog answer: the request target it answers (path and query as
+    /// sent), a newline, and the body. Bound to the request, an answer for one device cannot
+    /// be replayed for another.
+    public static func answerBytes(target: String, body: Data) -> Data {
+        Data(target.utf8) + Data([0x0a]) + body
+    }
+
     /// Reads a shared secret file: its bytes, trailing newline removed; at least 16 bytes.
     public static func loadSecret(path: String) throws(LetheError) -> SymmetricKey {
         guard let data = FileManager.default.contents(atPath: path) else {

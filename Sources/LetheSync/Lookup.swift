@@ -121,7 +121,9 @@ public final class CatalogLookup: Sendable {
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
             let body = Data(buffer: try await response.body.collect(upTo: 1 << 20))
-            return Self.interpret(status: Int(response.status.code), body: body, url: url)
+            let signature = response.headers.first(name: CatalogSignature.header)
+            return Self.interpret(
+                status: Int(response.status.code), body: body, url: url, signature: signature, target: Self.target(of: full), secret: secret)
         } catch {
             let why = CatalogDelivery.describe(error)
             return .unavailable("no answer from \(url): \(why == "timed out" ? "timed out after \(Self.seconds(timeout))" : why)")
@@ -133,10 +135,18 @@ public final class CatalogLookup: Sendable {
         value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 
-    /// What an HTTP answer means.
-    static func interpret(status: Int, body: Data, url: String) -> CatalogAnswer {
+    /// What an HTTP answer means. Instructions count only when signed with the shared secret
+    /// over the request they answer (``CatalogSignature/answerBytes(target:body:)``): anybody
+    /// on the path could otherwise pick the profile a drive is erased with.
+    static func interpret(status: Int, body: Data, url: String, signature: String?, target: String, secret: SymmetricKey) -> CatalogAnswer {
         switch status {
         case 200:
+            guard let signature else {
+                return .unavailable("HTTP 200 from \(url) without a \(CatalogSignature.header) header: an unsigned answer is not trusted")
+            }
+            guard CatalogSignature.isValid(signature, body: CatalogSignature.answerBytes(target: target, body: body), secret: secret) else {
+                return .unavailable("HTTP 200 from \(url) with a \(CatalogSignature.header) that does not match the answer and the request (wrong secret, altered, or an answer to another request)")
+            }
             // An answer that names none of the fields (a health page, a portal) is not instructions.
             guard let instructions = try? JSONDecoder().decode(CatalogInstructions.self, from: body), instructions != CatalogInstructions() else {
                 return .unavailable("HTTP 200 from \(url) but not instructions: \(CatalogDelivery.message(in: body))")

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import LetheCore
 
@@ -115,7 +116,14 @@ extension CatalogReceiver {
                 guard let found = try self.instructions(for: query) else {
                     return Self.problem(.notFound, "no instructions for \(query.keys.map { "\($0.name) \($0.value)" }.joined(separator: ", "))")
                 }
-                return Self.json(found, status: .ok)
+                // The answer is signed too, bound to the request it answers.
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let body = try encoder.encode(found)
+                var headers = HTTPFields()
+                headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: body), secret: self.secret)
+                headers[.contentType] = "application/json"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
             } catch {
                 return Self.problem(.serviceUnavailable, "the receiver could not read its instructions: \(error)", headers: [.retryAfter: "5"])
             }

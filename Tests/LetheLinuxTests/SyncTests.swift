@@ -151,19 +151,25 @@ import Testing
         let profiles = "\(state)/profiles"
         try FileManager.default.createDirectory(atPath: profiles, withIntermediateDirectories: true)
         // The station's own choice for loop devices, and one only the catalog picks.
-        try "name: local\nmatch: {kind: drive, transport: loop}\ndiagnostics: {smart: false}\nerase: {method: zero, verification: last}\nstart: manual\n"
+        try "name: local\npriority: 10\nmatch: {kind: drive, transport: loop}\ndiagnostics: {smart: false}\nerase: {method: zero, verification: last}\nstart: manual\n"
             .write(toFile: "\(profiles)/local.yaml", atomically: true, encoding: .utf8)
-        try "name: catalog-choice\nmatch: {transport: adb}\ndiagnostics: {smart: false}\nerase: {method: random, verification: all}\nstart: manual\n"
+        // Matches loop devices too, at a lower priority: only the catalog picks it.
+        try "name: catalog-choice\npriority: 1\nmatch: {kind: drive, transport: loop}\ndiagnostics: {smart: false}\nerase: {method: random, verification: all}\nstart: manual\n"
             .write(toFile: "\(profiles)/catalog-choice.yaml", atomically: true, encoding: .utf8)
+        // A profile whose match excludes loop devices: the catalog cannot impose it on one.
+        try "name: usb-only\nmatch: {kind: drive, transport: usb}\ndiagnostics: {smart: false}\nerase: {method: one, verification: last}\nstart: manual\n"
+            .write(toFile: "\(profiles)/usb-only.yaml", atomically: true, encoding: .utf8)
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
         let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let chosen = try LoopDevice(sizeBytes: 16 << 20, fill: 0x41)
         let held = try LoopDevice(sizeBytes: 16 << 20, fill: 0x42)
         let unknown = try LoopDevice(sizeBytes: 16 << 20, fill: 0x43)
+        let excluded = try LoopDevice(sizeBytes: 16 << 20, fill: 0x45)
         // Loop devices have no serial: this catalog knows them by device node.
         try """
             [{"match": {"device": "\(chosen.path)"}, "profile": "catalog-choice", "sku": "SKU-CHOSEN-1", "note": "trade-in 4411"},
-             {"match": {"device": "\(held.path)"}, "sku": "SKU-HELD-2", "expectedSerial": "EXPECTED-SERIAL-9"}]
+             {"match": {"device": "\(held.path)"}, "sku": "SKU-HELD-2", "expectedSerial": "EXPECTED-SERIAL-9"},
+             {"match": {"device": "\(excluded.path)"}, "profile": "usb-only", "sku": "SKU-EXCLUDED-3"}]
             """.write(toFile: "\(state)/instructions.json", atomically: true, encoding: .utf8)
         let port = 21000 + Int((getpid() + 2000) % 9000), daemonPort = port + 1
         let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite", ["--instructions", "\(state)/instructions.json", "--state-dir", state])
@@ -180,7 +186,7 @@ import Testing
             "daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
             "--catalog-url", "http://127.0.0.1:\(port)/v1/records", "--catalog-lookup-url", lookupURL, "--catalog-secret-file", "\(state)/secret",
         ]
-        for loop in [chosen, held, unknown] { arguments += ["--auto-start", loop.path] }
+        for loop in [chosen, held, unknown, excluded] { arguments += ["--auto-start", loop.path] }
         let daemon = try LineWatcher(Host.lethe, arguments)
         defer { daemon.stop() }
         func job(_ path: String, _ condition: @escaping ([String: Any]) -> Bool = { _ in true }) -> [String: Any]? {
@@ -198,6 +204,10 @@ import Testing
         // Unknown to the catalog: the station's own profile, started.
         let third = try #require(DaemonTests.poll(60) { job(unknown.path) { $0["step"] as? String == "grade" } }, "\(daemon.stderr)")
         #expect(third["profile"] as? String == "local" && (third["catalogNote"] as? String ?? "").contains("no instructions"), "\(third)")
+        // A profile whose match excludes the device is not applied, whatever the catalog says.
+        let fourth = try #require(DaemonTests.poll(60) { job(excluded.path) { $0["step"] as? String == "grade" } }, "\(daemon.stderr)")
+        #expect(fourth["profile"] as? String == "local" && fourth["method"] as? String == "zero", "\(fourth)")
+        #expect((fourth["catalogNote"] as? String ?? "").contains("excludes this device"), "\(fourth)")
         usleep(500_000)
         #expect(try held.contents().prefix(1 << 20).allSatisfy { $0 == 0x42 }, "the held device was written")
 
