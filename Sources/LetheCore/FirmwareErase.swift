@@ -288,7 +288,9 @@ public struct HiddenAreas: Sendable, Hashable, Codable {
         guard bytes.count >= 512 else { return nil }
         let word: (Int) -> UInt64 = { UInt64(bytes[2 * $0]) | UInt64(bytes[2 * $0 + 1]) << 8 }
         guard word(0) != 0 else { return nil }
-        return (0..<4).reduce(UInt64(0)) { $0 | word(3 + $1) << (16 * UInt64($1)) }
+        let last = (0..<4).reduce(UInt64(0)) { $0 | word(3 + $1) << (16 * UInt64($1)) }
+        // ATA addresses are 48 bits: anything above is a garbled answer, not a size.
+        return last < 1 << 48 ? last : nil
     }
 }
 

@@ -109,15 +109,22 @@ public enum DumpsysBattery {
             throw LetheError(.unexpectedOutput, path: "dumpsys battery", "no `level:` line: the output is truncated or not a battery dump")
         }
         let scale = int("scale") ?? 100
-        battery.level = scale > 0 ? level * 100 / scale : level
+        // Hostile or garbled numbers are unparsable, never a trap: a phone must not crash the daemon.
+        let (scaled, overflow) = level.multipliedReportingOverflow(by: 100)
+        guard !overflow, level >= 0 else {
+            throw LetheError(.unexpectedOutput, path: "dumpsys battery", "level \(level) is not a battery level")
+        }
+        battery.level = scale > 0 ? scaled / scale : level
         battery.status = int("status").flatMap { statusNames[$0] }
         battery.condition = int("health").flatMap { healthNames[$0] }
         if let tenths = int("temperature"), tenths != 0 { battery.temperatureCelsius = Double(tenths) / 10 }
         if let millivolts = int("voltage"), millivolts != 0 { battery.voltageMillivolts = millivolts }
         battery.technology = fields["technology"].flatMap { $0.isEmpty ? nil : $0 }
         // State of health: the capacity lines of newer builds, else Samsung's ASOC.
-        if let maximum = int("Maximum capacity"), let design = int("Design capacity"), design > 0, maximum > 0 {
-            battery.healthPercent = Sourced(min(100, maximum * 100 / design), source: "dumpsys battery: Maximum capacity / Design capacity")
+        if let maximum = int("Maximum capacity"), let design = int("Design capacity"), design > 0, maximum > 0,
+            case let (scaled, false) = maximum.multipliedReportingOverflow(by: 100)
+        {
+            battery.healthPercent = Sourced(min(100, scaled / design), source: "dumpsys battery: Maximum capacity / Design capacity")
         } else if let asoc = int("mSavedBatteryAsoc"), (1...100).contains(asoc) {
             battery.healthPercent = Sourced(asoc, source: "dumpsys battery: mSavedBatteryAsoc (Samsung)")
         }
@@ -162,7 +169,7 @@ public struct TradeInStatus: Sendable, Equatable {
         }
         // Sizes come as strings (they may not fit a JSON number in every reader).
         if let capacity = storage["capacity_bytes"] {
-            guard let bytes = (capacity as? String).flatMap({ UInt64($0) }) ?? (capacity as? NSNumber).map({ $0.uint64Value }) else {
+            guard let bytes = (capacity as? String).flatMap({ UInt64($0) }) ?? (capacity as? NSNumber).flatMap({ UInt64(exactly: $0.doubleValue) }) else {
                 throw LetheError(.unexpectedOutput, path: source, "storage.capacity_bytes: expected a number, got \(capacity)")
             }
             id.capacityBytes = bytes

@@ -63,7 +63,11 @@ public enum FunctionChecks {
     static func dataPartition(_ text: String) -> (total: UInt64, free: UInt64)? {
         for line in text.split(separator: "\n").dropFirst() {
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
-            if words.count >= 4, let total = UInt64(words[1]), let free = UInt64(words[3]), total > 0 { return (total * 1024, free * 1024) }
+            if words.count >= 4, let total = UInt64(words[1]), let free = UInt64(words[3]), total > 0, free <= total,
+                case let (totalBytes, false) = total.multipliedReportingOverflow(by: 1024)
+            {
+                return (totalBytes, free * 1024)
+            }
         }
         return nil
     }

@@ -217,3 +217,36 @@ enum Fixtures {
         #expect(FunctionChecks.sensorCount("Can't find service: sensorservice") == 0)
     }
 }
+
+/// Hostile or garbled numbers from a phone are unparsable values with a clear error, never an
+/// integer-overflow trap that takes the daemon down (issue 15, item 10).
+@Suite struct OverflowTests {
+    @Test func aBatteryLevelThatOverflowsIsAnError() {
+        #expect(throws: LetheError.self) { try DumpsysBattery.parse("Current Battery Service state:\n  level: 9223372036854775807\n  scale: 100\n") }
+        #expect(throws: LetheError.self) { try DumpsysBattery.parse("Current Battery Service state:\n  level: -9223372036854775808\n") }
+    }
+
+    @Test func capacityLinesThatOverflowGiveNoHealth() throws {
+        let battery = try DumpsysBattery.parse(
+            "Current Battery Service state:\n  level: 80\n  Maximum capacity: 9223372036854775807\n  Design capacity: 4614000\n")
+        #expect(battery.level == 80 && battery.healthPercent == nil)
+    }
+
+    @Test func aDataPartitionThatOverflowsIsNoReading() {
+        let df = "Filesystem 1K-blocks Used Available Use% Mounted on\n/dev/block/dm-45 18446744073709551615 1 18446744073709551615 1% /data\n"
+        #expect(FunctionChecks.storage(df) == nil)
+        #expect(FunctionChecks.storage("Filesystem 1K-blocks Used Available Use% Mounted on\n/dev/block/dm-45 100 0 200 0% /data\n") == nil, "more free than there is")
+    }
+
+    @Test func tradeInCapacityOutOfRangeIsAnError() {
+        for capacity in ["1e30", "-5", "1.5"] {
+            #expect(throws: LetheError.self, "\(capacity)") { try TradeInStatus.parse(#"{"storage": {"capacity_bytes": \#(capacity)}}"#) }
+        }
+    }
+
+    @Test func aDCOAnswerBeyond48BitsIsNoSize() {
+        var dco = [UInt8](repeating: 0xFF, count: 512)
+        dco[0] = 1
+        #expect(HiddenAreas.factoryLastLBA(dcoIdentify: dco) == nil)
+    }
+}
