@@ -35,7 +35,8 @@ public enum HTTPServer {
     /// Checks the bearer token: the token's entry when allowed, else the 401/403 response.
     /// `queryToken` also accepts `?token=` (only for the event stream: browsers' EventSource
     /// cannot send headers).
-    static func authorize(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Result<TokenFile.Entry, ProblemResponse> {
+    static func authorize(_ request: Request, _ needed: APIRole, tokens store: TokenStore, queryToken: Bool = false) -> Result<TokenFile.Entry, ProblemResponse> {
+        let tokens = store.current
         let presented: String
         if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
             presented = String(header.dropFirst(7))
@@ -57,7 +58,7 @@ public enum HTTPServer {
     struct ProblemResponse: Error { var response: Response; init(_ response: Response) { self.response = response } }
 
     /// Checks the bearer token: nil when allowed, else the 401/403 response.
-    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenFile, queryToken: Bool = false) -> Response? {
+    static func deny(_ request: Request, _ needed: APIRole, tokens: TokenStore, queryToken: Bool = false) -> Response? {
         if case .failure(let problem) = authorize(request, needed, tokens: tokens, queryToken: queryToken) { return problem.response }
         return nil
     }
@@ -78,7 +79,7 @@ public enum HTTPServer {
     /// token, 400 naming the problem (with `example`) for a body that is not the JSON asked for,
     /// then the bench's answer or its error's status and message.
     static func jobPost<Body: Decodable & Sendable>(
-        _ router: Router<BasicRequestContext>, _ action: String, tokens: TokenFile, example: String,
+        _ router: Router<BasicRequestContext>, _ action: String, tokens: TokenStore, example: String,
         _ perform: @escaping @Sendable (String, Body, TokenFile.Entry) throws(Bench.StartError) -> JobView
     ) {
         router.post("api/v1/jobs/:id/\(action)") { request, context in
@@ -108,7 +109,7 @@ public enum HTTPServer {
     /// The router: API under /api/v1 (bearer tokens: `qa` reads, `technician` also starts,
     /// aborts and resumes), and, public: /healthz, /metrics (counts only), /verify/{id}, single
     /// reports by id, the dashboard page.
-    public static func router(bench: Bench, store: Store, trusted: [PublicJWK], tokens: TokenFile) -> Router<BasicRequestContext> {
+    public static func router(bench: Bench, store: Store, trusted: [PublicJWK], tokens: TokenStore) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("healthz") { _, _ in json(["status": "ok"]) }
         router.get("metrics") { _, _ in

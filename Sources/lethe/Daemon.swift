@@ -101,7 +101,7 @@ struct Daemon: AsyncParsableCommand {
         let store: Store
         let trusted: [PublicJWK]
         let bays: BayMap
-        var tokens: TokenFile
+        let tokens: TokenStore
         var demoToken: String?
         var demoDrive: DemoDrive?
         do throws(LetheError) {
@@ -124,10 +124,11 @@ struct Daemon: AsyncParsableCommand {
             } else {
                 bays = try BayMapFile.load("\(state.directory)/bays.json")
             }
-            tokens = try TokenFile.load(stateDirectory: state.directory)
+            tokens = try TokenStore(stateDirectory: state.directory, log: log)
             if demo {
-                demoToken = try tokens.add(name: "demo", role: .technician, stateDirectory: state.directory)
-            } else if tokens.tokens.isEmpty {
+                // In memory only: it dies with the daemon and is never written to disk.
+                demoToken = tokens.addInMemory(name: "demo", role: .technician)
+            } else if tokens.current.tokens.isEmpty {
                 log("no API tokens: the API answers 401 until you create one (`lethe tokens add NAME --role technician|qa`)")
             }
             if demo {

@@ -8,7 +8,15 @@ extension APIRole: ExpressibleByArgument {}
 struct Tokens: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "API tokens for the daemon (roles: technician starts and aborts jobs, qa reads).",
-        subcommands: [Add.self, List.self])
+        discussion: """
+            A running daemon reads the token file again within a second of a change: an added token works and a removed one stops working without a restart.
+
+            Examples:
+              lethe tokens add bench-3 --role technician
+              lethe tokens list
+              lethe tokens remove bench-3
+            """,
+        subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once (only its SHA-256 is kept).")
@@ -22,6 +30,22 @@ struct Tokens: ParsableCommand {
                 let token = try file.add(name: name, role: role, stateDirectory: state.directory)
                 print(token)
                 Output.err("lethe: token \(name) (\(role.rawValue)) saved as a hash in \(TokenFile.path(stateDirectory: state.directory)); use it as Authorization: Bearer TOKEN, or open the dashboard as /#token=TOKEN")
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a token by name; a running daemon stops accepting it within a second.")
+        @Argument(help: "The token's name (see `lethe tokens list`).") var name: String
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            do throws(LetheError) {
+                var file = try TokenFile.load(stateDirectory: state.directory)
+                try file.remove(name: name, stateDirectory: state.directory)
+                Output.err("lethe: token \(name) removed from \(TokenFile.path(stateDirectory: state.directory))")
             } catch {
                 throw Output.fail(error, json: false)
             }

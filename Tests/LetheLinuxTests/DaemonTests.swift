@@ -153,6 +153,15 @@ import Testing
             #expect(text.contains("Cosmetic grade") && text.contains("light scratches on the lid"), "\(text)")
         }
 
+        // Tokens are read again when the file changes (issue 15, item 11): a new one works, a
+        // removed one stops working, without a restart.
+        let late = try Host.lethe("tokens", "add", "late", "--role", "qa", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Self.poll(5) { Self.http("GET", "\(base)/api/v1/jobs", token: late)?.status == 200 ? true : nil } == true, "a token added while running was not accepted")
+        #expect(try Host.lethe("tokens", "remove", "late", "--state-dir", state).status == 0)
+        #expect(Self.poll(5) { Self.http("GET", "\(base)/api/v1/jobs", token: late)?.status == 401 ? true : nil } == true, "a removed token was still accepted")
+        #expect(try Host.lethe("tokens", "remove", "nobody", "--state-dir", state).status != 0)
+        #expect(Self.http("GET", "\(base)/api/v1/jobs", token: qa)?.status == 200)
+
         // /metrics (public, counts only) in Prometheus text format, read by the reference parser.
         let metrics = try #require(Self.http("GET", "\(base)/metrics"))
         #expect(metrics.status == 200)
