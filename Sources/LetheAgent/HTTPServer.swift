@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOPosix
 import LetheCore
 import LetheReports
 import LetheStore
@@ -57,6 +58,13 @@ public enum HTTPServer {
     /// A 4xx response as an error value.
     struct ProblemResponse: Error { var response: Response; init(_ response: Response) { self.response = response } }
 
+    /// Runs blocking work (SQLite, reading or fsyncing files, signing and rendering PDFs) on
+    /// NIO's thread pool, never on Swift's cooperative pool, which the HTTP server's other
+    /// requests need.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
+
     /// Checks the bearer token: nil when allowed, else the 401/403 response.
     static func deny(_ request: Request, _ needed: APIRole, tokens: TokenStore, queryToken: Bool = false) -> Response? {
         if case .failure(let problem) = authorize(request, needed, tokens: tokens, queryToken: queryToken) { return problem.response }
@@ -98,10 +106,11 @@ public enum HTTPServer {
             } catch {
                 return problem(.badRequest, "the body could not be read (at most 64 KiB of JSON): \(error)")
             }
-            do throws(Bench.StartError) {
-                return json(try perform(id, body, entry))
-            } catch {
-                return problem(HTTPResponse.Status(code: error.status), error.message)
+            // Grading signs a report, renders its PDF and writes the store: a blocking job.
+            let result: Result<JobView, Bench.StartError> = try await blocking { Result { () throws(Bench.StartError) in try perform(id, body, entry) } }
+            switch result {
+            case .success(let job): return json(job)
+            case .failure(let error): return problem(HTTPResponse.Status(code: error.status), error.message)
             }
         }
     }
@@ -134,10 +143,11 @@ public enum HTTPServer {
             router.post("api/v1/jobs/:id/\(action)") { request, context in
                 if let denied = deny(request, .technician, tokens: tokens) { return denied }
                 let id = try context.parameters.require("id")
-                do throws(Bench.StartError) {
-                    return json(try perform(id), status: .accepted)
-                } catch {
-                    return problem(HTTPResponse.Status(code: error.status), error.message)
+                // A resume reads its checkpoint from the store.
+                let result: Result<JobView, Bench.StartError> = try await blocking { Result { () throws(Bench.StartError) in try perform(id) } }
+                switch result {
+                case .success(let job): return json(job, status: .accepted)
+                case .failure(let error): return problem(HTTPResponse.Status(code: error.status), error.message)
                 }
             }
         }
@@ -154,20 +164,25 @@ public enum HTTPServer {
             if let state, !["pending", "delivered", "dead"].contains(state) {
                 return problem(.badRequest, "state must be pending, delivered or dead, not \"\(state)\"")
             }
-            do throws(LetheError) {
-                return json(OutboxView(summary: try outbox.summary(), records: try outbox.rows(state: state)))
-            } catch {
-                return problem(.serviceUnavailable, error.message)
+            let result: Result<OutboxView, LetheError> = try await blocking {
+                Result { () throws(LetheError) in OutboxView(summary: try outbox.summary(), records: try outbox.rows(state: state)) }
+            }
+            switch result {
+            case .success(let view): return json(view)
+            case .failure(let error): return problem(.serviceUnavailable, error.message)
             }
         }
         router.post("api/v1/outbox/:id/retry") { request, context in
             if let denied = deny(request, .technician, tokens: tokens) { return denied }
             let id = try context.parameters.require("id")
-            do throws(LetheError) {
-                let count = id == "dead" ? try outbox.retry() : try outbox.retry(id: id)
+            let result: Result<Int, LetheError> = try await blocking {
+                Result { () throws(LetheError) in id == "dead" ? try outbox.retry() : try outbox.retry(id: id) }
+            }
+            switch result {
+            case .success(let count):
                 guard count > 0 || id == "dead" else { return problem(.notFound, "no undelivered record \(id)") }
                 return json(["requeued": count], status: .accepted)
-            } catch {
+            case .failure(let error):
                 return problem(.serviceUnavailable, error.message)
             }
         }
@@ -191,10 +206,10 @@ public enum HTTPServer {
             if let imei, !(14...16).contains(imei.count) || !imei.allSatisfy(\.isASCII) || !imei.allSatisfy(\.isNumber) {
                 return problem(.badRequest, "imei: expected 14 to 16 digits, got \"\(imei)\"")
             }
-            do throws(LetheError) {
-                return json(try store.reports(serial: serial, imei: imei))
-            } catch {
-                return problem(.internalServerError, error.message)
+            let result: Result<[ReportRow], LetheError> = try await blocking { Result { () throws(LetheError) in try store.reports(serial: serial, imei: imei) } }
+            switch result {
+            case .success(let rows): return json(rows)
+            case .failure(let error): return problem(.internalServerError, error.message)
             }
         }
         router.get("api/v1/reports/:id") { _, context in
@@ -202,8 +217,12 @@ public enum HTTPServer {
             let pdf = raw.hasSuffix(".pdf")
             let id = pdf ? String(raw.dropLast(4)) : raw
             guard ReportID.isValid(id) else { return problem(.badRequest, "\"\(id)\" is not a report id") }
-            guard let row = try? store.read({ db in try ReportRow.fetchOne(db, key: id) }) else { return problem(.notFound, "no report \(id)") }
-            guard let data = FileManager.default.contents(atPath: pdf ? row.pdfPath : row.jsonPath) else {
+            let found: (row: ReportRow?, data: Data?) = try await blocking {
+                let row = (try? store.read({ db in try ReportRow.fetchOne(db, key: id) })) ?? nil
+                return (row, row.flatMap { FileManager.default.contents(atPath: pdf ? $0.pdfPath : $0.jsonPath) })
+            }
+            guard found.row != nil else { return problem(.notFound, "no report \(id)") }
+            guard let data = found.data else {
                 return problem(.notFound, "report \(id) is recorded but its file is missing")
             }
             return Response(
@@ -212,7 +231,8 @@ public enum HTTPServer {
         }
         router.get("verify/:id") { request, context in
             let id = try context.parameters.require("id")
-            return html(verifyPage(id: id, digest: request.uri.queryParameters.get("d").map { String($0) }, store: store, trusted: trusted))
+            let digest = request.uri.queryParameters.get("d").map { String($0) }
+            return html(try await blocking { verifyPage(id: id, digest: digest, store: store, trusted: trusted) })
         }
         router.get("/") { _, _ in html(Dashboard.page) }
         return router

@@ -56,20 +56,30 @@ public enum ReportWriter {
         return Written(reportId: reportId, jsonPath: json, pdfPath: pdfPath, signed: signed)
     }
 
+    /// Writes every byte of `raw` to `fd` (going on after short writes and EINTR, which used to
+    /// end the loop as if it had succeeded and leave a truncated signed file), then fsyncs.
+    /// Returns the errno of a failure, or nil.
+    static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, write: (Int32, UnsafeRawPointer, Int) -> Int = { Glibc.write($0, $1, $2) }) -> Int32? {
+        var offset = 0
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if n == 0 { return EIO }
+            offset += n
+        }
+        return fsync(fd) == 0 ? nil : errno
+    }
+
     /// Writes to `path.tmp`, fsyncs, renames over `path`, fsyncs the directory.
     static func durableWrite(_ data: Data, to path: String) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        var offset = 0
-        let failure: Int32? = data.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 { return errno == EINTR ? nil : errno }
-                offset += n
-            }
-            return fsync(fd) == 0 ? nil : errno
-        }
+        let failure: Int32? = data.withUnsafeBytes { raw in writeAll(fd, raw) }
+        // Written completely and durably, or not at all: a short file is never renamed in place.
         close(fd)
         if let failure {
             unlink(temporary)

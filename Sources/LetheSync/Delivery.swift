@@ -131,12 +131,16 @@ public final class CatalogDelivery: Sendable {
         switch status {
         case 200..<300:
             // The receiver must acknowledge this very record: a proxy's HTML page is not a receipt.
-            guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], object["recordId"] as? String == row.id else {
+            guard Self.acknowledges(body, recordId: row.id) else {
                 return retryOrDie("HTTP \(status) but a malformed answer (no recordId \(row.id)): \(message)", attempt: attempt, retryAfter: nil)
             }
             return .delivered
         case 409:
-            // The catalog already holds this Idempotency-Key with the same record.
+            // "Already stored" counts as delivered only when the catalog says it is this record;
+            // any other conflict (another record under the key, a lock, a proxy) is not a receipt.
+            guard Self.acknowledges(body, recordId: row.id) else {
+                return .dead(error: "HTTP 409 without a receipt for record \(row.id): \(message)")
+            }
             return .delivered
         case 408, 425, 429, 500..<600:
             return retryOrDie("HTTP \(status): \(message)", attempt: attempt, retryAfter: retryAfter)
@@ -144,6 +148,11 @@ public final class CatalogDelivery: Sendable {
             let hint = status == 401 || status == 403 ? " (is the catalog secret right?)" : ""
             return .dead(error: "HTTP \(status): \(message)\(hint)")
         }
+    }
+
+    /// Whether an answer's JSON names this record (`{"recordId": ID}`): a receipt.
+    static func acknowledges(_ body: Data, recordId: String) -> Bool {
+        (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["recordId"] as? String == recordId
     }
 
     func retryOrDie(_ error: String, attempt: Int, retryAfter: String?) -> Outbox.Result {

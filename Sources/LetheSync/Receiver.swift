@@ -200,19 +200,26 @@ public final class CatalogReceiver: Sendable {
         guard record.recordId == key else {
             return Self.problem(.badRequest, "Idempotency-Key \(key) is not the record's recordId \(record.recordId)")
         }
+        var signed: [String: VerifiedReport] = [:]
         for (name, document) in [("report", record.report), ("certificateDocument", record.certificateDocument ?? .null)] where document != .null {
             do throws(ReportVerificationError) {
-                let verified = try ReportVerifier.verify(file: document, trusted: trusted)
-                if name == "report", verified.reportId != record.reportId {
-                    return Self.problem(.unprocessableContent, "report is \(verified.reportId), the record says \(record.reportId)")
-                }
+                signed[name] = try ReportVerifier.verify(file: document, trusted: trusted)
             } catch {
                 return Self.problem(.unprocessableContent, "\(name): the signature does not verify: \(error.message)")
             }
         }
+        // The record's summary fields are only HMAC'd with the shared secret; what is stored is
+        // what the station's signing key signed, and a summary that says otherwise is refused.
+        if let problem = Self.disagreement(record, report: signed["report"], certificate: signed["certificateDocument"]) {
+            return Self.problem(.unprocessableContent, problem)
+        }
+        let certifiedBySignature: Bool? = signed["certificateDocument"].flatMap {
+            if case .bool(let value)? = $0.signed.document["certified"] { value } else { nil }
+        }
         let row = ReceivedRecord(
-            id: key, station: record.station, serial: record.device.serial, sequence: record.sequence, grade: record.grade,
-            certified: record.certificate?.certified, receivedAt: Store.iso8601(Date()),
+            id: key, station: record.station, serial: signed["report"]?.signed.document["device"]?["serial"]?.stringValue,
+            sequence: record.sequence, grade: signed["report"]?.signed.document["grade"]?.stringValue ?? record.grade,
+            certified: record.certificate == nil ? nil : (certifiedBySignature ?? false), receivedAt: Store.iso8601(Date()),
             body: String(decoding: body, as: UTF8.self))
         do {
             let inserted = try await pool.write { db -> Bool in
@@ -224,6 +231,37 @@ public final class CatalogReceiver: Sendable {
         } catch {
             return Self.problem(.serviceUnavailable, "the receiver could not store the record: \(error)", headers: [.retryAfter: "5"])
         }
+    }
+
+    /// Where the record's summary contradicts its signed documents (nil: it does not). The
+    /// refurb report must be there and be the record's; the grade and serial must be what it
+    /// signed; a certificate summary must match the signed certificate (id, status,
+    /// `certified`), and `certified: true` needs that signed certificate.
+    static func disagreement(_ record: CatalogRecord, report: VerifiedReport?, certificate: VerifiedReport?) -> String? {
+        guard let report else { return "the record carries no signed refurb report" }
+        let document = report.signed.document
+        if report.reportId != record.reportId { return "report is \(report.reportId), the record says \(record.reportId)" }
+        if let grade = document["grade"]?.stringValue, grade != record.grade {
+            return "grade: the record says \(record.grade), the signed report \(grade)"
+        }
+        if document["device"]?["serial"]?.stringValue != record.device.serial {
+            return "device.serial: the record says \(record.device.serial ?? "none"), the signed report \(document["device"]?["serial"]?.stringValue ?? "none")"
+        }
+        guard let summary = record.certificate else {
+            return certificate == nil ? nil : "a signed certificate came without the record's certificate summary"
+        }
+        guard let certificate else {
+            return summary.certified ? "certificate.certified is true, but no signed certificate came with the record" : nil
+        }
+        let signedCertified: Bool? = if case .bool(let value)? = certificate.signed.document["certified"] { value } else { nil }
+        if certificate.reportId != summary.id { return "certificate.id: the record says \(summary.id), the signed certificate is \(certificate.reportId)" }
+        if signedCertified != summary.certified {
+            return "certificate.certified: the record says \(summary.certified), the signed certificate \(signedCertified.map(String.init) ?? "nothing")"
+        }
+        if let status = certificate.signed.document["status"]?.stringValue, status != summary.status {
+            return "certificate.status: the record says \(summary.status), the signed certificate \(status)"
+        }
+        return nil
     }
 
     /// A request header by name (case-insensitive).
