@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "LetheSync",
             dependencies: [
-                "LetheCore", "LetheStore", "LetheReports",
+                "LetheCore", "LetheStore", "LetheReports", "LetheConfig",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,3 +139,12 @@ let package = Package(
         .testTarget(name: "LabTests", dependencies: ["LetheCore", "lethe"], swiftSettings: strict),
     ]
 )
+
+// The fuzzers (scripts/fuzz.sh): built only with LETHE_FUZZ=1 and `-sanitize=fuzzer`, where
+// libFuzzer supplies `main`; a normal build never sees this target.
+if Context.environment["LETHE_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(
+        name: "LetheFuzz", dependencies: ["LetheCore", "LethePhones", "LetheDiagnostics", "LetheConfig", "LetheTesting"],
+        swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+    package.products.append(.executable(name: "lethe-fuzz", targets: ["LetheFuzz"]))
+}

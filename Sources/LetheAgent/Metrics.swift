@@ -64,9 +64,9 @@ public final class BenchMetrics: Sendable {
 
     /// Sets the gauges from the bench as it is now and returns the exposition text.
     func exposition(jobs: [JobView], devices: Int, streams: Int) -> String {
-        for state in Self.states { jobGauge(state).set(to: Double(jobs.count { $0.state == state })) }
+        for state in Self.states { jobGauge(state).set(to: Double(jobs.count { $0.state.rawValue == state })) }
         devicesPresent.set(to: Double(devices))
-        throughput.set(to: jobs.filter { $0.state == "running" }.reduce(0) { $0 + $1.bytesPerSecond })
+        throughput.set(to: jobs.filter { $0.state == .running }.reduce(0) { $0 + $1.bytesPerSecond })
         eventStreams.set(to: Double(streams))
         return registry.emitToString()
     }

@@ -11,16 +11,16 @@ extension Bench {
     /// technician's cosmetic grade. Blocking; own thread.
     func runPhone(jobId: String, device path: String, profile: Profile) {
         let serial = String(path.dropFirst("adb:".count))
-        func fail(_ message: String, state: String = "notErased") {
+        func fail(_ message: String, refused: Bool = false, gone: Bool = false) {
             log("\(path): job \(jobId): \(message)")
-            update(jobId) { $0.state = state; $0.step = "done"; $0.error = message; $0.message = nil }
+            transition(jobId, refused ? .refused : .failed(deviceGone: gone)) { $0.error = message; $0.message = nil }
         }
-        guard let client = settings.adb else { return fail("phones are not enabled on this station (no adb client)", state: "refused") }
+        guard let client = settings.adb else { return fail("phones are not enabled on this station (no adb client)", refused: true) }
         let phone: PhoneInspection
         do throws(LetheError) {
             phone = try PhoneProbe.inspect(client, serial: serial)
         } catch {
-            return fail("cannot inspect the phone: \(error.message)", state: error.code == .deviceVanished ? "interrupted" : "notErased")
+            return fail("cannot inspect the phone: \(error.message)", gone: error.code == .deviceVanished)
         }
         let battery = phone.battery?.verdict(threshold: profile.batteryMinHealthPercent)
         update(jobId) {
@@ -32,15 +32,15 @@ extension Bench {
         // What the host can check before the reset (the phone is still set up and awake).
         let hostChecks: [FunctionCheck]
         do throws(LetheError) { hostChecks = try FunctionChecks.host(client, serial: serial) } catch {
-            return fail("cannot check the phone: \(error.message)", state: error.code == .deviceVanished ? "interrupted" : "notErased")
+            return fail("cannot check the phone: \(error.message)", gone: error.code == .deviceVanished)
         }
         update(jobId) { $0.functionChecks = hostChecks.map(\.summary) }
-        if let refusal = FactoryReset.refusal(phone) { return fail("refused: \(refusal)", state: "refused") }
+        if let refusal = FactoryReset.refusal(phone) { return fail("refused: \(refusal)", refused: true) }
         let flow: ResetFlow
         do throws(LetheError) {
             flow = try FactoryReset.choose(phone, requested: profile.factoryReset?.flow.flatMap(ResetFlow.init(rawValue:)))
         } catch {
-            return fail("refused: \(error.message)", state: "refused")
+            return fail("refused: \(error.message)", refused: true)
         }
         let reporting: PhoneReporting
         do throws(LetheError) {
@@ -54,12 +54,12 @@ extension Bench {
             return fail("not started: \(error.message)")
         }
         log("\(path): job \(jobId): \(phone.identity.model ?? "phone"), \(flow.title)")
-        update(jobId) { $0.step = "reset"; $0.message = flow == .guided ? ResetFlow.guidedInstructions : "resetting: \(flow.title)" }
+        transition(jobId, .step(.reset)) { $0.message = flow == .guided ? ResetFlow.guidedInstructions : "resetting: \(flow.title)" }
         let outcome = FactoryReset.run(client, phone: phone, flow: flow, waitSeconds: settings.phoneWaitSeconds) { said in
             self.log("\(path): job \(jobId): \(said)")
             self.update(jobId) { $0.message = said }
         }
-        update(jobId) { $0.step = "certify" }
+        transition(jobId, .step(.certify))
         let written: Reporting.Written
         do {
             written = try reporting.finish(
@@ -68,11 +68,10 @@ extension Bench {
         } catch {
             return fail("the certificate could not be written: \(error)")
         }
-        let state = outcome.interrupted ? "interrupted" : written.certified ? "erased" : "notErased"
-        metrics.finishedPhone(status: state, certified: written.certified, seconds: outcome.finishedAt.timeIntervalSince(outcome.startedAt))
-        update(jobId) {
-            $0.state = state
-            $0.step = written.refurbDraft != nil ? "grade" : "done"
+        let status: WipeStatus = written.certified ? .erased : .notErased
+        let state = outcome.interrupted ? JobState.interrupted : JobState(status)
+        metrics.finishedPhone(status: state.rawValue, certified: written.certified, seconds: outcome.finishedAt.timeIntervalSince(outcome.startedAt))
+        transition(jobId, .finished(status, deviceGone: outcome.interrupted, checkpointed: false, awaitingGrade: written.refurbDraft != nil)) {
             $0.percent = written.certified ? 100 : 0
             $0.reportId = written.certificate.reportId
             $0.refurbReportId = written.refurb?.reportId
@@ -99,7 +98,7 @@ extension Bench {
             }
             guard result == "pass" || result == "fail" else { throw StartError(status: 400, message: "\(name): \"\(result)\" is not pass or fail") }
         }
-        guard current.step == "grade" else {
+        guard current.step == .grade else {
             throw StartError(status: 409, message: "job \(id) is not waiting for its grade (\(current.state), step \(current.step)); checks are recorded before the cosmetic grade")
         }
         let checks = results.sorted { $0.key < $1.key }.map { FunctionCheck(name: $0.key, result: $0.value, detail: "confirmed by \(technician)", source: "technician") }

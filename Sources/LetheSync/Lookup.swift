@@ -1,32 +1,9 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import LetheConfig
 import LetheCore
 import NIOCore
-
-/// What the catalog says to do with a docked device (two-way mode): which profile to run, the
-/// SKU it will be sold under, and the serial it expects at that bay or for that IMEI.
-public struct CatalogInstructions: Codable, Sendable, Equatable {
-    /// A profile name on this station (`lethe profiles list`).
-    public var profile: String?
-    /// The catalog's stock-keeping unit; carried on the catalog record.
-    public var sku: String?
-    /// The serial the catalog expects; a docked device with another serial is held.
-    public var expectedSerial: String?
-    /// Free text for the technician.
-    public var note: String?
-    /// The key that matched: `serial`, `imei`, `bay` or `device`.
-    public var matchedBy: String?
-
-    /// Instructions.
-    public init(profile: String? = nil, sku: String? = nil, expectedSerial: String? = nil, note: String? = nil, matchedBy: String? = nil) {
-        self.profile = profile
-        self.sku = sku
-        self.expectedSerial = expectedSerial
-        self.note = note
-        self.matchedBy = matchedBy
-    }
-}
 
 /// Who was docked: the keys the catalog may know the device by.
 public struct CatalogQuery: Sendable, Equatable {
@@ -147,8 +124,7 @@ public final class CatalogLookup: Sendable {
             guard CatalogSignature.isValid(signature, body: CatalogSignature.answerBytes(target: target, body: body), secret: secret) else {
                 return .unavailable("HTTP 200 from \(url) with a \(CatalogSignature.header) that does not match the answer and the request (wrong secret, altered, or an answer to another request)")
             }
-            // An answer that names none of the fields (a health page, a portal) is not instructions.
-            guard let instructions = try? JSONDecoder().decode(CatalogInstructions.self, from: body), instructions != CatalogInstructions() else {
+            guard let instructions = CatalogInstructions.decode(answer: body) else {
                 return .unavailable("HTTP 200 from \(url) but not instructions: \(CatalogDelivery.message(in: body))")
             }
             return .instructions(instructions)

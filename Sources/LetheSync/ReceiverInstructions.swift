@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import HTTPTypes
 import Hummingbird
+import LetheConfig
 import LetheCore
 
 /// One instruction the reference catalog holds: for the device matching `match` (exactly one of

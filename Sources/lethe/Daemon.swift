@@ -191,7 +191,7 @@ struct Daemon: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         await settings.lookup?.shutdown()
-        for job in bench.jobs where job.state == "running" { _ = try? bench.abort(job.id) }
+        for job in bench.jobs where job.state == .running { _ = try? bench.abort(job.id) }
         log("stopped")
     }
 }

@@ -35,7 +35,7 @@ struct BenchTests {
 
     func finished(_ bench: Bench, _ id: String) -> JobView? {
         for _ in 0..<200 {
-            if let job = bench.job(id), job.state != "running" { return job }
+            if let job = bench.job(id), job.state != .running { return job }
             usleep(50_000)
         }
         return nil
@@ -53,7 +53,7 @@ struct BenchTests {
         #expect(record.deviceNumber != nil && record.backingFile == loop.backing, "\(record)")
         bench.deviceAppeared(record)
         let job = try #require(bench.jobs.first { $0.device == loop.path })
-        #expect(job.state == "waiting")
+        #expect(job.state == .waiting)
 
         let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
         FileManager.default.createFile(atPath: other, contents: Data(repeating: 0x77, count: 8 * Self.mib))
@@ -67,9 +67,10 @@ struct BenchTests {
         }
         defer { _ = try? Host.run("losetup", ["-d", loop.path]) }
 
-        _ = try bench.start(job.id)
+        // The start is a guarded transition: refused at once, with the reason, never launched.
+        #expect(throws: Bench.StartError.self) { try bench.start(job.id) }
         let ended = try #require(finished(bench, job.id))
-        #expect(ended.state == "refused", "\(ended)")
+        #expect(ended.state == .refused, "\(ended)")
         #expect(ended.error?.contains("not the drive docked for this job") == true && ended.error?.contains("backing file") == true, "\(ended.error ?? "")")
         #expect(try Data(contentsOf: URL(fileURLWithPath: other)).allSatisfy { $0 == 0x77 }, "the drive that took its place was not written")
         _ = lines
@@ -86,7 +87,7 @@ struct BenchTests {
         let job = try #require(bench.jobs.first { $0.device == loop.path })
         _ = try bench.start(job.id)
         let ended = try #require(finished(bench, job.id))
-        #expect(ended.state == "erased" && ended.certified == true, "\(ended) \(lines.all)")
+        #expect(ended.state == .erased && ended.certified == true, "\(ended) \(lines.all)")
     }
 
     /// A size change reported while the job waits: the job is set aside and the device docked
@@ -101,7 +102,7 @@ struct BenchTests {
         let first = try #require(bench.jobs.first { $0.device == loop.path })
         record.sizeBytes = 16 * UInt64(Self.mib)
         bench.deviceChanged(record)
-        #expect(bench.job(first.id)?.state == "interrupted")
-        #expect(bench.jobs.filter { $0.device == loop.path && $0.state == "waiting" }.count == 1)
+        #expect(bench.job(first.id)?.state == .interrupted)
+        #expect(bench.jobs.filter { $0.device == loop.path && $0.state == .waiting }.count == 1)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LetheConfig
 @testable import LetheSync
 import Testing
 
