@@ -55,24 +55,15 @@ struct BenchTests {
         let job = try #require(bench.jobs.first { $0.device == loop.path })
         #expect(job.state == .waiting)
 
-        let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: other, contents: Data(repeating: 0x77, count: 8 * Self.mib))
-        defer { try? FileManager.default.removeItem(atPath: other) }
-        try loop.detach()
-        // Another test may take the freed node first: then this one proves nothing and says so
-        // (and never detaches a device it did not bind).
-        guard try Host.run("losetup", [loop.path, other]).status == 0 else {
-            print("skipped: \(loop.path) was taken by another test before it could be bound again")
-            return
-        }
-        defer { _ = try? Host.run("losetup", ["-d", loop.path]) }
+        guard let swapped = try loop.swapMedium(bytes: 8 * Self.mib, fill: 0x77) else { return }
+        defer { swapped.finish() }
 
         // The start is a guarded transition: refused at once, with the reason, never launched.
         #expect(throws: Bench.StartError.self) { try bench.start(job.id) }
         let ended = try #require(finished(bench, job.id))
         #expect(ended.state == .refused, "\(ended)")
         #expect(ended.error?.contains("not the drive docked for this job") == true && ended.error?.contains("backing file") == true, "\(ended.error ?? "")")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: other)).allSatisfy { $0 == 0x77 }, "the drive that took its place was not written")
+        #expect(try swapped.contents().allSatisfy { $0 == 0x77 }, "the drive that took its place was not written")
         _ = lines
     }
 

@@ -94,24 +94,14 @@ import Testing
         let first = try LoopDevice(sizeBytes: 8 * Self.mib)
         let target = try LinuxBlockDevice.inspect(first.path, allowFile: false)
         // The same node, another medium of the same size: only its backing file tells.
-        let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: other, contents: Data(repeating: 0x77, count: 8 * Self.mib))
-        defer { try? FileManager.default.removeItem(atPath: other) }
-        try first.detach()
-        // Another test may take the freed node first: then this one proves nothing and says so
-        // (and never detaches a device it did not bind).
-        guard try Host.run("losetup", [first.path, other]).status == 0 else {
-            print("skipped: \(first.path) was taken by another test before it could be bound again")
-            return
-        }
-        defer { _ = try? Host.run("losetup", ["-d", first.path]) }
+        guard let swapped = try first.swapMedium(bytes: 8 * Self.mib, fill: 0x77) else { return }
+        defer { swapped.finish() }
         #expect {
             try LinuxBlockDevice(target: target, access: .readWrite)
         } throws: { error in
             let e = error as? LetheError
             return e?.code == .identityChanged && e?.message.contains("backing file changed") == true
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: other))
-        #expect(data.allSatisfy { $0 == 0x77 }, "nothing was written to the device that took its place")
+        #expect(try swapped.contents().allSatisfy { $0 == 0x77 }, "nothing was written to the device that took its place")
     }
 }

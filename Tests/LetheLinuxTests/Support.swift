@@ -122,6 +122,22 @@ final class LoopDevice {
         try? FileManager.default.removeItem(atPath: backing)
     }
 
+    /// Detaches this loop device and binds `other` (a new file of `bytes`, filled with `fill`)
+    /// to the same node: another medium at the same path. Returns the swap, or nil when another
+    /// test took the freed node first (then nothing can be proven, and nothing of the other
+    /// test's is detached). `swap.finish()` detaches and deletes it.
+    func swapMedium(bytes: Int, fill: UInt8) throws -> SwappedMedium? {
+        let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
+        FileManager.default.createFile(atPath: other, contents: Data(repeating: fill, count: bytes))
+        try detach()
+        guard try Host.run("losetup", [path, other]).status == 0 else {
+            try? FileManager.default.removeItem(atPath: other)
+            print("skipped: \(path) was taken by another test before it could be bound again")
+            return nil
+        }
+        return SwappedMedium(node: path, file: other)
+    }
+
     /// Reads the whole device (through the loop device, with the cache dropped).
     func contents() throws -> Data {
         _ = try? Host.run("blockdev", ["--flushbufs", path])
@@ -246,5 +262,20 @@ extension Host {
             repo.appendingPathComponent("Tests/LetheReportsTests/verify_jws.py").path, file, "\(state)/keys/station.pub.jwk",
             repo.appendingPathComponent("reports/schema/\(schema).schema.json").path,
         ])
+    }
+}
+
+/// Another medium bound to a loop node another test device had (``LoopDevice/swapMedium(bytes:fill:)``).
+struct SwappedMedium {
+    let node: String
+    let file: String
+
+    /// Its bytes, read from the file.
+    func contents() throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file)) }
+
+    /// Detaches it and deletes the file.
+    func finish() {
+        _ = try? Host.run("losetup", ["-d", node])
+        try? FileManager.default.removeItem(atPath: file)
     }
 }
