@@ -161,6 +161,14 @@ final class PhaseRunner: Sendable {
         stop.store(true, ordering: .relaxed)
     }
 
+    /// Throws when another worker already failed the phase: a chunk whose buffer was being
+    /// filled (a random pass on a slow CPU takes a while) is then not written at all, so a dead
+    /// device is given up on as soon as one worker knows. The phase's first failure stays the
+    /// one reported.
+    func stopIfFailed() throws(IOFailure) {
+        if stop.load(ordering: .relaxed) { throw IOFailure(operation: .write, path: device.path, errno: .interrupted, offset: 0, length: 0) }
+    }
+
     /// Bad sectors found so far in this phase.
     var badSectorsSoFar: [SectorRange] { findings.withLock { $0.badSectors } }
 

@@ -201,6 +201,7 @@ public final class WipeEngine: Sendable {
                         let start = Int(piece.offset - chunk.offset)
                         let buffer = buffers.io.slice(start, piece.length)
                         filler.fill(buffer, offset: piece.offset)
+                        try runner.stopIfFailed()
                         let bad = try runner.transferNarrowing(piece, buffers: buffers) { (part: Chunk) throws(IOFailure) in
                             let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
                             try runner.device.writeFully(UnsafeRawBufferPointer(slice), at: part.offset)
