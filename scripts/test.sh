@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests on fakes, integration tests on real loop devices, and the
-# QEMU hardware lab (real kernel, real udev, faulty disks). Run as root on Debian 12.
-# Installs what it needs with apt-get. LETHE_SKIP_LAB=1 skips the lab (about 75 s).
+# The whole test suite: unit tests on fakes, integration tests on real loop devices, the
+# QEMU hardware lab (real kernel, real udev, faulty disks, the fault campaign) and bounded
+# libFuzzer runs over every parser of untrusted input. Run as root on Debian 12.
+# Installs what it needs with apt-get. LETHE_SKIP_LAB=1 skips the lab (about 5 min);
+# LETHE_SKIP_FUZZ=1 skips fuzzing (about 2.5 min); LETHE_FUZZ_SECONDS sets seconds per parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils udev
