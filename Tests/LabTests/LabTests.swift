@@ -287,7 +287,7 @@ extension LabTests {
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: images) }
         for name in ["ns1.img", "ns2.img"] {
-            FileManager.default.createFile(atPath: images.appendingPathComponent(name).path, contents: nil)
+            _ = FileManager.default.createFile(atPath: images.appendingPathComponent(name).path, contents: nil)
             try FileHandle(forWritingTo: images.appendingPathComponent(name)).truncate(atOffset: 64 << 20)
         }
         let ns1 = images.appendingPathComponent("ns1.img").path

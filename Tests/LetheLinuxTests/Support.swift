@@ -128,7 +128,7 @@ final class LoopDevice {
     /// test's is detached). `swap.finish()` detaches and deletes it.
     func swapMedium(bytes: Int, fill: UInt8) throws -> SwappedMedium? {
         let other = NSTemporaryDirectory() + "lethe-test-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: other, contents: Data(repeating: fill, count: bytes))
+        _ = FileManager.default.createFile(atPath: other, contents: Data(repeating: fill, count: bytes))
         try detach()
         guard try Host.run("losetup", [path, other]).status == 0 else {
             try? FileManager.default.removeItem(atPath: other)
