@@ -161,7 +161,9 @@ public enum SafetyGuard {
                 !onlySystem || [.rootFileSystem, .bootFileSystem, .swap, .systemDiskPartition, .unknown, .firmwareArea].contains($0.kind)
             }
             for reason in found {
-                reasons.append(ProtectionReason(kind: .backedByProtected, description: "\(name) \(how) \(below), which \(reason.description.hasPrefix(below + " ") ? String(reason.description.dropFirst(below.count + 1)) : reason.description)"))
+                // "sdb2 has a file system mounted at /mnt"; reasons without a subject get one.
+                let said = reason.description.hasPrefix("is ") ? "\(below) \(reason.description)" : reason.description
+                reasons.append(ProtectionReason(kind: .backedByProtected, description: "\(name) \(how) \(below): \(said)"))
             }
         }
         return reasons

@@ -31,7 +31,7 @@ import Testing
         let result = try Host.lethe("wipe", loop, "--method", "zero", "--yes", "--json")
         #expect(result.status == 2, "\(result.stderr)")
         let name = (disk.path as NSString).lastPathComponent
-        #expect(result.stderr.contains("is backed by \(name), which has a file system mounted at \(mountPoint)"), "\(result.stderr)")
+        #expect(result.stderr.contains("is backed by \(name): \(name) has a file system mounted at \(mountPoint)"), "\(result.stderr)")
         #expect(result.lastJSON?["code"] as? String == "protectedDevice")
         // `lethe devices` lists it as protected, with the same reason.
         let listed = try Host.lethe("devices", "--json")
