@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
@@ -91,7 +93,28 @@ let package = Package(
             swiftSettings: strict),
         // Android phones: the adb server's host protocol, probes (getprop, dumpsys battery,
         // trade-in mode) and factory-reset flows.
-        .target(name: "LethePhones", dependencies: ["LetheCore"], swiftSettings: strict),
+        // TLS over a blocking byte stream (lockdown's mid-connection TLS): swift-nio-ssl's
+        // handler in an in-memory channel. Shared by the iPhone client and its simulator.
+        .target(
+            name: "LetheTLS",
+            dependencies: [
+                "LetheCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "LethePhones",
+            dependencies: [
+                "LetheCore", "LetheTLS",
+                // iPhones: the pairing certificates (swift-certificates, RSA from swift-crypto's extras).
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict),
         // SMART (smartctl JSON) parsing and health grading.
         .target(name: "LetheDiagnostics", dependencies: ["LetheCore"], swiftSettings: strict),
         // The erase engine: runs a pass plan against any BlockDevice.
@@ -106,7 +129,16 @@ let package = Package(
             swiftSettings: strict
         ),
         // Fakes shipped as a library: in-memory block device with fault injection.
-        .target(name: "LetheTesting", dependencies: ["LetheCore"], swiftSettings: strict),
+        .target(
+            name: "LetheTesting",
+            dependencies: [
+                "LetheCore", "LetheTLS",
+                // The simulated iPhone makes its own device key and signs with the pair record's.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict),
         // The thin executable.
         .executableTarget(
             name: "lethe",

@@ -138,6 +138,15 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupported = Code("unsupported")
         /// Stopped by the operator (a signal, an abort) before the work was done.
         public static let cancelled = Code("cancelled")
+        /// iPhones: the phone shows "Trust this computer?" and waits for the technician's tap.
+        public static let pairingPending = Code("pairingPending")
+        /// iPhones: the technician tapped "Don't Trust".
+        public static let pairingDenied = Code("pairingDenied")
+        /// iPhones: the phone is locked with a passcode; it must be unlocked to pair.
+        public static let passcodeLocked = Code("passcodeLocked")
+        /// iPhones: the phone no longer accepts the host's pair record (it was erased, or the
+        /// record was made on another host): delete the record and pair again.
+        public static let pairRecordRejected = Code("pairRecordRejected")
         /// The device at the path is not the one that was checked or docked (another device
         /// number, serial, WWN or size): a different drive took its place.
         public static let identityChanged = Code("identityChanged")

@@ -34,6 +34,13 @@ public struct PhoneIdentity: Codable, Sendable, Equatable {
     public var capacityBytes: UInt64?
     /// `file` (file-based encryption), `block` (full-disk), or nil when unencrypted or unknown.
     public var encryption: String?
+    /// iPhones: the UDID, the product type (`iPhone13,2`), the model number with its region
+    /// (`MGJ83B/A`), the iOS version and build, and the activation state.
+    public var udid: String?
+    public var productType: String?
+    public var modelNumber: String?
+    public var iosVersion: String?
+    public var activationState: String?
 
     /// An empty identity.
     public init() {}
@@ -99,6 +106,13 @@ public struct PhoneLocks: Codable, Sendable, Equatable {
     public var bootloaderUnlocked: Bool?
     /// `file`, `block` or nil.
     public var encryption: String?
+    /// iPhones: Find My (Activation Lock, held by Apple's servers: it survives an erase).
+    public var findMy: LockSignal?
+    /// iPhones: supervision by an organization (MDM), with its name.
+    public var supervision: LockSignal?
+    /// iPhones: configuration profiles installed, by name (an MDM enrollment among them
+    /// forbids the erase).
+    public var profiles: [String] = []
 
     /// Locks.
     public init(frp: LockSignal, knoxGuard: LockSignal? = nil, bootloaderUnlocked: Bool? = nil, encryption: String? = nil) {
@@ -113,6 +127,8 @@ public struct PhoneLocks: Codable, Sendable, Equatable {
         var found: [String] = []
         if frp.state == "locked" { found.append("Factory Reset Protection is on (\(frp.bestEffort ? "best effort: " : "")\(frp.source))") }
         if knoxGuard?.state == "locked" { found.append("Knox Guard is active (\(knoxGuard!.source))") }
+        if findMy?.state == "locked" { found.append("Find My (Activation Lock) is on (\(findMy!.source))") }
+        if supervision?.state == "locked" { found.append("the iPhone is supervised\(supervision!.detail.map { " by \($0)" } ?? "") and managed by an MDM (\(supervision!.source))") }
         return found
     }
 

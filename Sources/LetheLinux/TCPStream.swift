@@ -60,6 +60,35 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
         return TCPStream(fd: fd, endpoint: endpoint)
     }
 
+    /// Connects to a UNIX-domain stream socket (`/var/run/usbmuxd`), or throws `.unavailable`
+    /// when nothing listens there.
+    public static func connect(unixSocket path: String) throws(LetheError) -> TCPStream {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw LetheError(.invalidArgument, path: path, "a socket path of \(bytes.count) bytes is too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw LetheError(.ioFailure, path: path, errno: ErrorNumber(errno), "cannot make a socket") }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            if code == ENOENT || code == ECONNREFUSED {
+                throw LetheError(.unavailable, path: path, errno: ErrorNumber(code), "nothing listens on \(path)")
+            }
+            throw LetheError(.ioFailure, path: path, errno: ErrorNumber(code), "cannot connect: \(String(cString: strerror(code)))")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return TCPStream(fd: fd, endpoint: path)
+    }
+
     static func connectError(_ code: Int32, _ endpoint: String) -> LetheError {
         code == ECONNREFUSED
             ? LetheError(.unavailable, path: endpoint, errno: ErrorNumber(code), "connection refused: nothing listens on \(endpoint)")

@@ -1,9 +1,19 @@
 import Foundation
 import LetheCore
 
-/// Everything Lethe reads from a docked Android phone before it erases it.
+/// A phone's platform: how Lethe talks to it.
+public enum PhonePlatform: String, Codable, Sendable {
+    /// Android, through the adb server.
+    case android
+    /// iPhone or iPad, through usbmuxd and lockdownd.
+    case ios
+}
+
+/// Everything Lethe reads from a docked phone before it erases it.
 public struct PhoneInspection: Codable, Sendable, Equatable {
-    /// The adb serial (`R3CTEST0S24`, or `127.0.0.1:PORT` over TCP).
+    /// Android or iOS.
+    public var platform: PhonePlatform = .android
+    /// The adb serial (`R3CTEST0S24`, or `127.0.0.1:PORT` over TCP), or an iPhone's UDID.
     public var serial: String
     public var identity: PhoneIdentity
     public var battery: PhoneBattery?
@@ -14,6 +24,9 @@ public struct PhoneInspection: Codable, Sendable, Equatable {
     public var debuggable: Bool
     /// What could not be read, each naming its command.
     public var notes: [String]
+
+    /// Lethe's path for it: `adb:SERIAL` or `ios:UDID`.
+    public var path: String { platform == .ios ? "ios:\(serial)" : "adb:\(serial)" }
 }
 
 /// Reads a phone through the adb server: `getprop` (required), then `tradeinmode getstatus`

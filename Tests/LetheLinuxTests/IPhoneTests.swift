@@ -1,0 +1,181 @@
+import Foundation
+import LetheCore
+import LetheLinux
+import LethePhones
+import LetheTesting
+import Testing
+
+/// A simulated iPhone behind a simulated usbmuxd, read by Lethe and by Debian's real
+/// libimobiledevice tools through `USBMUXD_SOCKET_ADDRESS`: what they print must match what
+/// Lethe reads.
+@Suite(.serialized) struct IPhoneTests {
+    static let udid = "00008101-000A1B2C3D4E001E"
+
+    static func script() -> SimulatedIPhone.Script {
+        var script = SimulatedIPhone.Script(udid: udid, values: [
+            "DeviceClass": "iPhone", "DeviceName": "Alex's iPhone", "ProductType": "iPhone13,2", "ProductVersion": "17.5.1",
+            "BuildVersion": "21F90", "HardwareModel": "D53gAP", "ModelNumber": "MGJ83", "RegionInfo": "B/A", "SerialNumber": "F2LZK0TESTXX",
+            "InternationalMobileEquipmentIdentity": "356728110000007", "InternationalMobileEquipmentIdentity2": "356728110000015",
+            "ActivationState": "Activated", "CPUArchitecture": "arm64e", "WiFiAddress": "a4:83:e7:00:00:01",
+        ])
+        script.domains["com.apple.disk_usage"] = ["TotalDiskCapacity": 128_000_000_000, "TotalDataCapacity": 110_000_000_000]
+        script.domains["com.apple.fmip"] = ["IsAssociated": false]
+        script.battery = [
+            "AppleRawMaxCapacity": 3_412, "DesignCapacity": 3_815, "NominalChargeCapacity": 3_450, "CycleCount": 412, "CurrentCapacity": 81,
+            "Temperature": 2_950, "Voltage": 4_021,
+        ]
+        return script
+    }
+
+    static func tool(_ name: String, _ arguments: [String], usbmuxd: SimulatedUsbmuxd, home: String) throws -> Host.Result {
+        try Host.run("/usr/bin/env", ["USBMUXD_SOCKET_ADDRESS=\(usbmuxd.address)", "HOME=\(home)", name] + arguments, timeout: 60)
+    }
+
+    static var toolsInstalled: Bool { Host.which("idevice_id") != nil && Host.which("ideviceinfo") != nil }
+
+    /// Lethe's client of a simulated usbmuxd.
+    static func host(_ usbmuxd: SimulatedUsbmuxd, timeout: Duration = .seconds(10)) -> IPhoneHost {
+        IPhoneHost(usbmux: UsbmuxClient(address: usbmuxd.address, timeout: timeout, connector: LocalUsbmuxd.connector(.tcp(host: "127.0.0.1", port: usbmuxd.port))))
+    }
+
+    /// `Key: Value` lines as ideviceinfo prints them.
+    static func lines(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            values[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return values
+    }
+
+    /// The trust prompt is pending twice, then tapped: Lethe pairs, inspects, and stores the
+    /// record with usbmuxd, where the real tools find it and read the same values.
+    @Test(.enabled(if: toolsInstalled, "apt-get install libimobiledevice-utils"))
+    func letheAndTheRealToolsAgreeOnEveryValue() throws {
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        var script = Self.script()
+        script.trust = ["PairingDialogResponsePending", "PairingDialogResponsePending"]
+        let phone = try SimulatedIPhone(script: script)
+        usbmuxd.plug(phone)
+        let home = NSTemporaryDirectory() + "lethe-ios-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let host = Self.host(usbmuxd)
+
+        let devices = try host.usbmux.listDevices()
+        #expect(devices.map(\.udid) == [Self.udid])
+        let listed = try Self.tool("idevice_id", ["-l"], usbmuxd: usbmuxd, home: home)
+        #expect(listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == Self.udid, "\(listed.stderr)")
+        let device = try #require(devices.first)
+        #expect(try host.publicValues(device)["ProductType"] as? String == "iPhone13,2")
+
+        // The prompt: pending, pending, then tapped.
+        for _ in 0..<2 {
+            #expect { try host.pair(device) } throws: { ($0 as? LetheError)?.code == .pairingPending }
+            #expect(PairingState(LetheError(.pairingPending, "")) == .waitingForTrust)
+        }
+        try host.pair(device)
+        #expect(usbmuxd.pairRecords[Self.udid] != nil, "the record is kept by usbmuxd")
+
+        let phoneSeen = try IOSProbe.inspect(host, device: device)
+        #expect(phoneSeen.platform == .ios && phoneSeen.path == "ios:\(Self.udid)")
+        #expect(phoneSeen.identity.model == "iPhone 12" && phoneSeen.identity.modelNumber == "MGJ83B/A")
+        #expect(phoneSeen.identity.imeis == ["356728110000007", "356728110000015"])
+        #expect(phoneSeen.identity.capacityBytes == 128_000_000_000)
+        #expect(phoneSeen.battery?.healthPercent == Sourced(89, source: "diagnostics_relay IORegistry AppleSmartBattery: AppleRawMaxCapacity / DesignCapacity"))
+        #expect(phoneSeen.battery?.cycleCount?.value == 412)
+        #expect(phoneSeen.locks.findMy?.state == "unknown" && phoneSeen.locks.findMy?.bestEffort == true, "IsAssociated false is not proof")
+        #expect(phoneSeen.locks.supervision?.state == "unlocked" && phoneSeen.locks.blockers.isEmpty)
+
+        // The real tools, with the record Lethe made, read the same values.
+        let info = try Self.tool("ideviceinfo", [], usbmuxd: usbmuxd, home: home)
+        #expect(info.status == 0, "\(info.stderr)")
+        let real = Self.lines(info.stdout)
+        #expect(real["SerialNumber"] == phoneSeen.identity.serial && real["SerialNumber"] == "F2LZK0TESTXX")
+        #expect(real["ProductType"] == phoneSeen.identity.productType)
+        #expect(real["ProductVersion"] == phoneSeen.identity.iosVersion)
+        #expect(real["ActivationState"] == phoneSeen.identity.activationState)
+        #expect(real["InternationalMobileEquipmentIdentity"] == phoneSeen.identity.imeis.first)
+        #expect(real["UniqueDeviceID"] == phoneSeen.identity.udid)
+        #expect(real["ModelNumber"].map { $0 + (real["RegionInfo"] ?? "") } == phoneSeen.identity.modelNumber)
+        let disk = try Self.tool("ideviceinfo", ["-q", "com.apple.disk_usage", "-k", "TotalDiskCapacity"], usbmuxd: usbmuxd, home: home)
+        #expect(UInt64(disk.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == phoneSeen.identity.capacityBytes, "\(disk.stdout) \(disk.stderr)")
+        let diagnostics = try Self.tool("idevicediagnostics", ["ioregentry", "AppleSmartBattery"], usbmuxd: usbmuxd, home: home)
+        let plist = try #require(try PropertyListSerialization.propertyList(from: Data(diagnostics.stdout.utf8), format: nil) as? [String: Any], "\(diagnostics.stderr)")
+        let registry = try #require(plist["IORegistry"] as? [String: Any])
+        let raw = try #require(registry["AppleRawMaxCapacity"] as? Int), design = try #require(registry["DesignCapacity"] as? Int)
+        #expect(raw * 100 / design == phoneSeen.battery?.healthPercent?.value)
+        #expect(registry["CycleCount"] as? Int == phoneSeen.battery?.cycleCount?.value)
+    }
+
+    /// The named pairing states: denied, passcode-locked, and a stale record the phone refuses
+    /// (deleted and paired again).
+    @Test func pairingStatesAreNamed() throws {
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        var script = Self.script()
+        script.trust = ["PasswordProtected", "UserDeniedPairing"]
+        let phone = try SimulatedIPhone(script: script)
+        usbmuxd.plug(phone)
+        let host = Self.host(usbmuxd)
+        let device = try #require(try host.usbmux.listDevices().first)
+        #expect(host.pairingState(device) == .success(.waitingForTrust), "no record yet")
+        #expect { try host.pair(device) } throws: { ($0 as? LetheError)?.code == .passcodeLocked }
+        #expect { try host.pair(device) } throws: { error in
+            let e = error as? LetheError
+            return e?.code == .pairingDenied && PairingState(e!)?.instruction.contains("plug it in again") == true
+        }
+        try host.pair(device)
+        #expect(host.pairingState(device) == .success(.paired))
+        // The phone forgets this host (as after an erase elsewhere): the record is stale; a
+        // session deletes it, pairs again, and goes on.
+        phone.forgetHosts()
+        #expect(host.pairingState(device) == .success(.staleRecord))
+        let (session, _) = try host.session(device)
+        session.close()
+        #expect(phone.pairedHosts.count == 1)
+    }
+
+    /// Hostile answers: garbage, a truncated plist, a connection closed mid-message: each a
+    /// named error, never a crash or a hang.
+    @Test func garbledAnswersAreNamedErrors() throws {
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        let phone = try SimulatedIPhone(script: Self.script())
+        usbmuxd.plug(phone)
+        let host = Self.host(usbmuxd, timeout: .seconds(3))
+        let device = try #require(try host.usbmux.listDevices().first)
+        try host.pair(device)
+        for fault in [SimulatedIPhone.Fault.garbage, .truncated, .close] {
+            phone.update { $0.faults = ["GetValue": fault] }
+            #expect(throws: LetheError.self, "\(fault)") { try IOSProbe.inspect(host, device: device) }
+        }
+        phone.update { $0.faults = ["IORegistry": .garbage] }
+        let partial = try IOSProbe.inspect(host, device: device)
+        #expect(partial.battery == nil && partial.notes.contains { $0.hasPrefix("battery: ") }, "a bad battery answer is a note: \(partial.notes)")
+    }
+
+    /// Recorded outputs of real iPhones (../shared/fixtures/ios): identity lines and the GasGauge
+    /// fragment, whose FullChargeCapacity (100 since iOS 12.2) is never taken for health.
+    @Test func recordedOutputsOfRealIPhonesParse() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/fixtures/ios")
+        guard FileManager.default.fileExists(atPath: dir.path) else {
+            print("skipped: ../shared/fixtures/ios is not beside the repository")
+            return
+        }
+        for (file, state) in [("ideviceinfo-activated.txt", "Activated"), ("ideviceinfo-unactivated.txt", "Unactivated")] {
+            let values: [String: Any] = Self.lines(try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8))
+            var notes: [String] = []
+            let identity = IOSProbe.identity(values, udid: "FIXTURE", notes: &notes)
+            #expect(identity.activationState == state, "\(file)")
+            #expect(identity.brand == "Apple" && identity.encryption == "file")
+        }
+        let fragment = try String(contentsOf: dir.appendingPathComponent("diagnostics-gasgauge-fragment.plist"), encoding: .utf8)
+        let wrapped = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><plist version=\"1.0\">\(fragment)</plist>"
+        let gasGauge = try Plist.decode(Array(wrapped.utf8), what: "fixture")
+        let battery = IOSProbe.battery(gasGauge, entry: "GasGauge")
+        #expect(battery.healthPercent == nil, "FullChargeCapacity 100 is not a health reading")
+        #expect(battery.cycleCount?.value == 425)
+    }
+}
