@@ -108,6 +108,33 @@ import Testing
         #expect(registry["CycleCount"] as? Int == phoneSeen.battery?.cycleCount?.value)
     }
 
+    /// The other way round: Debian's `idevicepair pair` pairs (after the trust prompt), and
+    /// Lethe works with the record libimobiledevice made, without pairing again.
+    @Test(.enabled(if: toolsInstalled, "apt-get install libimobiledevice-utils"))
+    func aRecordMadeByIdevicepairServesLethe() throws {
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        var script = Self.script()
+        script.trust = ["PairingDialogResponsePending"]
+        let phone = try SimulatedIPhone(script: script)
+        usbmuxd.plug(phone)
+        let home = NSTemporaryDirectory() + "lethe-ios-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let pending = try Self.tool("idevicepair", ["pair"], usbmuxd: usbmuxd, home: home)
+        #expect(pending.status != 0 && (pending.stdout + pending.stderr).contains("trust dialog"), "\(pending.stdout) \(pending.stderr)")
+        let paired = try Self.tool("idevicepair", ["pair"], usbmuxd: usbmuxd, home: home)
+        #expect(paired.status == 0 && paired.stdout.contains("SUCCESS"), "\(paired.stdout) \(paired.stderr)")
+        #expect(usbmuxd.pairRecords[Self.udid] != nil && phone.pairedHosts.count == 1)
+        let host = Self.host(usbmuxd)
+        let device = try #require(try host.usbmux.listDevices().first)
+        #expect(host.pairingState(device) == .success(.paired))
+        let seen = try IOSProbe.inspect(host, device: device)
+        #expect(seen.identity.serial == "F2LZK0TESTXX" && seen.battery?.cycleCount?.value == 412)
+        #expect(phone.pairedHosts.count == 1, "Lethe used libimobiledevice's record; it did not pair again")
+        let validated = try Self.tool("idevicepair", ["validate"], usbmuxd: usbmuxd, home: home)
+        #expect(validated.status == 0, "\(validated.stdout) \(validated.stderr)")
+    }
+
     /// The named pairing states: denied, passcode-locked, and a stale record the phone refuses
     /// (deleted and paired again).
     @Test func pairingStatesAreNamed() throws {
