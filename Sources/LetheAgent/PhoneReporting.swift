@@ -38,14 +38,17 @@ public final class PhoneReporting: @unchecked Sendable {
         performedBy = ReportParty(name: name, role: "bench technician", contact: station.contact)
     }
 
-    var path: String { "adb:\(phone.serial)" }
+    var path: String { phone.path }
+    var isIOS: Bool { phone.platform == .ios }
 
     /// The phone as reports describe it.
     public var reportDevice: ReportDevice {
         let id = phone.identity
+        // An iPhone's model says what was sold: the name, the product type and the model number.
+        let model = isIOS ? id.model.map { name in ([id.productType, id.modelNumber].compactMap { $0 }).isEmpty ? name : "\(name) (\([id.productType, id.modelNumber].compactMap { $0 }.joined(separator: ", ")))" } : id.model
         var device = ReportDevice(
-            manufacturer: id.manufacturer ?? id.brand, model: id.model, serial: id.serial ?? phone.serial, firmware: id.fingerprint,
-            mediaType: "mobile phone", transport: "adb", sizeBytes: id.capacityBytes, logicalSectorSize: nil, source: station.mediaSource,
+            manufacturer: id.manufacturer ?? id.brand, model: model, serial: id.serial ?? phone.serial, firmware: id.fingerprint,
+            mediaType: "mobile phone", transport: isIOS ? "ios" : "adb", sizeBytes: id.capacityBytes, logicalSectorSize: nil, source: station.mediaSource,
             bay: bay, path: path)
         device.imeis = id.imeis.isEmpty ? nil : id.imeis
         return device
@@ -68,7 +71,16 @@ public final class PhoneReporting: @unchecked Sendable {
             findings.append("the battery could not be read")
         }
         for blocker in phone.locks.blockers { findings.append(blocker) }
-        if phone.locks.frp.bestEffort, phone.locks.frp.state != "locked" {
+        if isIOS {
+            if let findMy = phone.locks.findMy, findMy.state != "locked" {
+                findings.append("Find My: \(findMy.state)\(findMy.bestEffort ? " (best effort)" : "") from \(findMy.source)\(findMy.detail.map { ": \($0)" } ?? "")")
+            }
+            if let supervision = phone.locks.supervision, supervision.state == "unknown" {
+                findings.append("supervision could not be read (\(supervision.source))")
+            }
+            if !phone.locks.profiles.isEmpty { findings.append("configuration profiles: \(phone.locks.profiles.joined(separator: ", "))") }
+            if let activation = phone.identity.activationState { findings.append("activation state before the erase: \(activation)") }
+        } else if phone.locks.frp.bestEffort, phone.locks.frp.state != "locked" {
             findings.append("FRP: \(phone.locks.frp.state) (best effort, from \(phone.locks.frp.source))")
         }
         if phone.locks.bootloaderUnlocked == true {
@@ -107,13 +119,15 @@ public final class PhoneReporting: @unchecked Sendable {
         let finished = Date()
         var verification = ReportVerification(
             mode: "state",
-            method: "the phone restarted and came back in its out-of-box state: device_provisioned 0, user_setup_complete 0, no accounts",
+            method: isIOS
+                ? "the iPhone dropped off usbmuxd, came back as a new usbmux device, paired again in setup and reads ActivationState Unactivated"
+                : "the phone restarted and came back in its out-of-box state: device_provisioned 0, user_setup_complete 0, no accounts",
             result: outcome.checks.isEmpty ? "notRun" : outcome.checks.allSatisfy(\.passed) ? "passed" : "failed",
             bytesVerified: 0, coverageBasisPoints: 0, mismatchedSectors: 0)
         verification.checks = outcome.checks.isEmpty ? nil : outcome.checks
         let sanitization = ReportSanitization(
             category: "Purge", method: Self.methodName,
-            description: "\(FactoryReset.methodTitle): \(outcome.flow.title)\(outcome.commands.isEmpty ? "" : "; sent: " + outcome.commands.joined(separator: ", ")); NIST SP 800-88 Rev. 1",
+            description: "\(isIOS ? IOSErase.methodTitle : FactoryReset.methodTitle): \(outcome.flow.title)\(outcome.commands.isEmpty ? "" : "; sent: " + outcome.commands.joined(separator: ", ")); NIST SP 800-88 Rev. 1",
             technique: "factory reset (crypto erase)", passes: [], bytesWritten: 0, startedAt: Reporting.iso(outcome.startedAt),
             finishedAt: Reporting.iso(outcome.finishedAt), badSectors: [],
             errors: outcome.error.map { [$0] } ?? [])
@@ -131,7 +145,7 @@ public final class PhoneReporting: @unchecked Sendable {
         let battery = phone.battery.map { battery in
             ReportBattery(
                 healthPercent: battery.healthPercent?.value, cycleCount: battery.cycleCount?.value,
-                source: [battery.healthPercent?.source, battery.cycleCount?.source].compactMap { $0 }.first ?? "dumpsys battery")
+                source: [battery.healthPercent?.source, battery.cycleCount?.source].compactMap { $0 }.first ?? (isIOS ? "diagnostics_relay" : "dumpsys battery"))
         }
         var refurb = RefurbReport(
             reportId: ReportID.make(date: finished.addingTimeInterval(0.001)), issuedAt: Reporting.iso(finished), device: device,

@@ -10,6 +10,10 @@ public enum ResetFlow: String, Codable, Sendable, CaseIterable {
     case recovery = "recovery-wipe-data"
     /// Any phone: the technician starts the reset on the phone; Lethe waits and checks.
     case guided = "operator-guided"
+    /// iPhones: MCInstall `EraseDevice` (Erase All Content and Settings).
+    case mcInstallErase = "mcinstall-erase-device"
+    /// iPhones, where MCInstall refuses: mobilebackup2's `EraseDevice`.
+    case mobileBackupErase = "mobilebackup2-erase-device"
 
     /// In words, for certificates and the dashboard.
     public var title: String {
@@ -17,6 +21,8 @@ public enum ResetFlow: String, Codable, Sendable, CaseIterable {
         case .tradeInMode: "factory reset through trade-in mode (tradeinmode evaluate, reboot)"
         case .recovery: "factory reset through recovery (recovery --wipe_data)"
         case .guided: "factory reset started by the technician on the phone"
+        case .mcInstallErase: "Erase All Content and Settings through MCInstall (EraseDevice)"
+        case .mobileBackupErase: "Erase All Content and Settings through mobilebackup2 (EraseDevice)"
         }
     }
 
@@ -26,8 +32,13 @@ public enum ResetFlow: String, Codable, Sendable, CaseIterable {
         case .tradeInMode: ["tradeinmode evaluate", "reboot"]
         case .recovery: ["recovery --wipe_data"]
         case .guided: []
+        case .mcInstallErase: ["MCInstall EraseDevice"]
+        case .mobileBackupErase: ["mobilebackup2 EraseDevice"]
         }
     }
+
+    /// Whether the flow is an iPhone's.
+    public var isIOS: Bool { self == .mcInstallErase || self == .mobileBackupErase }
 
     /// What the technician is told to do for the guided flow.
     public static let guidedInstructions =
@@ -66,6 +77,9 @@ public enum FactoryReset {
             return "the phone does not use file-based encryption (ro.crypto.type is \(phone.locks.encryption ?? "none")): a factory reset would not be a cryptographic erase, so it cannot be certified"
         }
         if let blocker = phone.locks.blockers.first {
+            if phone.platform == .ios {
+                return "\(blocker): after an erase the iPhone would stay locked to its owner or its organization; have the owner turn off Find My (Settings > [name] > Find My) or release it from the MDM first. Nothing was sent"
+            }
             return "\(blocker): after a reset the phone would be locked to its owner; remove the account (or have the lock released) first"
         }
         return nil
@@ -73,6 +87,10 @@ public enum FactoryReset {
 
     /// The flow to use: the one asked for if the phone allows it, else the best it allows.
     public static func choose(_ phone: PhoneInspection, requested: ResetFlow?) throws(LetheError) -> ResetFlow {
+        if let requested, requested.isIOS != (phone.platform == .ios) {
+            throw LetheError(.invalidArgument, path: phone.serial, "flow \(requested.rawValue) is for \(requested.isIOS ? "iPhones" : "Android phones")")
+        }
+        if phone.platform == .ios { return requested ?? .mcInstallErase }
         switch requested {
         case .tradeInMode? where !phone.tradeInMode:
             throw LetheError(.invalidArgument, path: phone.serial, "trade-in mode is not available (Android 16 or later, in trade-in mode)")
@@ -175,7 +193,7 @@ public enum FactoryReset {
     }
 
     /// Polls `probe` every half second until it says true, or `seconds` pass.
-    static func waitFor(seconds: Double, _ probe: () -> Bool?) -> Bool {
+    public static func waitFor(seconds: Double, _ probe: () -> Bool?) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if probe() == true { return true }

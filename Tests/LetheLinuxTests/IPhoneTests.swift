@@ -1,4 +1,5 @@
 import Foundation
+import LetheAgent
 import LetheCore
 import LetheLinux
 import LethePhones
@@ -204,5 +205,105 @@ import Testing
         let battery = IOSProbe.battery(gasGauge, entry: "GasGauge")
         #expect(battery.healthPercent == nil, "FullChargeCapacity 100 is not a health reading")
         #expect(battery.cycleCount?.value == 425)
+    }
+}
+
+/// The iPhone erase: certified only after the phone dropped off, came back as a new usbmux
+/// device and reads Unactivated; refused before anything is sent when Find My or an MDM holds
+/// it; mobilebackup2 where MCInstall refuses; a phone that never comes back is interrupted.
+@Suite(.serialized) struct IPhoneEraseTests {
+    struct Bench {
+        let usbmuxd: SimulatedUsbmuxd
+        let phone: SimulatedIPhone
+        let host: IPhoneHost
+        let device: UsbmuxDevice
+        let state: String
+
+        init(_ change: (inout SimulatedIPhone.Script) -> Void = { _ in }) throws {
+            usbmuxd = try SimulatedUsbmuxd()
+            var script = IPhoneTests.script()
+            change(&script)
+            phone = try SimulatedIPhone(script: script)
+            usbmuxd.plug(phone)
+            host = IPhoneTests.host(usbmuxd)
+            device = try #require(try host.usbmux.listDevices().first)
+            state = NSTemporaryDirectory() + "lethe-ios-erase-\(UUID().uuidString)"
+            #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        }
+
+        func erase(wait: Double = 10) throws -> (ResetOutcome, Reporting.Written?) {
+            let inspection = try IOSProbe.inspect(host, device: device)
+            if FactoryReset.refusal(inspection) != nil {
+                // The erase refuses by itself, before anything is sent: no job, no record.
+                return (IOSErase.run(host, device: device, phone: inspection, waitSeconds: wait), nil)
+            }
+            let reporting = try PhoneReporting(directory: "\(state)/reports", stateDirectory: state, station: StationConfig(), phone: inspection, operatorName: "test")
+            try reporting.recordStart(profile: nil, flow: .mcInstallErase)
+            let outcome = IOSErase.run(host, device: device, phone: inspection, waitSeconds: wait)
+            return (outcome, try reporting.finish(outcome, threshold: 80, language: .en, toolVersion: "test"))
+        }
+
+        func done() {
+            usbmuxd.stop()
+            try? FileManager.default.removeItem(atPath: state)
+        }
+    }
+
+    @Test func anEraseThatComesBackInSetupIsCertified() throws {
+        let bench = try Bench()
+        defer { bench.done() }
+        let (outcome, written) = try bench.erase()
+        #expect(outcome.status == .erased && outcome.certified, "\(outcome)")
+        #expect(outcome.checks.map(\.name) == ["detached from usbmuxd", "came back as a new usbmux device", "ActivationState"])
+        #expect(outcome.commands == ["MCInstall EraseDevice (Acknowledged)"])
+        #expect(bench.phone.requests.contains("EraseDevice") && bench.phone.erased)
+        let certificate = try #require(written?.certificate)
+        #expect(written?.certified == true)
+        // Python's cryptography and the schema agree.
+        if let checked = try Host.pythonVerifyCertificate(certificate.jsonPath, state: bench.state) { #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)") }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: certificate.jsonPath))) as? [String: Any])
+        let report = try #require(document["report"] as? [String: Any])
+        let device = report["device"] as? [String: Any]
+        #expect(device?["transport"] as? String == "ios" && device?["path"] as? String == "ios:\(IPhoneTests.udid)")
+        #expect(device?["model"] as? String == "iPhone 12 (iPhone13,2, MGJ83B/A)" && device?["serial"] as? String == "F2LZK0TESTXX")
+        #expect((device?["imeis"] as? [String]) == ["356728110000007", "356728110000015"])
+        let checks = (report["verification"] as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+        #expect(checks.contains { $0["name"] as? String == "ActivationState" && $0["observed"] as? String == "Unactivated" && $0["passed"] as? Bool == true })
+        #expect(((report["sanitization"] as? [String: Any])?["description"] as? String)?.contains("Erase All Content and Settings") == true)
+    }
+
+    @Test func findMyOnOrAnMDMRefusesBeforeAnythingIsSent() throws {
+        for change: (inout SimulatedIPhone.Script) -> Void in [
+            { $0.domains["com.apple.fmip"] = ["IsAssociated": true] },
+            { $0.cloudConfiguration = ["IsSupervised": true, "OrganizationName": "Example Corp"] },
+        ] {
+            let bench = try Bench(change)
+            defer { bench.done() }
+            let (outcome, written) = try bench.erase()
+            #expect(written == nil && outcome.status == .notErased)
+            #expect(outcome.error?.contains("Nothing was sent") == true, "\(outcome.error ?? "")")
+            #expect(!bench.phone.requests.contains("EraseDevice"), "nothing was sent")
+        }
+    }
+
+    @Test func whereMCInstallRefusesMobilebackup2Erases() throws {
+        let bench = try Bench { $0.erase = .refuse("CommandFormatError") }
+        defer { bench.done() }
+        let (outcome, written) = try bench.erase()
+        #expect(outcome.flow == .mobileBackupErase && outcome.certified, "\(outcome)")
+        #expect(bench.phone.requests.contains("mobilebackup2 EraseDevice"))
+        #expect(written?.certified == true)
+    }
+
+    @Test func aPhoneThatNeverComesBackOrComesBackSetUpIsNotCertified() throws {
+        let gone = try Bench { $0.erase = .vanish }
+        defer { gone.done() }
+        let (vanished, record) = try gone.erase(wait: 2)
+        #expect(vanished.interrupted && !vanished.certified && record?.certified == false, "\(vanished)")
+        let liar = try Bench { $0.erase = .restartOnly(seconds: 0.3) }
+        defer { liar.done() }
+        let (unerased, _) = try liar.erase(wait: 5)
+        #expect(unerased.status == .notErased && !unerased.certified, "\(unerased)")
+        #expect(unerased.checks.last?.name == "ActivationState" && unerased.checks.last?.observed == "Activated")
     }
 }

@@ -21,6 +21,14 @@ public enum Plist {
 
     /// A dictionary from plist bytes (XML or binary), or an error naming `what`.
     public static func decode(_ bytes: [UInt8], what: String) throws(LetheError) -> [String: Any] {
+        guard let dictionary = try decodeAny(bytes, what: what) as? [String: Any] else {
+            throw LetheError(.unexpectedOutput, path: what, "a property list that is not a dictionary")
+        }
+        return dictionary
+    }
+
+    /// Any property list (DeviceLink messages are arrays), with the same limits.
+    public static func decodeAny(_ bytes: [UInt8], what: String) throws(LetheError) -> Any {
         guard bytes.count <= maximumBytes else {
             throw LetheError(.unexpectedOutput, path: what, "a plist of \(bytes.count) bytes is larger than the \(maximumBytes) allowed")
         }
@@ -34,10 +42,12 @@ public enum Plist {
         } catch {
             throw LetheError(.unexpectedOutput, path: what, "not a property list: \(String(decoding: bytes.prefix(60), as: UTF8.self).debugDescription)")
         }
-        guard let dictionary = object as? [String: Any] else {
-            throw LetheError(.unexpectedOutput, path: what, "a property list that is not a dictionary")
-        }
-        return dictionary
+        return object
+    }
+
+    /// An XML plist of any property-list value (an array for DeviceLink).
+    public static func encode(any value: Any) -> [UInt8] {
+        Array((try? PropertyListSerialization.data(fromPropertyList: value, format: .xml, options: 0)) ?? Data())
     }
 
     /// How deep an XML plist nests its containers, counted from its tags without parsing it;

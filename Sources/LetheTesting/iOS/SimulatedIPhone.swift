@@ -24,6 +24,9 @@ public final class SimulatedIPhone: @unchecked Sendable {
         case vanish
         /// Refused with this MCInstall status (and ErrorChain).
         case refuse(String)
+        /// Acknowledged; the phone restarts and comes back, but nothing was erased (a lying or
+        /// failed erase): still set up and activated.
+        case restartOnly(seconds: Double)
     }
 
     /// A fault injected into one answer (by request name: `GetValue`, `StartSession`,
@@ -54,6 +57,8 @@ public final class SimulatedIPhone: @unchecked Sendable {
         public var cloudConfiguration: [String: Any] = [:]
         public var profiles: [String: Any] = ["OrderedIdentifiers": [String](), "ProfileMetadata": [String: Any]()]
         public var erase: EraseBehavior = .reattach(seconds: 0.5)
+        /// What mobilebackup2's `EraseDevice` does (when MCInstall refuses); nil: it refuses too.
+        public var mobileBackupErase: EraseBehavior? = .reattach(seconds: 0.5)
         public var faults: [String: Fault] = [:]
 
         /// A script.
@@ -271,6 +276,7 @@ public final class SimulatedIPhone: @unchecked Sendable {
             let stream = try? TLSStream(over: plain, role: .server, certificatePEM: certificate, privateKeyPEM: keyPEM, name: "simulated \(name)", deadline: .now + .seconds(10))
         else { return }
         defer { stream.close() }
+        if name == "com.apple.mobilebackup2" { return serveBackup(stream) }
         while let message = Self.receive(on: stream) {
             switch name {
             case "com.apple.mobile.diagnostics_relay":
@@ -307,5 +313,32 @@ public final class SimulatedIPhone: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// mobilebackup2: the DeviceLink version exchange, Hello, then EraseDevice.
+    func serveBackup(_ stream: any ByteStream) {
+        func send(_ message: [Any]) -> Bool {
+            let bytes = Array((try? PropertyListSerialization.data(fromPropertyList: message, format: .xml, options: 0)) ?? Data())
+            let length = UInt32(bytes.count)
+            return (try? stream.write([UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + bytes, deadline: .now + .seconds(10))) != nil
+        }
+        func receive() -> [Any]? {
+            guard let header = try? stream.read(exactly: 4, deadline: .now + .seconds(30), what: "simulated mobilebackup2") else { return nil }
+            let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+            guard let body = try? stream.read(exactly: length, deadline: .now + .seconds(10), what: "simulated mobilebackup2") else { return nil }
+            return (try? PropertyListSerialization.propertyList(from: Data(body), options: [], format: nil)) as? [Any]
+        }
+        guard send(["DLMessageVersionExchange", 300, 0]), receive()?.dropFirst().first as? String == "DLVersionsOk",
+            send(["DLMessageDeviceReady"]), let hello = receive()?.last as? [String: Any], hello["MessageName"] as? String == "Hello",
+            send(["DLMessageProcessMessage", ["ErrorCode": 0, "ProtocolVersion": 2.1] as [String: Any]]),
+            let request = receive()?.last as? [String: Any], let message = request["MessageName"] as? String
+        else { return }
+        state.withLock { $0.requests.append("mobilebackup2 \(message)") }
+        guard message == "EraseDevice" else { return }
+        guard let behavior = state.withLock({ $0.script.mobileBackupErase }) else {
+            _ = send(["DLMessageProcessMessage", ["ErrorCode": 1, "ErrorDescription": "EraseDevice refused"] as [String: Any]])
+            return
+        }
+        usbmuxd?.erase(self, behavior: behavior)
     }
 }

@@ -105,10 +105,19 @@ public final class SimulatedUsbmuxd: @unchecked Sendable {
         let thread = Thread { [self] in
             Thread.sleep(forTimeInterval: 0.1)
             unplug(phone)
-            phone.eraseNow()
-            guard case .reattach(let seconds) = behavior else { return }
-            Thread.sleep(forTimeInterval: seconds)
-            plug(phone)
+            switch behavior {
+            case .reattach(let seconds):
+                phone.eraseNow()
+                Thread.sleep(forTimeInterval: seconds)
+                plug(phone)
+            case .restartOnly(let seconds):
+                Thread.sleep(forTimeInterval: seconds)
+                plug(phone)
+            case .vanish:
+                phone.eraseNow()
+            case .refuse:
+                break
+            }
         }
         thread.name = "simulated-erase"
         thread.start()
@@ -116,7 +125,7 @@ public final class SimulatedUsbmuxd: @unchecked Sendable {
 
     /// Opens a service port on the phone for StartService.
     func openService(_ name: String, on phone: SimulatedIPhone) -> UInt16? {
-        guard ["com.apple.mobile.diagnostics_relay", "com.apple.mobile.MCInstall"].contains(name) else { return nil }
+        guard ["com.apple.mobile.diagnostics_relay", "com.apple.mobile.MCInstall", "com.apple.mobilebackup2"].contains(name) else { return nil }
         return state.withLock { s -> UInt16? in
             guard let index = s.attached.firstIndex(where: { $0.phone === phone }) else { return nil }
             let port = s.nextServicePort
