@@ -27,6 +27,8 @@ public struct BenchSettings: Sendable {
     public var lookup: CatalogLookup?
     /// The adb server's client, for phones (nil: phones are not handled).
     public var adb: ADBClient?
+    /// usbmuxd's client, for iPhones (nil: iPhones are not handled).
+    public var iphones: IPhoneHost?
     /// Seconds a phone reset may take to go down, and again to come back.
     public var phoneWaitSeconds = 600.0
 
@@ -133,7 +135,7 @@ public final class Bench: Sendable {
         } catch {
             log("\(device.path): not recorded in the store: \(error.message)")
         }
-        let phone = device.transport == .adb
+        let phone = device.transport == .adb || device.transport == .ios
         guard device.kind == .drive || phone else { return }
         // A phone that restarts during its own reset is not a new job.
         if phone, jobs.contains(where: { $0.device == device.path && $0.state == .running }) { return }
@@ -203,7 +205,7 @@ public final class Bench: Sendable {
             for id in s.order where s.jobs[id]?.device == device.path {
                 if s.jobs[id]?.state == .waiting, (try? s.jobs[id]?.apply(.unplugged)) != nil { s.jobs[id]?.error = "unplugged before it started" }
                 // A phone goes away during its own reset: its job decides what that means.
-                if s.jobs[id]?.state == .running, device.transport != .adb, let c = s.cancellations[id] { found.append(c) }
+                if s.jobs[id]?.state == .running, device.kind != .phone, let c = s.cancellations[id] { found.append(c) }
             }
             return found
         }
@@ -334,7 +336,9 @@ public final class Bench: Sendable {
 
     func launch(_ id: String, device: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
         let thread = Thread { [self] in
-            if profile.resetsPhones {
+            if profile.resetsPhones, device.hasPrefix("ios:") {
+                runIPhone(jobId: id, device: device, profile: profile)
+            } else if profile.resetsPhones {
                 runPhone(jobId: id, device: device, profile: profile)
             } else {
                 run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume)

@@ -32,7 +32,7 @@ extension Bench {
                 if let name = said.profile {
                     profile = profiles.first { $0.name == name }
                     if profile == nil { notes.append("the catalog asked for profile \(name), which this station does not have: the station's own profile match is used") }
-                    if let found = profile, found.resetsPhones != (device.transport == .adb) {
+                    if let found = profile, found.resetsPhones != (device.kind == .phone) {
                         profile = nil
                         notes.append("the catalog asked for profile \(name), which is for \(found.resetsPhones ? "phones" : "drives"): the station's own profile match is used")
                     } else if let found = profile, !found.match.matches(device) {

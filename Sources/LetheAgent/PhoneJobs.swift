@@ -59,6 +59,14 @@ extension Bench {
             self.log("\(path): job \(jobId): \(said)")
             self.update(jobId) { $0.message = said }
         }
+        finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
+    }
+
+    /// The end of a phone's job, Android's or an iPhone's: certificate (or record) and refurb
+    /// report, the job's verdict, and the log line.
+    func finishPhone(
+        jobId: String, path: String, outcome: ResetOutcome, reporting: PhoneReporting, profile: Profile, fail: (String, Bool, Bool) -> Void
+    ) {
         transition(jobId, .step(.certify))
         let written: Reporting.Written
         do {
@@ -66,7 +74,7 @@ extension Bench {
                 outcome, threshold: profile.batteryMinHealthPercent, language: settings.language, toolVersion: settings.toolVersion,
                 awaitCosmeticGrade: true)
         } catch {
-            return fail("the certificate could not be written: \(error)")
+            return fail("the certificate could not be written: \(error)", false, false)
         }
         let status: WipeStatus = written.certified ? .erased : .notErased
         let state = outcome.interrupted ? JobState.interrupted : JobState(status)

@@ -206,8 +206,8 @@ public enum ProfileLoader {
         let method: WipeMethod
         if methodName == "factory-reset" {
             // Phones only: a profile that could match a drive must not name a reset.
-            guard match.kinds == [.phone] || match.transports == [.adb] else {
-                throw y.error(methodNode, "erase.method", "factory-reset is for phones: add match.kind: phone (or match.transport: adb)")
+            guard match.kinds == [.phone] || match.transports == [.adb] || match.transports == [.ios] else {
+                throw y.error(methodNode, "erase.method", "factory-reset is for phones: add match.kind: phone (or match.transport: adb or ios)")
             }
             if let n = e["verification"] { throw y.error(n, "erase.verification", "a factory reset is verified by the phone's out-of-box state, not by reading back") }
             var flow: String?

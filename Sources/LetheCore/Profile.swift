@@ -124,7 +124,7 @@ public struct FactoryResetSettings: Sendable, Equatable {
     public init(flow: String?) { self.flow = flow }
 
     /// The flows a profile may name.
-    public static let flows = ["trade-in-mode", "recovery-wipe-data", "operator-guided"]
+    public static let flows = ["trade-in-mode", "recovery-wipe-data", "operator-guided", "mcinstall-erase-device", "mobilebackup2-erase-device"]
 }
 
 /// The result of choosing a profile for a device.

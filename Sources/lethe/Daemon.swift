@@ -54,8 +54,17 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the catalog's answer before trying again later.", valueName: "seconds"))
     var catalogTimeoutSeconds = 10.0
 
-    @Flag(help: "Do not watch for Android phones (the adb server is otherwise started and followed).")
+    @Flag(help: "Do not watch for phones at all (Android through adb, iPhones through usbmuxd).")
     var noPhones = false
+
+    @Flag(help: "Do not watch for Android phones (the adb server is otherwise started and followed).")
+    var noAndroid = false
+
+    @Flag(help: "Do not watch for iPhones (usbmuxd is otherwise followed).")
+    var noIphones = false
+
+    @Option(help: ArgumentHelp("Where usbmuxd listens: UNIX:/path or host:port (else USBMUXD_SOCKET_ADDRESS, else /var/run/usbmuxd).", valueName: "address"))
+    var usbmuxd: String?
 
     @Option(help: ArgumentHelp("The adb server's port (else ANDROID_ADB_SERVER_PORT, else 5037).", valueName: "port"))
     var adbPort: Int?
@@ -167,7 +176,16 @@ struct Daemon: AsyncParsableCommand {
         } catch {
             throw Output.fail(error, json: false)
         }
-        if !noPhones {
+        if !noPhones, !noIphones {
+            do throws(LetheError) {
+                let address = try LocalUsbmuxd.address(environment: usbmuxd.map { ["USBMUXD_SOCKET_ADDRESS": $0] } ?? ProcessInfo.processInfo.environment)
+                settings.iphones = IPhoneHost(usbmux: UsbmuxClient(address: address.description, timeout: .seconds(15), connector: LocalUsbmuxd.connector(address)))
+                settings.phoneWaitSeconds = max(1, phoneWaitSeconds)
+            } catch {
+                throw Output.fail(error, json: false)
+            }
+        }
+        if !noPhones, !noAndroid {
             let port = adbPort ?? LocalADBServer.port()
             settings.adb = ADBClient(
                 server: "127.0.0.1:\(port)", timeout: .seconds(15), connector: LocalADBServer.connector(port: port),
@@ -187,7 +205,8 @@ struct Daemon: AsyncParsableCommand {
         let group = ServiceGroup(
             services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app]
                 + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? [])
-                + (settings.adb.map { [PhoneWatchService(bench: bench, client: $0, bays: bays)] } ?? []),
+                + (settings.adb.map { [PhoneWatchService(bench: bench, client: $0, bays: bays)] } ?? [])
+                + (settings.iphones.map { [IPhoneWatchService(bench: bench, host: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         await settings.lookup?.shutdown()

@@ -57,7 +57,7 @@ import Testing
         #expect(!(try String(contentsOfFile: "\(state)/tokens.json", encoding: .utf8)).contains(tech), "tokens are stored hashed")
         let profiles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("profiles").path
-        let port = 20000 + Int(getpid() % 20000)
+        let port = Host.freePort()
         let base = "http://127.0.0.1:\(port)"
         let daemon = try LineWatcher(Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)"])
         defer { daemon.stop() }
@@ -254,7 +254,7 @@ extension DaemonTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
         let token = try Host.lethe("tokens", "add", "fuzz", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = 20000 + Int((getpid() + 7919) % 20000)
+        let port = Host.freePort()
         let daemon = try LineWatcher(Host.lethe, [
             "daemon", "--no-phones", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
         ])
@@ -309,7 +309,7 @@ extension DaemonTests {
             """.write(toFile: "\(profiles)/crash-loop.yaml", atomically: true, encoding: .utf8)
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
         let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let port = 20000 + Int((getpid() + 7) % 20000)
+        let port = Host.freePort()
         let base = "http://127.0.0.1:\(port)"
         let arguments = ["daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(port)", "--checkpoint-seconds", "0.05"]
         let loop = try LoopDevice(sizeBytes: 128 << 20, fill: 0x77)
@@ -412,7 +412,7 @@ extension DaemonTests {
             erase: {method: nist-purge, openHiddenAreas: true}
             start: manual
             """.write(toFile: "\(state)/profiles/loop-purge.yaml", atomically: true, encoding: .utf8)
-        let port = 20000 + Int((getpid() + 7) % 20000)
+        let port = Host.freePort()
         let base = "http://127.0.0.1:\(port)"
         let daemon = try LineWatcher(Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--profiles", "\(state)/profiles", "--listen", "127.0.0.1:\(port)"])
         defer { daemon.stop() }

@@ -307,3 +307,76 @@ import Testing
         #expect(unerased.checks.last?.name == "ActivationState" && unerased.checks.last?.observed == "Activated")
     }
 }
+
+/// The daemon with a simulated iPhone: docked, "tap Trust" on its bay until the technician
+/// taps, then a job; started, erased, certified after the setup check, graded, and its record
+/// delivered to the catalog.
+@Suite(.serialized) struct IPhoneDaemonTests {
+    @Test(.enabled(if: getuid() == 0, "needs root (the daemon's device watcher)"))
+    func anIPhoneGoesFromTapTrustToACertifiedGradedSyncedRecord() throws {
+        let state = NSTemporaryDirectory() + "lethe-iosd-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try "a shared secret of 32 bytes long".write(toFile: "\(state)/secret", atomically: true, encoding: .utf8)
+        let key = try Host.lethe("keys", "export", "--state-dir", state)
+        try key.stdout.write(toFile: "\(state)/station.jwk", atomically: true, encoding: .utf8)
+        let catalogPort = Host.freePort()
+        let receiver = try LineWatcher(Host.lethe, [
+            "catalog", "serve", "--listen", "127.0.0.1:\(catalogPort)", "--db", "\(state)/catalog.sqlite", "--secret-file", "\(state)/secret",
+            "--trust", "\(state)/station.jwk",
+        ])
+        defer { receiver.stop() }
+        #expect(DaemonTests.poll(20) { DaemonTests.http("GET", "http://127.0.0.1:\(catalogPort)/healthz")?.status == 200 ? true : nil } == true, "\(receiver.stderr)")
+
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        var script = IPhoneTests.script()
+        script.trust = Array(repeating: "PairingDialogResponsePending", count: 4)
+        let phone = try SimulatedIPhone(script: script)
+        usbmuxd.plug(phone)
+
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let port = Host.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "--no-android", "--usbmuxd", usbmuxd.address, "--phone-wait-seconds", "30",
+            "--catalog-url", "http://127.0.0.1:\(catalogPort)/v1/records", "--catalog-secret-file", "\(state)/secret",
+        ])
+        defer { daemon.stop() }
+        let path = "ios:\(IPhoneTests.udid)"
+        // The bay says what to do while the trust prompt shows.
+        let pending = DaemonTests.poll(20) { () -> [String: Any]? in
+            let devices = DaemonTests.http("GET", "\(base)/api/v1/devices", token: tech)?.json as? [[String: Any]] ?? []
+            return devices.first { $0["path"] as? String == path && $0["protected"] as? Bool == true }
+        }
+        #expect((pending?["protectionReason"] as? String ?? "").contains("tap Trust"), "\(String(describing: pending)) \(daemon.stderr)")
+        #expect(pending?["transport"] as? String == "ios" && pending?["model"] as? String == "iPhone 12")
+        // Tapped (the script's pending answers run out): paired, and a job waits for the technician.
+        func job() -> [String: Any]? {
+            (DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == path }
+        }
+        let waiting = try #require(DaemonTests.poll(30) { job() }, "no job for the iPhone: \(daemon.stderr)")
+        #expect(waiting["state"] as? String == "waiting" && waiting["profile"] as? String == "ios", "\(waiting)")
+        #expect(!phone.requests.contains("EraseDevice"), "erased before anyone pressed start")
+        let id = try #require(waiting["id"] as? String)
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        let done = try #require(DaemonTests.poll(60) { job().flatMap { $0["step"] as? String == "grade" ? $0 : nil } }, "\(daemon.stderr)")
+        #expect(done["state"] as? String == "erased" && done["certified"] as? Bool == true, "\(done) \(daemon.stderr)")
+        #expect((done["checks"] as? [String])?.contains("ActivationState = Unactivated (expected Unactivated)") == true, "\(done)")
+        #expect((done["battery"] as? String)?.hasPrefix("89% (diagnostics_relay") == true && done["batteryVerdict"] as? String == "pass")
+        #expect(phone.erased && usbmuxd.deviceID(of: phone) != nil)
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/grade", token: tech, body: #"{"grade":"A"}"#)?.status == 200)
+        // The record reaches the catalog, with the certificate it carries.
+        let record = DaemonTests.poll(30) { () -> [String: Any]? in
+            guard let entry = SyncTests.received(port: catalogPort).first, let recordId = entry["id"] as? String else { return nil }
+            return DaemonTests.http("GET", "http://127.0.0.1:\(catalogPort)/v1/records/\(recordId)")?.json as? [String: Any]
+        }
+        let received = try #require(record, "no catalog record: \(daemon.stderr)")
+        #expect((received["device"] as? [String: Any])?["serial"] as? String == "F2LZK0TESTXX", "\(received)")
+        #expect((received["certificate"] as? [String: Any])?["certified"] as? Bool == true && received["grade"] as? String == "A")
+        daemon.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+}

@@ -455,7 +455,7 @@ final class Replugger: @unchecked Sendable {
         _ = try harness.adb("connect", "127.0.0.1:\(unapproved.port)")
 
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let port = 20000 + Int((getpid() + 3331) % 20000)
+        let port = Host.freePort()
         let base = "http://127.0.0.1:\(port)"
         let daemon = try LineWatcher(Host.lethe, [
             "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",

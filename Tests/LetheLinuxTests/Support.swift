@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs programs and creates loop devices for the integration tests. Everything a test
@@ -6,6 +7,30 @@ import Testing
 enum Host {
     static var isRoot: Bool { getuid() == 0 }
     static var canLoop: Bool { isRoot && FileManager.default.fileExists(atPath: "/dev/loop-control") && which("losetup") != nil }
+
+    /// A TCP port of 127.0.0.1 that nothing listens on now (the kernel's choice, so tests that
+    /// run at once never pick the same one).
+    static func freePort() -> Int {
+        // Never the same port twice in one run, even when the kernel offers it again.
+        while true {
+            let port = anyFreePort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    private static func anyFreePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
 
     /// The build products folder (where `lethe` sits beside the test bundle).
     static var products: URL {

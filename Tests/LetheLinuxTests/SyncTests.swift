@@ -40,7 +40,7 @@ import Testing
         }
         let (state, ids) = try Self.station(records: 40, devices: 5)
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let port = 21000 + Int(getpid() % 9000), daemonPort = port + 1
+        let port = Host.freePort(), daemonPort = Host.freePort()
         let db = "\(state)/catalog.sqlite"
         // The receiver meets the posts with its faults in turn: 503 (Retry-After: 1) to the first
         // 6; the next 4 are stored but their connections reset (RST) before the answer; the next
@@ -106,7 +106,7 @@ import Testing
     @Test func rejectionsWrongSecretsAndUnreachableHostsBecomeDeadLettersWithTheReason() throws {
         let (state, ids) = try Self.station(records: 3, devices: 1)
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let port = 21000 + Int((getpid() + 4000) % 9000)
+        let port = Host.freePort()
         // Wrong secret: 401, dead at once, the message says so.
         try "another-secret-entirely-0123456789".write(toFile: "\(state)/wrong", atomically: true, encoding: .utf8)
         let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite")
@@ -120,7 +120,7 @@ import Testing
 
         // Unreachable: tries are counted, the error named, dead after --max-attempts.
         #expect(try Host.lethe("sync", "retry", "--dead", "--state-dir", state).status == 0)
-        let closed = port + 2
+        let closed = Host.freePort()
         for _ in 0..<2 {
             _ = try Host.run(Host.lethe, ["sync", "--once", "--url", "http://127.0.0.1:\(closed)/v1/records", "--secret-file", "\(state)/secret", "--max-attempts", "1", "--state-dir", state])
         }
@@ -171,7 +171,7 @@ import Testing
              {"match": {"device": "\(held.path)"}, "sku": "SKU-HELD-2", "expectedSerial": "EXPECTED-SERIAL-9"},
              {"match": {"device": "\(excluded.path)"}, "profile": "usb-only", "sku": "SKU-EXCLUDED-3"}]
             """.write(toFile: "\(state)/instructions.json", atomically: true, encoding: .utf8)
-        let port = 21000 + Int((getpid() + 2000) % 9000), daemonPort = port + 1
+        let port = Host.freePort(), daemonPort = Host.freePort()
         let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite", ["--instructions", "\(state)/instructions.json", "--state-dir", state])
         defer { receiver.stop() }
         let lookupURL = "http://127.0.0.1:\(port)/v1/instructions"
@@ -223,11 +223,12 @@ import Testing
         daemon.stop()
 
         // A catalog too slow to answer: the fallback, with the reason, within the timeout.
-        let slow = try Self.receiver(state, port: port + 2, db: "\(state)/slow.sqlite", ["--lookup-delay-seconds", "5"])
+        let slowPort = Host.freePort()
+        let slow = try Self.receiver(state, port: slowPort, db: "\(state)/slow.sqlite", ["--lookup-delay-seconds", "5"])
         defer { slow.stop() }
         let fallback = try LineWatcher(Host.lethe, [
             "daemon", "--no-phones", "--state-dir", state, "--profiles", profiles, "--listen", "127.0.0.1:\(daemonPort)",
-            "--catalog-lookup-url", "http://127.0.0.1:\(port + 2)/v1/instructions", "--catalog-secret-file", "\(state)/secret",
+            "--catalog-lookup-url", "http://127.0.0.1:\(slowPort)/v1/instructions", "--catalog-secret-file", "\(state)/secret",
             "--catalog-lookup-timeout-seconds", "1",
         ])
         defer { fallback.stop() }
@@ -253,7 +254,7 @@ import Testing
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let (state, _) = try Self.station(records: 0, devices: 1)
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let port = 21000 + Int((getpid() + 6000) % 9000)
+        let port = Host.freePort()
         let receiver = try Self.receiver(state, port: port, db: "\(state)/catalog.sqlite")
         defer { receiver.stop() }
         let run = try Host.run(schemathesis, [

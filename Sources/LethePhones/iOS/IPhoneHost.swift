@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
 import LetheTLS
+import Synchronization
 
 /// Where an iPhone stands with this host.
 public enum PairingState: String, Codable, Sendable {
@@ -44,6 +45,9 @@ public enum PairingState: String, Codable, Sendable {
 public final class IPhoneHost: Sendable {
     /// The usbmuxd client.
     public let usbmux: UsbmuxClient
+    /// Records offered to phones whose trust prompt is still showing, by device key: asking
+    /// again sends the same one instead of making new RSA keys each time.
+    private let offered = Mutex<[String: PairRecord]>([:])
 
     /// A host talking to usbmuxd through `usbmux`.
     public init(usbmux: UsbmuxClient) { self.usbmux = usbmux }
@@ -81,9 +85,17 @@ public final class IPhoneHost: Sendable {
         guard let key = try client.value(key: "DevicePublicKey") as? Data else {
             throw LetheError(.unexpectedOutput, path: device.udid, "lockdown gave no DevicePublicKey")
         }
-        var record = try PairRecord.make(devicePublicKeyPEM: String(decoding: key, as: UTF8.self), systemBUID: buid)
-        record.wifiAddress = try? client.value(key: "WiFiAddress") as? String
+        let pem = String(decoding: key, as: UTF8.self)
+        var record: PairRecord
+        if let earlier = offered.withLock({ $0[pem] }), earlier.systemBUID == buid {
+            record = earlier
+        } else {
+            record = try PairRecord.make(devicePublicKeyPEM: pem, systemBUID: buid)
+            record.wifiAddress = try? client.value(key: "WiFiAddress") as? String
+            offered.withLock { $0[pem] = record }
+        }
         record.escrowBag = try client.pair(record)
+        offered.withLock { $0[pem] = nil }
         try usbmux.savePairRecord(udid: device.udid, deviceID: device.deviceID, record: record)
         return record
     }

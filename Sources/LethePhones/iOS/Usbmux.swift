@@ -201,8 +201,9 @@ public final class UsbmuxClient: Sendable {
     }
 
     /// Follows attach and detach events (`Listen`) until `shouldStop` says so (checked at least
-    /// once a second) or the connection fails. Calls `onEvent` for each.
-    public func listen(shouldStop: @Sendable () -> Bool, onEvent: (UsbmuxEvent) -> Void) throws(LetheError) {
+    /// once a second) or the connection fails. Calls `onEvent` for each, and `onIdle` after
+    /// each second without one.
+    public func listen(shouldStop: @Sendable () -> Bool, onIdle: () -> Void = {}, onEvent: (UsbmuxEvent) -> Void) throws(LetheError) {
         let (answer, stream) = try exchange("Listen")
         defer { stream.close() }
         guard answer.int("Number") == 0 else {
@@ -215,6 +216,7 @@ public final class UsbmuxClient: Sendable {
             do {
                 first = try stream.read(upTo: 1, deadline: .now + .seconds(1))
             } catch where error.code == .timedOut {
+                onIdle()
                 continue
             }
             guard !first.isEmpty else { throw LetheError(.unavailable, path: address, "usbmuxd closed the Listen connection") }
