@@ -292,13 +292,19 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         try c.encode(bridgeSerial, forKey: .bridgeSerial)
     }
 
-    /// A phone seen on USB before its own protocol is up.
+    /// A phone seen on USB before its own protocol is up: listed at once, with what the
+    /// technician must do next, and never given a job at this path (its job comes at `adb:` or
+    /// `ios:` once the phone speaks).
     public init(phone usb: UsbFacts) {
         let identity = UsbIdentity(facts: usb)
+        let apple = identity.deviceClass == .apple
+        let next = apple
+            ? "on USB, waiting for usbmuxd: unlock the iPhone and tap Trust when it asks"
+            : "on USB, waiting for adb: turn on USB debugging and allow this station when the phone asks"
         self.init(
-            path: "usb:\(usb.portPath)", kind: .phone, transport: identity.deviceClass == .apple ? .ios : .adb,
+            path: "usb:\(usb.portPath)", kind: .phone, transport: apple ? .ios : .adb,
             model: identity.product, vendor: identity.manufacturer, serial: identity.serial,
-            portPath: usb.idPath ?? "usb-\(usb.portPath)", usb: identity, notes: identity.notes)
+            portPath: usb.idPath ?? "usb-\(usb.portPath)", protected: true, protectionReason: next, usb: identity, notes: identity.notes)
     }
 
     /// The sysfs device path from the controller down to the port (`pci0000:00/0000:00:1f.2/ata1`,

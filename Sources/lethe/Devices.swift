@@ -21,7 +21,7 @@ struct Devices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List docked drives and phones: bay, identity, size, and whether Lethe may erase them.",
         discussion: """
-            Drives come from libudev (sysfs plus udev's database when systemd-udevd runs); phones from libusb, listed as soon as they are on USB, before adb or usbmux is set up, and from the adb server when one runs (path adb:SERIAL; `lethe phones` starts it). PROTECTED devices (the system disk, anything mounted or held) are refused by `lethe wipe`, with the reason shown here.
+            Drives come from libudev (sysfs plus udev's database when systemd-udevd runs); phones from libusb, listed as soon as they are on USB, before adb or usbmux is set up, and from the adb server when one runs (path adb:SERIAL; `lethe phones` starts it), and iPhones from usbmuxd when it runs (path ios:UDID). PROTECTED devices (the system disk, anything mounted or held) are refused by `lethe wipe`, with the reason shown here.
 
             --watch keeps running and reports each plug (`add`) and unplug (`remove`). Binding a loop device or inserting a card counts as `add`. It listens to udev's events when systemd-udevd runs, else to the kernel's, and says which on stderr.
 
@@ -46,6 +46,7 @@ struct Devices: AsyncParsableCommand {
 
     @OptionGroup var bays: BayOptions
     @OptionGroup var adb: ADBOptions
+    @OptionGroup var usbmux: UsbmuxOptions
 
     func run() async throws {
         let map: BayMap
@@ -61,6 +62,15 @@ struct Devices: AsyncParsableCommand {
             let port = adb.adbPort ?? LocalADBServer.port()
             let client = ADBClient(server: "127.0.0.1:\(port)", timeout: .seconds(2), connector: LocalADBServer.connector(port: port))
             if let phones = try? client.devices() { records += phones.map(PhoneWatchService.record) }
+            // iPhones, when usbmuxd runs: paired ones are ready, others say what to do (listing
+            // never shows the trust prompt: it does not pair).
+            if let host = try? usbmux.host(timeout: .seconds(3)), let listed = try? host.usbmux.listDevices() {
+                for device in listed {
+                    let values = (try? host.publicValues(device)) ?? [:]
+                    let state = (try? host.pairingState(device).get()) ?? .waitingForTrust
+                    records.append(IPhoneWatchService.record(device, values: values, pairing: state))
+                }
+            }
         }
         if usb {
             let devices = UsbBus.devices().map(UsbIdentity.init(facts:))
@@ -134,7 +144,7 @@ struct Devices: AsyncParsableCommand {
             [
                 d.path, d.kind.rawValue, d.transport.rawValue, d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?", d.model ?? "-",
                 d.serial ?? "-", d.bay ?? "-",
-                d.kind == .phone ? "on USB (\(d.transport == .ios ? "usbmux" : "adb") next)" : d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
+                d.kind == .phone ? (d.protected ? "WAITING: \(d.protectionReason ?? "")" : "ready") : d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
             ]
         }
         let header = ["PATH", "KIND", "TRANSPORT", "SIZE", "MODEL", "SERIAL", "BAY", "STATUS"]

@@ -19,16 +19,48 @@ struct ADBOptions: ParsableArguments {
     }
 }
 
+/// Where usbmuxd is (iPhones).
+struct UsbmuxOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where usbmuxd listens for iPhones: UNIX:/path or host:port (else USBMUXD_SOCKET_ADDRESS, else /var/run/usbmuxd).", valueName: "address"))
+    var usbmuxd: String?
+
+    func host(timeout: Duration = .seconds(15)) throws(LetheError) -> IPhoneHost {
+        let address = try LocalUsbmuxd.address(environment: usbmuxd.map { ["USBMUXD_SOCKET_ADDRESS": $0] } ?? ProcessInfo.processInfo.environment)
+        return IPhoneHost(usbmux: UsbmuxClient(address: address.description, timeout: timeout, connector: LocalUsbmuxd.connector(address)))
+    }
+
+    /// The iPhone `id` names (`ios:UDID`, or a UDID usbmuxd lists), or nil for an Android serial.
+    func iPhone(_ id: String) throws(LetheError) -> (IPhoneHost, UsbmuxDevice)? {
+        let udid = id.hasPrefix("ios:") ? String(id.dropFirst(4)) : id
+        guard id.hasPrefix("ios:") || udid.count >= 24 else { return nil }
+        let host = try host()
+        let listed: [UsbmuxDevice]
+        do throws(LetheError) { listed = try host.usbmux.listDevices() } catch {
+            if id.hasPrefix("ios:") { throw error }
+            return nil
+        }
+        guard let device = listed.first(where: { $0.udid == udid }) else {
+            if id.hasPrefix("ios:") { throw LetheError(.deviceNotFound, path: id, "usbmuxd does not list this iPhone: is it plugged in and unlocked?") }
+            return nil
+        }
+        return (host, device)
+    }
+}
+
 struct Phones: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Android phones over adb: list, inspect (identity, battery, locks), erase by factory reset with a certificate.",
+        abstract: "Android phones (adb) and iPhones (usbmuxd): list, inspect (identity, battery, locks), erase with a certificate.",
         discussion: """
             Lethe talks to the adb server's host protocol on 127.0.0.1 (starting the server when none runs). A phone must have USB debugging on and this station approved ("Always allow").
 
-              lethe phones                         every phone the adb server sees, and its state
+              lethe phones                         every phone the adb server and usbmuxd see, and its state
               lethe phones inspect SERIAL          identity, battery health (with its source), FRP, Knox Guard, bootloader, encryption
               lethe phones erase SERIAL --yes --report-dir var/reports
                                                    factory reset, then the out-of-box check, then the certificate
+              lethe phones inspect ios:UDID        an iPhone: pairs (tap Trust on it), then identity, battery, Find My, supervision
+              lethe phones erase ios:UDID --yes    Erase All Content and Settings, the setup check, the certificate
+
+            iPhones: Lethe is a client of Debian's usbmuxd (/var/run/usbmuxd, or USBMUXD_SOCKET_ADDRESS, or --usbmuxd). The iPhone must be unlocked and this station trusted (tap Trust). Lethe refuses to erase an iPhone whose Find My is on or that an organization manages (MDM); the certificate is issued only once the iPhone came back in setup, reading ActivationState Unactivated.
 
             The erase is a cryptographic erase (NIST SP 800-88 Purge) only on a phone with file-based encryption, so Lethe refuses others. It also refuses a phone whose FRP or Knox Guard would lock it after the reset. Flows: trade-in-mode (Android 16+), recovery-wipe-data (debuggable builds), operator-guided (the technician resets the phone; Lethe waits). A certificate is issued only when the phone restarts and comes back with device_provisioned 0, user_setup_complete 0 and no accounts.
             """,
@@ -36,32 +68,53 @@ struct Phones: ParsableCommand {
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The phones the adb server sees, with their state.")
+        static let configuration = CommandConfiguration(abstract: "The phones the adb server and usbmuxd see, with their state.")
         @Flag(help: "JSON instead of text.") var json = false
         @OptionGroup var adb: ADBOptions
+        @OptionGroup var usbmux: UsbmuxOptions
 
         func run() throws {
-            let client = adb.client()
-            let devices: [ADBDevice]
-            do throws(LetheError) { devices = try client.devices() } catch { throw Output.fail(error, json: json) }
-            if json { return Output.json(devices) }
-            if devices.isEmpty { print("no phones (USB debugging on, cable in, this station approved?)") }
-            for device in devices {
-                print("\(device.serial)\t\(device.model ?? "-")\t\(device.stateDescription)")
+            var records: [DeviceRecord] = []
+            var problems: [LetheError] = []
+            do throws(LetheError) { records += try adb.client().devices().map(PhoneWatchService.record) } catch { problems.append(error) }
+            do throws(LetheError) {
+                let host = try usbmux.host()
+                for device in try host.usbmux.listDevices() {
+                    let state = (try? host.pairingState(device).get()) ?? .waitingForTrust
+                    records.append(IPhoneWatchService.record(device, values: (try? host.publicValues(device)) ?? [:], pairing: state))
+                }
+            } catch {
+                problems.append(error)
+            }
+            for problem in problems { Output.err("lethe: \(problem)") }
+            if problems.count == 2, records.isEmpty { throw ExitCode(ExitStatus.refused) }
+            if json { return Output.json(records) }
+            if records.isEmpty { print("no phones (Android: USB debugging on, this station approved; iPhone: unlocked, this station trusted)") }
+            for record in records {
+                print("\(record.path)\t\(record.model ?? "-")\t\(record.protected ? record.protectionReason ?? "waiting" : "ready")")
             }
         }
     }
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Identity, battery, locks and encryption of one phone, each value with its source.")
-        @Argument(help: "The phone's adb serial (from `lethe phones`).") var serial: String
+        @Argument(help: "The phone's adb serial, or ios:UDID for an iPhone (from `lethe phones`).") var serial: String
         @Flag(help: "JSON instead of text.") var json = false
         @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80
         @OptionGroup var adb: ADBOptions
+        @OptionGroup var usbmux: UsbmuxOptions
 
         func run() throws {
             let phone: PhoneInspection
-            do throws(LetheError) { phone = try PhoneProbe.inspect(adb.client(), serial: serial) } catch { throw Output.fail(error, json: json) }
+            do throws(LetheError) {
+                if let (host, device) = try usbmux.iPhone(serial) {
+                    phone = try IOSProbe.inspect(host, device: device)
+                } else {
+                    phone = try PhoneProbe.inspect(adb.client(), serial: serial)
+                }
+            } catch {
+                throw Output.fail(error, json: json)
+            }
             if json { return Output.json(phone) }
             Phones.describe(phone, threshold: batteryThreshold)
         }
@@ -69,6 +122,7 @@ struct Phones: ParsableCommand {
 
     static func describe(_ phone: PhoneInspection, threshold: Int) {
         let id = phone.identity
+        if phone.platform == .ios { return describeIPhone(phone, threshold: threshold) }
         print("\(phone.serial): \(id.manufacturer ?? id.brand ?? "?") \(id.model ?? "?") (\(id.device ?? "?")), serial \(id.serial ?? "?")")
         print("  Android \(id.androidVersion ?? "?") (SDK \(id.sdk.map(String.init) ?? "?")), security patch \(id.securityPatch ?? "unknown")")
         if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
@@ -87,13 +141,36 @@ struct Phones: ParsableCommand {
         if let refusal = FactoryReset.refusal(phone) { print("  cannot be erased now: \(refusal)") }
     }
 
+    static func describeIPhone(_ phone: PhoneInspection, threshold: Int) {
+        let id = phone.identity
+        print("\(phone.path): \(id.model ?? "?") (\(id.productType ?? "?"), model number \(id.modelNumber ?? "?")), serial \(id.serial ?? "?")")
+        print("  iOS \(id.iosVersion ?? "?") (\(id.fingerprint ?? "?")), activation \(id.activationState ?? "unknown")")
+        if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
+        if let capacity = id.capacityBytes { print("  storage \(capacity / 1_000_000_000) GB") }
+        if let battery = phone.battery {
+            let health = battery.healthPercent.map { "\($0.value)% (\($0.source))" } ?? "unknown"
+            print("  battery: health \(health), \(battery.cycleCount.map { "\($0.value) cycles" } ?? "cycles unknown"): \(battery.verdict(threshold: threshold).rawValue.uppercased()) against \(threshold)%")
+        }
+        for (name, signal) in [("Find My", phone.locks.findMy), ("supervision", phone.locks.supervision)] {
+            guard let signal else { continue }
+            print("  \(name): \(signal.state)\(signal.bestEffort ? " (best effort)" : "") from \(signal.source)\(signal.detail.map { ": \($0)" } ?? "")")
+        }
+        print("  profiles: \(phone.locks.profiles.isEmpty ? "none" : phone.locks.profiles.joined(separator: ", "))")
+        for note in phone.notes { print("  note: \(note)") }
+        if let refusal = FactoryReset.refusal(phone) { print("  cannot be erased now: \(refusal)") }
+    }
+
     struct Erase: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Factory-reset a phone, check it came back out of the box, and certify the cryptographic erase.",
             discussion: """
-                Exit status: 0 certified; 2 refused before anything was sent (no file-based encryption, FRP or Knox Guard, bad options); 4 not erased (the reset failed, or the phone came back set up); 5 interrupted (the phone never came back: unplugged mid-reset, or USB debugging off after the reset).
+                Exit status: 0 certified; 2 refused before anything was sent (no file-based encryption, FRP, Knox Guard, Find My or MDM, an iPhone not trusted yet, bad options); 4 not erased (the reset failed, or the phone came back set up); 5 interrupted (the phone never came back: unplugged mid-reset, or USB debugging off after the reset).
+
+                Examples:
+                  lethe phones erase R3CTEST0S24 --yes --report-dir var/reports
+                  lethe phones erase ios:00008101-000A1B2C3D4E001E --yes
                 """)
-        @Argument(help: "The phone's adb serial (from `lethe phones`).") var serial: String
+        @Argument(help: "The phone's adb serial, or ios:UDID for an iPhone (from `lethe phones`).") var serial: String
         @Flag(help: "Yes, reset this phone (everything on it is lost).") var yes = false
         @Option(help: ArgumentHelp("trade-in-mode, recovery-wipe-data or operator-guided (default: the best the phone allows).", valueName: "flow")) var flow: String?
         @Option(help: ArgumentHelp("How long to wait for the phone to restart, and again to come back.", valueName: "seconds")) var waitSeconds = 600.0
@@ -102,10 +179,12 @@ struct Phones: ParsableCommand {
         @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80
         @Option(name: .customLong("operator"), help: ArgumentHelp("Who is erasing, for the certificate.", valueName: "name")) var operatorName: String?
         @OptionGroup var adb: ADBOptions
+        @OptionGroup var usbmux: UsbmuxOptions
         @OptionGroup var state: StateOptions
 
         func run() throws {
             let client = adb.client()
+            var iPhone: (host: IPhoneHost, device: UsbmuxDevice)?
             let phone: PhoneInspection
             let chosen: ResetFlow
             let reporting: PhoneReporting
@@ -117,7 +196,8 @@ struct Phones: ParsableCommand {
                     }
                     return parsed
                 }
-                phone = try PhoneProbe.inspect(client, serial: serial)
+                iPhone = try usbmux.iPhone(serial)
+                if let iPhone { phone = try IOSProbe.inspect(iPhone.host, device: iPhone.device) } else { phone = try PhoneProbe.inspect(client, serial: serial) }
                 if let refusal = FactoryReset.refusal(phone) { throw LetheError(.protectedDevice, path: serial, refusal) }
                 chosen = try FactoryReset.choose(phone, requested: requested)
                 reporting = try PhoneReporting(directory: reportDir, stateDirectory: state.directory, station: try state.station(), phone: phone, operatorName: operatorName)
@@ -127,7 +207,9 @@ struct Phones: ParsableCommand {
                 throw ExitCode(ExitStatus.refused)
             }
             Output.err("lethe: \(serial): \(phone.identity.model ?? "phone"), \(chosen.title)")
-            let outcome = FactoryReset.run(client, phone: phone, flow: chosen, waitSeconds: waitSeconds) { Output.err("lethe: \(serial): \($0)") }
+            let say: (String) -> Void = { Output.err("lethe: \(serial): \($0)") }
+            let outcome = iPhone.map { IOSErase.run($0.host, device: $0.device, phone: phone, waitSeconds: waitSeconds, say: say) }
+                ?? FactoryReset.run(client, phone: phone, flow: chosen, waitSeconds: waitSeconds, say: say)
             let written: Reporting.Written
             do {
                 written = try reporting.finish(outcome, threshold: batteryThreshold, language: lang, toolVersion: LetheVersion.string)

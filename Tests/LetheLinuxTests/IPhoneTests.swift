@@ -208,6 +208,38 @@ import Testing
     }
 }
 
+/// The command line with a simulated iPhone: listed by `lethe phones` and `lethe devices`,
+/// "tap Trust" until the prompt is answered, inspected, and erased with a certificate.
+@Suite(.serialized) struct IPhoneCLITests {
+    @Test func lethePhonesListsInspectsAndErasesAnIPhone() throws {
+        let usbmuxd = try SimulatedUsbmuxd()
+        defer { usbmuxd.stop() }
+        var script = IPhoneTests.script()
+        script.trust = ["PairingDialogResponsePending"]
+        let phone = try SimulatedIPhone(script: script)
+        usbmuxd.plug(phone)
+        let state = NSTemporaryDirectory() + "lethe-ios-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let at = ["--usbmuxd", usbmuxd.address, "--adb-port", "1"]
+        let listed = try Host.run(Host.lethe, ["phones", "list"] + at)
+        #expect(listed.stdout.contains("ios:\(IPhoneTests.udid)\tiPhone 12\t"), "\(listed.stdout) \(listed.stderr)")
+        let devices = try Host.run(Host.lethe, ["devices", "--json"] + at)
+        let records = (try? JSONSerialization.jsonObject(with: Data(devices.stdout.utf8))) as? [[String: Any]] ?? []
+        #expect(records.contains { $0["path"] as? String == "ios:\(IPhoneTests.udid)" && $0["transport"] as? String == "ios" }, "\(devices.stdout)")
+        // The trust prompt is showing: named, with what to do.
+        let pending = try Host.run(Host.lethe, ["phones", "inspect", "ios:\(IPhoneTests.udid)"] + at)
+        #expect(pending.status != 0 && pending.stderr.contains("tap Trust"), "\(pending.stderr)")
+        let inspected = try Host.run(Host.lethe, ["phones", "inspect", "ios:\(IPhoneTests.udid)"] + at)
+        #expect(inspected.status == 0 && inspected.stdout.contains("iPhone 12 (iPhone13,2, model number MGJ83B/A), serial F2LZK0TESTXX"), "\(inspected.stdout) \(inspected.stderr)")
+        #expect(inspected.stdout.contains("battery: health 89% (diagnostics_relay IORegistry AppleSmartBattery: AppleRawMaxCapacity / DesignCapacity), 412 cycles: PASS"))
+        #expect(inspected.stdout.contains("Find My: unknown (best effort)"))
+        let erased = try Host.run(Host.lethe, ["phones", "erase", "ios:\(IPhoneTests.udid)", "--yes", "--wait-seconds", "20", "--report-dir", "\(state)/reports", "--state-dir", state] + at)
+        #expect(erased.status == 0 && erased.stdout.hasPrefix("certified: "), "\(erased.stdout) \(erased.stderr)")
+        #expect(erased.stderr.contains("ActivationState = Unactivated (expected Unactivated): ok"), "\(erased.stderr)")
+    }
+}
+
 /// The iPhone erase: certified only after the phone dropped off, came back as a new usbmux
 /// device and reads Unactivated; refused before anything is sent when Find My or an MDM holds
 /// it; mobilebackup2 where MCInstall refuses; a phone that never comes back is interrupted.

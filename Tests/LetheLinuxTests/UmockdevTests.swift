@@ -80,6 +80,8 @@ import Testing
         #expect(phone["vendor"] as? String == "Apple Inc.")
         #expect(phone["serial"] as? String == "00008110000A1234123C801E")
         #expect((phone["usb"] as? [String: Any])?["deviceClass"] as? String == "apple")
+        // Listed at once, before usbmuxd has it, with what the technician must do; no job here.
+        #expect(phone["protected"] as? Bool == true && (phone["protectionReason"] as? String ?? "").contains("tap Trust"))
     }
 
     /// A real recording (umockdev-record in the hardware lab) of QEMU's USB disk.
