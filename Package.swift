@@ -91,8 +91,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
-        // Android phones: the adb server's host protocol, probes (getprop, dumpsys battery,
-        // trade-in mode) and factory-reset flows.
         // TLS over a blocking byte stream (lockdown's mid-connection TLS): swift-nio-ssl's
         // handler in an in-memory channel. Shared by the iPhone client and its simulator.
         .target(
@@ -105,10 +103,14 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // libplist, the property-list library libimobiledevice and usbmuxd use.
+        .systemLibrary(name: "CPlist", pkgConfig: "libplist-2.0", providers: [.apt(["libplist-dev"])]),
+        // Phones. Android: the adb server's host protocol, probes (getprop, dumpsys battery,
+        // trade-in mode) and factory-reset flows. iPhones: usbmux, lockdown, pairing, services.
         .target(
             name: "LethePhones",
             dependencies: [
-                "LetheCore", "LetheTLS",
+                "LetheCore", "LetheTLS", "CPlist",
                 // iPhones: the pairing certificates (swift-certificates, RSA from swift-crypto's extras).
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

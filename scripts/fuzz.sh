@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer, `swiftc -sanitize=fuzzer`) of every parser of untrusted
-# input: getprop, dumpsys battery, trade-in mode JSON, account dumps, the adb host protocol,
+# input: iPhone plists (usbmuxd, lockdownd, services), getprop, dumpsys battery, trade-in mode JSON, account dumps, the adb host protocol,
 # smartctl JSON, drive answers (IDENTIFY, sense, sanitize log, DCO, namespace list), profile
 # and station YAML, the daemon's JSON bodies and the catalog's answers.
 #
@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
   found=$(mktemp -d)
   out=$(mktemp)
   set +e
-  LETHE_FUZZ_TARGET=$target "$fuzzer" "$found" "Fuzz/corpus/$target" -max_total_time="$seconds" -timeout=10 \
+  SWIFT_BACKTRACE=enable=no LETHE_FUZZ_TARGET=$target "$fuzzer" "$found" "Fuzz/corpus/$target" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$crashes/$target-" -print_final_stats=1 > "$out" 2>&1
   status=$?
   set -e
@@ -56,7 +56,7 @@ for target in "${targets[@]}"; do
   fi
   if [ "$update" = 1 ] && [ "$status" = 0 ]; then
     mkdir -p "$found.merged"
-    LETHE_FUZZ_TARGET=$target "$fuzzer" -merge=1 "Fuzz/corpus/$target" "$found" > /dev/null 2>&1 || true
+    SWIFT_BACKTRACE=enable=no LETHE_FUZZ_TARGET=$target "$fuzzer" -merge=1 "Fuzz/corpus/$target" "$found" > /dev/null 2>&1 || true
   fi
   rm -rf "$found" "$found.merged" "$out"
 done

@@ -10,7 +10,7 @@ PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod 
       smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libusb-1.0-0-dev umockdev
       libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils
       python3 python3-cryptography python3-jsonschema libsqlite3-dev sqlite3 chromium curl adb
-      libimobiledevice-utils libusbmuxd-tools libplist-utils"
+      libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then

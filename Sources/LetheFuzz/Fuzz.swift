@@ -22,7 +22,22 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
     "station": { _ = try? DaemonConfig.parse(text($0), file: "fuzz.yaml") },
     "http-bodies": httpBodies,
     "catalog-answer": { _ = CatalogInstructions.decode(answer: Data($0)) },
+    "ios-plist": iosPlist,
 ]
+
+/// What usbmuxd and an iPhone's lockdownd and services send: a usbmux message read off the
+/// wire, the plist in it, and every reader of its values (device entries, pair records,
+/// identity, battery).
+func iosPlist(_ bytes: [UInt8]) {
+    let header: [UInt8] = [UInt8(truncatingIfNeeded: bytes.count + 16), UInt8(truncatingIfNeeded: (bytes.count + 16) >> 8), 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0]
+    _ = try? UsbmuxWire.read(ScriptedByteStream(reply: header + bytes), deadline: .now + .milliseconds(50), what: "fuzz")
+    guard let values = try? Plist.decode(bytes, what: "fuzz") else { return }
+    _ = try? UsbmuxDevice(fuzzing: values)
+    _ = try? PairRecord(plist: values, what: "fuzz")
+    var notes: [String] = []
+    _ = IOSProbe.identity(values, udid: "FUZZ", notes: &notes)
+    _ = IOSProbe.battery(values, entry: "AppleSmartBattery")
+}
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 

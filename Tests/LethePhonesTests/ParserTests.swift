@@ -250,3 +250,119 @@ enum Fixtures {
         #expect(HiddenAreas.factoryLastLBA(dcoIdentify: dco) == nil)
     }
 }
+
+/// Hostile property lists (from a phone, a bridge or a daemon pretending to be usbmuxd): huge,
+/// deeply nested, cyclic, wrong types. Each is a named error or an absent value, never a crash.
+@Suite struct HostilePlistTests {
+    @Test func aHugePlistIsRefusedBeforeParsing() {
+        let huge = [UInt8](repeating: 0x41, count: Plist.maximumBytes + 1)
+        #expect { try Plist.decode(huge, what: "test") } throws: { ($0 as? LetheError)?.message.contains("larger than") == true }
+    }
+
+    @Test func deepNestingIsRefusedBeforeParsing() {
+        let depth = 100_000
+        let xml = "<?xml version=\"1.0\"?><plist version=\"1.0\">" + String(repeating: "<array>", count: depth) + String(repeating: "</array>", count: depth) + "</plist>"
+        #expect { try Plist.decode(Array(xml.utf8), what: "test") } throws: { ($0 as? LetheError)?.message.contains("nested 100000 deep") == true }
+        // A binary plist whose array holds itself: a cycle, not a depth the parser is left to find.
+        var binary = Array("bplist00".utf8)
+        binary += [0xA1, 0x00]  // object 0: an array of one reference, to object 0
+        let offsetTable = binary.count
+        binary += [0x08]  // object 0 at offset 8
+        binary += [0, 0, 0, 0, 0, 0, 1, 1]  // trailer: offset size 1, ref size 1
+        binary += [0, 0, 0, 0, 0, 0, 0, 1]  // one object
+        binary += [0, 0, 0, 0, 0, 0, 0, 0]  // top object 0
+        binary += [0, 0, 0, 0, 0, 0, 0, UInt8(offsetTable)]
+        #expect(throws: LetheError.self) { try Plist.decode(binary, what: "test") }
+    }
+
+    @Test func wellFormedBinaryPlistsStillDecode() throws {
+        // Foundation's own writer, with every type a lockdown answer uses.
+        let value: [String: Any] = [
+            "ProductType": "iPhone14,5", "Name": "Ünïcødé iPhone ☎", "BatteryCurrentCapacity": 87, "Big": Int64.max,
+            "Negative": -12, "PasswordProtected": true, "Ratio": 0.5, "When": Date(timeIntervalSince1970: 1_700_000_000),
+            "Certificate": Data(repeating: 7, count: 300), "List": [1, "two", ["three": 3]], "Empty": [String: Any](),
+        ]
+        let binary = try PropertyListSerialization.data(fromPropertyList: value, format: .binary, options: 0)
+        let decoded = try Plist.decode(Array(binary), what: "test")
+        #expect(decoded.string("ProductType") == "iPhone14,5" && decoded.string("Name") == "Ünïcødé iPhone ☎")
+        #expect(decoded.int("BatteryCurrentCapacity") == 87 && decoded.int("Negative") == -12 && decoded.bool("PasswordProtected") == true)
+        #expect(decoded.data("Certificate")?.count == 300 && (decoded["List"] as? [Any])?.count == 3)
+        // Python's plistlib, a second writer (offsets and references two bytes wide here).
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        python.arguments = ["-c", "import plistlib,sys; sys.stdout.buffer.write(plistlib.dumps({'k%d' % i: ['v', i, i * 1.5, b'x' * i] for i in range(400)}, fmt=plistlib.FMT_BINARY))"]
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        let written = pipe.fileHandleForReading.readDataToEndOfFile()
+        python.waitUntilExit()
+        let fromPython = try Plist.decode(Array(written), what: "plistlib")
+        #expect(fromPython.count == 400 && (fromPython["k399"] as? [Any])?.count == 4)
+    }
+
+    /// What the fuzzer found (a set object, which Foundation's parser bridged into a crash; a
+    /// NUL in a key, on which libplist 2.2 asserts) and the other objects no plist holds: each
+    /// refused by name before parsing.
+    @Test func binaryObjectsNoPlistHoldsAreRefused() {
+        func plist(_ objects: [[UInt8]], top: UInt8 = 0) -> [UInt8] {
+            var bytes = Array("bplist00".utf8)
+            var offsets: [UInt8] = []
+            for object in objects {
+                offsets.append(UInt8(bytes.count))
+                bytes += object
+            }
+            let table = bytes.count
+            bytes += offsets
+            bytes += [0, 0, 0, 0, 0, 0, 1, 1] + [0, 0, 0, 0, 0, 0, 0, UInt8(objects.count)] + [0, 0, 0, 0, 0, 0, 0, top]
+            bytes += [0, 0, 0, 0, 0, 0, 0, UInt8(table)]
+            return bytes
+        }
+        let key: [UInt8] = [0x51, 0x6B]  // ASCII string "k"
+        var cases: [(String, [UInt8])] = [
+            ("a set", plist([[0xD1, 1, 2], key, [0xC1, 1]])),
+            ("a UID", plist([[0xD1, 1, 2], key, [0x80, 1]])),
+            ("a null", plist([[0xD1, 1, 2], key, [0x00]])),
+            ("a dictionary keyed by a number", plist([[0xD1, 1, 1], [0x10, 5]])),
+            ("a string running past the file", plist([[0xD1, 1, 2], key, [0x5E, 0x41]])),
+            ("a reference outside the table", plist([[0xD1, 1, 9], key])),
+            ("an offset table past the trailer", Array("bplist00".utf8) + [0x08] + [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF0]),
+            ("a NUL in an ASCII key", plist([[0xD1, 1, 2], [0x53, 0x61, 0x00, 0x62], [0x09]])),
+            ("a NUL in a UTF-16 key", plist([[0xD1, 1, 2], [0x62, 0x00, 0x61, 0x00, 0x00], [0x09]])),
+            ("another version", Array("bplist15".utf8) + [UInt8](repeating: 0, count: 40)),
+        ]
+        cases.append(("a NUL byte in XML", Array("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>a\u{0}b</key><true/></dict></plist>".utf8)))
+        for (name, bytes) in cases {
+            #expect(throws: LetheError.self, "\(name)") { try Plist.decode(bytes, what: "lockdownd") }
+        }
+        #expect { try Plist.decode(plist([[0xD1, 1, 2], key, [0xC1, 1]]), what: "lockdownd") } throws: {
+            ($0 as? LetheError)?.message.contains("a type a plist does not hold (marker 0xc1)") == true
+        }
+        // The same shapes with allowed objects decode: the check is not what fails them.
+        #expect((try? Plist.decode(plist([[0xD1, 1, 2], key, [0x09]]), what: "test"))?.bool("k") == true)
+    }
+
+    @Test func garbageAndWrongTopLevelTypesAreNamed() {
+        for bytes in [Array("not a plist".utf8), Array("bplist00".utf8) + [0xFF, 0xFF], []] {
+            #expect(throws: LetheError.self) { try Plist.decode(bytes, what: "test") }
+        }
+        let array = Array("<?xml version=\"1.0\"?><plist version=\"1.0\"><array><string>x</string></array></plist>".utf8)
+        #expect { try Plist.decode(array, what: "usbmuxd") } throws: { ($0 as? LetheError)?.message.contains("not a dictionary") == true }
+    }
+
+    @Test func valuesOfTheWrongTypeAreAbsent() throws {
+        let xml = """
+            <?xml version="1.0"?><plist version="1.0"><dict>
+            <key>AppleRawMaxCapacity</key><string>lots</string><key>DesignCapacity</key><true/>
+            <key>CycleCount</key><integer>-5</integer><key>CurrentCapacity</key><real>1e300</real>
+            <key>Temperature</key><integer>18446744073709551615</integer></dict></plist>
+            """
+        let registry = try Plist.decode(Array(xml.utf8), what: "test")
+        let battery = IOSProbe.battery(registry, entry: "AppleSmartBattery")
+        #expect(battery.healthPercent == nil && battery.cycleCount == nil && battery.level == nil && battery.temperatureCelsius == nil)
+        // A usbmuxd device entry with a string DeviceID is refused, named.
+        let entry = try Plist.decode(Array("<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>DeviceID</key><string>1</string></dict></plist>".utf8), what: "test")
+        #expect(throws: LetheError.self) { try UsbmuxDevice(fuzzing: entry) }
+        // A pair record missing its keys names the field.
+        #expect { try PairRecord(plist: ["HostID": "X"], what: "record") } throws: { ($0 as? LetheError)?.message.contains("no SystemBUID") == true }
+    }
+}

@@ -113,7 +113,7 @@ enum MobileBackup2 {
 extension ServiceClient {
     /// Sends a DeviceLink message (a plist array).
     func sendArray(_ message: [Any]) throws(LetheError) {
-        let bytes = Plist.encode(any: message)
+        let bytes = try Plist.encode(any: message, what: name)
         let length = UInt32(bytes.count)
         try stream.write([UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + bytes, deadline: .now + timeout)
     }

@@ -108,8 +108,12 @@ public enum IOSProbe {
         }
         if let cycles = registry.int("CycleCount"), cycles >= 0 { battery.cycleCount = Sourced(cycles, source: "\(source): CycleCount") }
         if let level = registry.int("CurrentCapacity"), (0...100).contains(level) { battery.level = level }
-        if let hundredths = registry.int("Temperature") { battery.temperatureCelsius = Double(hundredths) / 100 }
-        if let millivolts = registry.int("Voltage") { battery.voltageMillivolts = millivolts }
+        // Hundredths of a degree; a bench is above freezing and a battery below 80 °C, so a
+        // reading outside that is not a reading.
+        if let hundredths = registry.int("Temperature"), (0...8_000).contains(hundredths) {
+            battery.temperatureCelsius = Double(hundredths) / 100
+        }
+        if let millivolts = registry.int("Voltage"), (0...20_000).contains(millivolts) { battery.voltageMillivolts = millivolts }
         return battery
     }
 

@@ -30,7 +30,7 @@ public final class LockdownClient: @unchecked Sendable {
 
     /// Sends one framed plist.
     static func send(_ body: [String: Any], on stream: any ByteStream, deadline: ContinuousClock.Instant) throws(LetheError) {
-        let bytes = Plist.encode(body)
+        let bytes = try Plist.encode(body, what: "lockdown request")
         let length = UInt32(bytes.count)
         try stream.write([UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)] + bytes, deadline: deadline)
     }

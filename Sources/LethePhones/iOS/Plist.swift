@@ -2,9 +2,9 @@ import Foundation
 import LetheCore
 
 /// Property lists as usbmuxd and lockdownd speak them: XML out, XML or binary in, through
-/// Foundation's `PropertyListSerialization`. What comes in is untrusted (a phone, a bridge, a
-/// daemon): it is size-limited and depth-checked before parsing, and every value is read by
-/// type, so a hostile or garbled plist is a named error, never a crash.
+/// libplist (`PlistTree`). What comes in is untrusted (a phone, a bridge, a daemon): it is
+/// size-limited, depth-checked and, when binary, structurally checked before parsing, and
+/// every value is read by type, so a hostile or garbled plist is a named error, never a crash.
 public enum Plist {
     /// The largest plist accepted (a pair record with certificates is a few KiB; a full
     /// IORegistry answer tens of KiB).
@@ -14,9 +14,8 @@ public enum Plist {
 
     /// An XML plist of `value` (a dictionary of strings, numbers, booleans, data, dates, arrays
     /// and dictionaries).
-    public static func encode(_ value: [String: Any]) -> [UInt8] {
-        // Every value Lethe sends is a property-list type: this cannot fail.
-        Array((try? PropertyListSerialization.data(fromPropertyList: value, format: .xml, options: 0)) ?? Data())
+    public static func encode(_ value: [String: Any], what: String) throws(LetheError) -> [UInt8] {
+        try encode(any: value, what: what)
     }
 
     /// A dictionary from plist bytes (XML or binary), or an error naming `what`.
@@ -33,28 +32,29 @@ public enum Plist {
             throw LetheError(.unexpectedOutput, path: what, "a plist of \(bytes.count) bytes is larger than the \(maximumBytes) allowed")
         }
         guard !bytes.isEmpty else { throw LetheError(.unexpectedOutput, path: what, "an empty plist") }
-        if let depth = nesting(bytes), depth > maximumDepth {
+        if bytes.starts(with: Array("bplist".utf8)) {
+            if let problem = BinaryPlistCheck.problem(bytes) { throw LetheError(.unexpectedOutput, path: what, problem) }
+        } else if bytes.contains(0) {
+            throw LetheError(.unexpectedOutput, path: what, "an XML plist with a NUL byte in it")
+        } else if let depth = nesting(bytes), depth > maximumDepth {
             throw LetheError(.unexpectedOutput, path: what, "a plist nested \(depth) deep (at most \(maximumDepth))")
         }
-        let object: Any
-        do {
-            object = try PropertyListSerialization.propertyList(from: Data(bytes), options: [], format: nil)
-        } catch {
+        guard let object = PlistTree.parse(bytes) else {
             throw LetheError(.unexpectedOutput, path: what, "not a property list: \(String(decoding: bytes.prefix(60), as: UTF8.self).debugDescription)")
         }
         return object
     }
 
     /// An XML plist of any property-list value (an array for DeviceLink).
-    public static func encode(any value: Any) -> [UInt8] {
-        Array((try? PropertyListSerialization.data(fromPropertyList: value, format: .xml, options: 0)) ?? Data())
+    public static func encode(any value: Any, what: String) throws(LetheError) -> [UInt8] {
+        guard let bytes = PlistTree.xml(value) else {
+            throw LetheError(.invalidArgument, path: what, "a value a property list cannot hold (\(type(of: value)))")
+        }
+        return bytes
     }
 
-    /// How deep an XML plist nests its containers, counted from its tags without parsing it;
-    /// for a binary plist, the depth of its object graph (nil when it cannot be told: the parser
-    /// then decides).
+    /// How deep an XML plist nests its containers, counted from its tags without parsing it.
     static func nesting(_ bytes: [UInt8]) -> Int? {
-        if bytes.starts(with: Array("bplist00".utf8)) { return BinaryPlistDepth.depth(bytes) }
         var depth = 0, deepest = 0
         var index = 0
         let open = Array("<".utf8)[0], slash = Array("/".utf8)[0], close = Array(">".utf8)[0]
@@ -79,11 +79,18 @@ public enum Plist {
     }
 }
 
-/// The depth of a binary plist's object graph (bplist00: trailer, offset table, objects),
-/// following array and dictionary references without recursion. A cycle counts as too deep.
-enum BinaryPlistDepth {
-    static func depth(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 8 + 32 else { return nil }
+/// A strict reading of a binary plist's structure (bplist00: trailer, offset table, objects)
+/// before a parser sees it. Parsers trust the file: Foundation's crashed on a set (which no
+/// plist Apple writes contains) and libplist 2.2 asserts on a NUL inside a key. So every
+/// object must be one of the types a plist holds (boolean, integer, real, date, data, string
+/// without NULs, array, dictionary with string keys), every reference and length must lie
+/// inside the file, and the graph from the top object must be no deeper than
+/// `Plist.maximumDepth` (a cycle counts as too deep). Anything else is refused.
+enum BinaryPlistCheck {
+    /// Why `bytes` is refused, or nil when it may be parsed.
+    static func problem(_ bytes: [UInt8]) -> String? {
+        guard bytes.starts(with: Array("bplist00".utf8)) else { return "a binary plist of a version other than 00" }
+        guard bytes.count >= 8 + 32 else { return "a binary plist shorter than its trailer" }
         let trailer = bytes.count - 32
         let offsetSize = Int(bytes[trailer + 6]), refSize = Int(bytes[trailer + 7])
         func uint(_ at: Int, _ size: Int) -> Int? {
@@ -96,46 +103,87 @@ enum BinaryPlistDepth {
             return value
         }
         guard let count = uint(trailer + 8, 8), let top = uint(trailer + 16, 8), let table = uint(trailer + 24, 8),
-            count > 0, count <= bytes.count, top < count, offsetSize >= 1, refSize >= 1
-        else { return nil }
-        func offset(_ object: Int) -> Int? { uint(table + object * offsetSize, offsetSize) }
-        /// The children of an array or dictionary object.
-        func children(_ object: Int) -> [Int]? {
-            guard let at = offset(object), at < bytes.count else { return nil }
+            count > 0, count <= bytes.count, top < count, (1...8).contains(offsetSize), (1...8).contains(refSize),
+            table >= 8, table <= trailer, count <= (trailer - table) / offsetSize
+        else { return "a binary plist whose trailer does not fit the file" }
+
+        /// An object's marker, where its contents start and how many units (bytes, UTF-16
+        /// characters or references) it holds.
+        struct Object { var marker: UInt8; var start: Int; var length: Int }
+        func object(_ index: Int) -> Object? {
+            guard let at = uint(table + index * offsetSize, offsetSize), at >= 8, at < table else { return nil }
             let marker = bytes[at] >> 4
-            guard marker == 0xA || marker == 0xD else { return [] }
             var length = Int(bytes[at] & 0x0f)
             var start = at + 1
-            if length == 0x0f {
-                guard start < bytes.count else { return nil }
+            if [0x4, 0x5, 0x6, 0xA, 0xD].contains(marker), length == 0x0f {
+                guard start < table, bytes[start] >> 4 == 0x1 else { return nil }
                 let power = Int(bytes[start] & 0x0f)
                 guard power <= 3, let value = uint(start + 1, 1 << power) else { return nil }
                 length = value
                 start += 1 + (1 << power)
             }
-            let references = marker == 0xD ? length * 2 : length
-            guard references <= count * 2 else { return nil }
-            var found: [Int] = []
-            for i in 0..<references {
-                guard let ref = uint(start + i * refSize, refSize), ref < count else { return nil }
-                found.append(ref)
-            }
-            return found
+            return Object(marker: marker, start: start, length: length)
         }
-        var deepest = 0
+        /// The bytes an object's contents take, or nil when its type is not allowed.
+        func size(_ item: Object, low: Int) -> Int? {
+            switch item.marker {
+            case 0x0: return low == 0x8 || low == 0x9 ? 0 : nil  // false, true
+            case 0x1: return low <= 3 ? 1 << low : nil  // integer
+            case 0x2: return low == 2 || low == 3 ? 1 << low : nil  // real
+            case 0x3: return low == 3 ? 8 : nil  // date
+            case 0x4, 0x5: return item.length  // data, ASCII string
+            case 0x6: return item.length <= Int.max / 2 ? item.length * 2 : nil  // UTF-16 string
+            case 0xA: return item.length <= Int.max / refSize ? item.length * refSize : nil
+            case 0xD: return item.length <= Int.max / (2 * refSize) ? item.length * 2 * refSize : nil
+            default: return nil  // UIDs, sets, nulls, fills and unassigned markers
+            }
+        }
+        var objects: [Object] = []
+        objects.reserveCapacity(count)
+        for index in 0..<count {
+            guard let item = object(index) else { return "a binary plist object \(index) outside the file" }
+            let at = uint(table + index * offsetSize, offsetSize) ?? 0
+            guard let bytesNeeded = size(item, low: Int(bytes[at] & 0x0f)) else {
+                return String(format: "a binary plist object of a type a plist does not hold (marker 0x%02x)", bytes[at])
+            }
+            guard bytesNeeded <= table - item.start else { return "a binary plist object \(index) running past the file" }
+            // A NUL inside a string (libplist 2.2 asserts on one in a key; no iPhone sends one).
+            if item.marker == 0x5, bytes[item.start..<(item.start + bytesNeeded)].contains(0) {
+                return "a binary plist string with a NUL in it"
+            }
+            if item.marker == 0x6, stride(from: item.start, to: item.start + bytesNeeded, by: 2).contains(where: { bytes[$0] == 0 && bytes[$0 + 1] == 0 }) {
+                return "a binary plist string with a NUL in it"
+            }
+            objects.append(item)
+        }
+        func reference(_ item: Object, _ i: Int) -> Int? {
+            guard let ref = uint(item.start + i * refSize, refSize), ref < count else { return nil }
+            return ref
+        }
+        // Dictionary keys are strings; every reference points at an object in the table.
+        for item in objects where item.marker == 0xA || item.marker == 0xD {
+            let references = item.marker == 0xD ? item.length * 2 : item.length
+            for i in 0..<references {
+                guard let ref = reference(item, i) else { return "a binary plist reference outside the table" }
+                if item.marker == 0xD, i < item.length, ![0x5, 0x6].contains(objects[ref].marker) {
+                    return "a binary plist dictionary with a key that is not a string"
+                }
+            }
+        }
+        // Depth of the graph from the top object, without recursion.
         var stack: [(object: Int, depth: Int)] = [(top, 1)]
         var visits = 0
-        while let (object, level) = stack.popLast() {
+        while let (index, level) = stack.popLast() {
             visits += 1
-            // More visits than objects times the depth limit: a cycle or a bomb of shared refs.
-            guard visits <= count * 4 + 1024 else { return Int.max }
-            guard let next = children(object) else { return nil }
-            if next.isEmpty { continue }
-            deepest = max(deepest, level)
-            guard level <= Plist.maximumDepth else { return level }
-            for child in next { stack.append((child, level + 1)) }
+            // More visits than objects times a small factor: a cycle or a bomb of shared refs.
+            guard visits <= count * 4 + 1024 else { return "a binary plist whose objects refer to themselves" }
+            let item = objects[index]
+            guard item.marker == 0xA || item.marker == 0xD else { continue }
+            guard level <= Plist.maximumDepth else { return "a plist nested more than \(Plist.maximumDepth) deep" }
+            let references = item.marker == 0xD ? item.length * 2 : item.length
+            for i in 0..<references { stack.append((reference(item, i) ?? 0, level + 1)) }
         }
-        return deepest
+        return nil
     }
 }
 
@@ -146,7 +194,6 @@ extension Dictionary where Key == String, Value == Any {
         // A boolean is not a number here (NSNumber bridges 0 and 1 to Bool, so the dynamic
         // type decides), and a number that does not fit is absent.
         guard let value = self[key], type(of: value) != Bool.self else { return nil }
-        if let number = value as? NSNumber { return Int(exactly: number.doubleValue).flatMap { _ in value as? Int } }
         return value as? Int
     }
     func bool(_ key: String) -> Bool? {

@@ -22,6 +22,9 @@ public struct UsbmuxDevice: Codable, Sendable, Equatable {
         self.locationID = locationID
     }
 
+    /// Reads an entry as usbmuxd sends it (for tests and the fuzzer).
+    public init(fuzzing entry: [String: Any]) throws(LetheError) { try self.init(entry: entry, what: "usbmuxd") }
+
     /// Reads an `Attached` entry: `DeviceID` at the top or in `Properties` (clients differ).
     init(entry: [String: Any], what: String) throws(LetheError) {
         let properties = entry.dictionary("Properties") ?? [:]
@@ -99,10 +102,10 @@ public final class UsbmuxClient: Sendable {
         }
     }
 
-    func request(_ type: String, _ fields: [String: Any] = [:]) -> [UInt8] {
+    func request(_ type: String, _ fields: [String: Any] = [:]) throws(LetheError) -> [UInt8] {
         var body: [String: Any] = ["MessageType": type, "ClientVersionString": "lethe", "ProgName": "lethe", "kLibUSBMuxVersion": 3]
         body.merge(fields) { $1 }
-        return UsbmuxWire.frame(Plist.encode(body), tag: 1)
+        return UsbmuxWire.frame(try Plist.encode(body, what: "usbmuxd \(type)"), tag: 1)
     }
 
     /// Sends one request on a fresh connection and returns the answer and the connection.
@@ -115,7 +118,7 @@ public final class UsbmuxClient: Sendable {
         }
         let deadline = ContinuousClock.now + timeout
         do {
-            try stream.write(request(type, fields), deadline: deadline)
+            try stream.write(try request(type, fields), deadline: deadline)
             let answer = try UsbmuxWire.read(stream, deadline: deadline, what: "usbmuxd \(type)")
             return (answer.body, stream)
         } catch {
@@ -176,7 +179,7 @@ public final class UsbmuxClient: Sendable {
 
     /// Stores a pair record for `udid` (usbmuxd writes it to /var/lib/lockdown).
     public func savePairRecord(udid: String, deviceID: Int, record: PairRecord) throws(LetheError) {
-        let data = (try? PropertyListSerialization.data(fromPropertyList: record.plist, format: .xml, options: 0)) ?? Data()
+        let data = Data(try Plist.encode(record.plist, what: "pair record \(udid)"))
         try result("SavePairRecord", ["PairRecordID": udid, "PairRecordData": data, "DeviceID": deviceID], what: "pair record \(udid)")
     }
 
