@@ -10,7 +10,7 @@ enum Dashboard {
         header{background:#1f3f73;color:#fff;padding:.8em 1.2em;font-size:1.2em}
         #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:1em;padding:1em}
         .card{background:#fff;border-radius:8px;padding:1em;box-shadow:0 1px 3px #0002}
-        .bay{font-weight:700;font-size:1.1em}.muted{color:#666;font-size:.9em}
+        .bay{font-weight:700;font-size:1.1em}.muted{color:#666;font-size:.9em}.next{font-weight:700;color:#8a4b00}
         .bar{height:14px;background:#e5e7eb;border-radius:7px;overflow:hidden;margin:.6em 0}
         .bar>div{height:100%;background:#2563eb;transition:width .4s}
         .erased .bar>div{background:#16a34a}.notErased .bar>div,.aborted .bar>div,.interrupted .bar>div{background:#dc2626}
@@ -62,7 +62,7 @@ enum Dashboard {
           }
           for(const d of [...devices.values()].filter(d=>!seen.has(d.path))){
             html+=`<div class="card"><div class="bay">${h(d.bay||d.path)}</div><div class="muted">${h(d.model||d.transport)} · serial ${h(d.serial||'—')}</div>
-            <div>${d.protected?'PROTECTED: '+h(d.protectionReason):'no job'}</div></div>`;
+            <div class="${d.kind==='phone'?'next':''}">${d.protected?(d.kind==='phone'?'Next: ':'PROTECTED: ')+h(d.protectionReason):'no job'}</div></div>`;
           }
           const letters=dead.length?`<div class="card notErased" style="grid-column:1/-1"><div class="verdict">${dead.length} catalog record(s) not delivered (dead letters)</div>
             ${dead.slice(0,5).map(d=>`<div class="muted">${h(d.deviceKey)} #${d.sequence}: ${h(d.lastError)}</div>`).join('')}

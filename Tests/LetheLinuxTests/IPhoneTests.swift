@@ -206,6 +206,50 @@ import Testing
         #expect(battery.healthPercent == nil, "FullChargeCapacity 100 is not a health reading")
         #expect(battery.cycleCount?.value == 425)
     }
+
+    /// Malformed variants of the recorded outputs: every cut of the gas-gauge plist, values of
+    /// the wrong type, and identities with fields missing, empty or unknown. Each is a named
+    /// error or an absent value with a note, never a crash or a made-up value.
+    @Test func malformedVariantsOfTheFixturesAreNamedOrAbsent() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/fixtures/ios")
+        guard FileManager.default.fileExists(atPath: dir.path) else {
+            print("skipped: ../shared/fixtures/ios is not beside the repository")
+            return
+        }
+        let fragment = try String(contentsOf: dir.appendingPathComponent("diagnostics-gasgauge-fragment.plist"), encoding: .utf8)
+        let whole = Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?><plist version=\"1.0\">\(fragment)</plist>".utf8)
+        let dictEnd = try #require(String(decoding: whole, as: UTF8.self).range(of: "</dict>")).lowerBound.utf16Offset(in: String(decoding: whole, as: UTF8.self))
+        var refused = 0
+        for cut in 0..<whole.count {
+            do {
+                let values = try Plist.decode(Array(whole.prefix(cut)), what: "gas gauge cut at \(cut)")
+                // A cut that still parses is one past the dictionary's end: its values are whole.
+                #expect(cut > dictEnd, "a plist cut at byte \(cut) of \(whole.count), inside its dictionary, parsed")
+                #expect(IOSProbe.battery(values, entry: "GasGauge").cycleCount?.value == 425)
+            } catch {
+                #expect(error.message.contains("gas gauge cut at \(cut)") || error.path == "gas gauge cut at \(cut)")
+                refused += 1
+            }
+        }
+        #expect(refused >= dictEnd, "every cut inside the dictionary is refused")
+        // Values of the wrong type are absent, not guessed.
+        let retyped = String(decoding: whole, as: UTF8.self).replacingOccurrences(of: "<integer>425</integer>", with: "<string>425</string>")
+            .replacingOccurrences(of: "<integer>1751</integer>", with: "<real>1751.5</real>")
+        let battery = IOSProbe.battery(try Plist.decode(Array(retyped.utf8), what: "retyped"), entry: "GasGauge")
+        #expect(battery.cycleCount == nil && battery.healthPercent == nil)
+        // Identities with a field missing, empty or unknown.
+        var values: [String: Any] = Self.lines(try String(contentsOf: dir.appendingPathComponent("ideviceinfo-activated.txt"), encoding: .utf8))
+        values["ActivationState"] = nil
+        values["SerialNumber"] = ""
+        values["ProductType"] = "iPhone99,9"
+        values["InternationalMobileEquipmentIdentity"] = 351_234_567_890_123
+        var notes: [String] = []
+        let identity = IOSProbe.identity(values, udid: "FIXTURE", notes: &notes)
+        #expect(identity.activationState == nil && identity.serial == nil)
+        #expect(identity.model == "iPhone99,9" && notes.contains { $0.contains("iPhone99,9 is not in the model table") })
+        #expect(!identity.imeis.contains { $0.contains("351234567890123") })
+    }
 }
 
 /// The command line with a simulated iPhone: listed by `lethe phones` and `lethe devices`,
@@ -363,9 +407,8 @@ import Testing
 
         let usbmuxd = try SimulatedUsbmuxd()
         defer { usbmuxd.stop() }
-        var script = IPhoneTests.script()
-        script.trust = Array(repeating: "PairingDialogResponsePending", count: 4)
-        let phone = try SimulatedIPhone(script: script)
+        let phone = try SimulatedIPhone(script: IPhoneTests.script())
+        phone.showTrustPrompt()
         usbmuxd.plug(phone)
 
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -385,6 +428,17 @@ import Testing
         }
         #expect((pending?["protectionReason"] as? String ?? "").contains("tap Trust"), "\(String(describing: pending)) \(daemon.stderr)")
         #expect(pending?["transport"] as? String == "ios" && pending?["model"] as? String == "iPhone 12")
+        // And so does its card on the dashboard, rendered by headless Chromium.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") {
+            let page = try Host.run(
+                "/usr/bin/chromium",
+                ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000", "--dump-dom", "\(base)/#token=\(tech)&live=poll"],
+                timeout: 60)
+            #expect(page.stdout.contains("iPhone 12") && page.stdout.contains("Next: unlock the iPhone and tap Trust"), "\(page.stdout.suffix(2000))")
+        } else {
+            print("skipped the dashboard card: apt-get install chromium")
+        }
+        phone.tapTrust()
         // Tapped (the script's pending answers run out): paired, and a job waits for the technician.
         func job() -> [String: Any]? {
             (DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == path }

@@ -46,6 +46,8 @@ public enum IOSProbe {
         id.brand = "Apple"
         id.manufacturer = "Apple"
         id.udid = udid
+        // An empty answer is no answer.
+        let values = values.filter { ($0.value as? String)?.isEmpty != true }
         id.productType = values.string("ProductType")
         if let type = id.productType {
             id.model = AppleModels.name(type) ?? type

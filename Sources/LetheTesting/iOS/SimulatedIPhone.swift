@@ -77,6 +77,7 @@ public final class SimulatedIPhone: @unchecked Sendable {
     struct State {
         var script: Script
         var trust: TrustAnswers
+        var promptShowing = false
         /// HostID → the device certificate that host made (PEM), kept from its `Pair`.
         var hosts: [String: String] = [:]
         var requests: [String] = []
@@ -113,6 +114,12 @@ public final class SimulatedIPhone: @unchecked Sendable {
     public func update(_ change: (inout Script) -> Void) {
         state.withLock { change(&$0.script) }
     }
+
+    /// The trust prompt shows and stays: every `Pair` is answered "pending" until `tapTrust()`.
+    public func showTrustPrompt() { state.withLock { $0.promptShowing = true } }
+
+    /// The technician taps Trust on a prompt `showTrustPrompt()` put up.
+    public func tapTrust() { state.withLock { $0.promptShowing = false } }
 
     /// The phone forgets every host it paired with (as after an erase on another bench): a
     /// stored pair record becomes stale.
@@ -262,6 +269,7 @@ public final class SimulatedIPhone: @unchecked Sendable {
         else { return "InvalidPairRecord" }
         return state.withLock { s -> String? in
             if validateOnly { return s.hosts[host] == nil ? "InvalidHostID" : nil }
+            if s.promptShowing { return "PairingDialogResponsePending" }
             if !s.trust.isEmpty, let refusal = s.trust.removeFirst() { return refusal }
             s.hosts[host] = pem
             return nil
