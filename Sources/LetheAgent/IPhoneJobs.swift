@@ -9,10 +9,7 @@ extension Bench {
     /// certify only what the checks saw. Blocking; own thread.
     func runIPhone(jobId: String, device path: String, profile: Profile) {
         let udid = String(path.dropFirst("ios:".count))
-        func fail(_ message: String, refused: Bool = false, gone: Bool = false) {
-            log("\(path): job \(jobId): \(message)")
-            transition(jobId, refused ? .refused : .failed(deviceGone: gone)) { $0.error = message; $0.message = nil }
-        }
+        let fail = phoneJobFailure(jobId: jobId, path: path)
         guard let host = settings.iphones else { return fail("iPhones are not enabled on this station (no usbmuxd client)", refused: true) }
         let phone: PhoneInspection
         let device: UsbmuxDevice
@@ -82,11 +79,10 @@ public struct IPhoneWatchService: Service {
     }
 
     public func run() async throws {
-        let stop = StopFlag()
-        let finished = AsyncStream<Void>.makeStream()
-        let thread = Thread { [bench, host] in
+        bench.log("watching iPhones through usbmuxd at \(host.usbmux.address)")
+        await runWatcher(named: "lethe-iphones") { [bench, host] stop in
             var known: [Int: (device: UsbmuxDevice, record: DeviceRecord)] = [:]
-            var lastProblem: String?
+            var retry = WatchRetry()
             /// Where the phone stands now, asking it to pair if it is not (the prompt shows).
             func look(_ device: UsbmuxDevice) -> DeviceRecord? {
                 guard let values = try? host.publicValues(device) else { return nil }
@@ -121,7 +117,7 @@ public struct IPhoneWatchService: Service {
                 }
                 do throws(LetheError) {
                     try host.usbmux.listen(shouldStop: { stop.isSet }, onIdle: askAgain) { event in
-                        lastProblem = nil
+                        retry.succeeded()
                         switch event {
                         case .attached(let device):
                             guard let record = look(device) else { return }
@@ -138,23 +134,12 @@ public struct IPhoneWatchService: Service {
                         askAgain()
                     }
                 } catch {
-                    let problem = "iPhones: \(error.message); trying again in 5 s"
-                    if problem != lastProblem { bench.log(problem) }
-                    lastProblem = problem
                     for entry in known.values { bench.deviceRemoved(entry.record) }
                     known = [:]
+                    retry.failed("iPhones: \(error.message)", bench: bench)
                 }
-                for _ in 0..<50 where !stop.isSet { usleep(100_000) }
+                retry.pause(until: stop)
             }
-            finished.continuation.finish()
-        }
-        thread.name = "lethe-iphones"
-        thread.start()
-        bench.log("watching iPhones through usbmuxd at \(host.usbmux.address)")
-        await withGracefulShutdownHandler {
-            for await _ in finished.stream {}
-        } onGracefulShutdown: {
-            stop.set()
         }
     }
 }

@@ -11,10 +11,7 @@ extension Bench {
     /// technician's cosmetic grade. Blocking; own thread.
     func runPhone(jobId: String, device path: String, profile: Profile) {
         let serial = String(path.dropFirst("adb:".count))
-        func fail(_ message: String, refused: Bool = false, gone: Bool = false) {
-            log("\(path): job \(jobId): \(message)")
-            transition(jobId, refused ? .refused : .failed(deviceGone: gone)) { $0.error = message; $0.message = nil }
-        }
+        let fail = phoneJobFailure(jobId: jobId, path: path)
         guard let client = settings.adb else { return fail("phones are not enabled on this station (no adb client)", refused: true) }
         let phone: PhoneInspection
         do throws(LetheError) {
@@ -65,7 +62,7 @@ extension Bench {
     /// The end of a phone's job, Android's or an iPhone's: certificate (or record) and refurb
     /// report, the job's verdict, and the log line.
     func finishPhone(
-        jobId: String, path: String, outcome: ResetOutcome, reporting: PhoneReporting, profile: Profile, fail: (String, Bool, Bool) -> Void
+        jobId: String, path: String, outcome: ResetOutcome, reporting: PhoneReporting, profile: Profile, fail: PhoneJobFailure
     ) {
         transition(jobId, .step(.certify))
         let written: Reporting.Written
@@ -74,7 +71,7 @@ extension Bench {
                 outcome, threshold: profile.batteryMinHealthPercent, language: settings.language, toolVersion: settings.toolVersion,
                 awaitCosmeticGrade: true)
         } catch {
-            return fail("the certificate could not be written: \(error)", false, false)
+            return fail("the certificate could not be written: \(error)")
         }
         let status: WipeStatus = written.certified ? .erased : .notErased
         let state = outcome.interrupted ? JobState.interrupted : JobState(status)
@@ -139,4 +136,22 @@ extension Bench {
         }
         return job(id)!
     }
+}
+
+/// Ends a phone's job that cannot go on: logs why, and moves it to refused (nothing was sent
+/// to the phone) or failed (noting a phone that went away).
+struct PhoneJobFailure {
+    let bench: Bench
+    let jobId: String
+    let path: String
+
+    func callAsFunction(_ message: String, refused: Bool = false, gone: Bool = false) {
+        bench.log("\(path): job \(jobId): \(message)")
+        bench.transition(jobId, refused ? .refused : .failed(deviceGone: gone)) { $0.error = message; $0.message = nil }
+    }
+}
+
+extension Bench {
+    /// How a phone job at `path` ends early.
+    func phoneJobFailure(jobId: String, path: String) -> PhoneJobFailure { PhoneJobFailure(bench: self, jobId: jobId, path: path) }
 }

@@ -84,11 +84,10 @@ public struct PhoneWatchService: Service {
     }
 
     public func run() async throws {
-        let stop = StopFlag()
-        let finished = AsyncStream<Void>.makeStream()
-        let thread = Thread { [bench, client] in
+        bench.log("watching phones through the adb server at \(client.server)")
+        await runWatcher(named: "lethe-phones") { [bench, client] stop in
             var known: [String: DeviceRecord] = [:]
-            var lastProblem: String?
+            var retry = WatchRetry()
             var versionChecked = false
             while !stop.isSet {
                 do throws(LetheError) {
@@ -101,7 +100,7 @@ public struct PhoneWatchService: Service {
                         }
                     }
                     try client.trackDevices(shouldStop: { stop.isSet }) { phones in
-                        lastProblem = nil
+                        retry.succeeded()
                         // The tracking list has serials and states only: the long list adds models.
                         let detailed = (try? client.devices()).map { long in
                             phones.map { phone in long.first { $0.serial == phone.serial && $0.state == phone.state } ?? phone }
@@ -116,24 +115,52 @@ public struct PhoneWatchService: Service {
                         known = seen
                     }
                 } catch {
-                    let problem = "phones: \(error.message)\(error.path.map { " (\($0))" } ?? ""); trying again in 5 s"
-                    if problem != lastProblem { bench.log(problem) }
-                    lastProblem = problem
                     for record in known.values { bench.deviceRemoved(record) }
                     known = [:]
+                    retry.failed("phones: \(error.message)\(error.path.map { " (\($0))" } ?? "")", bench: bench)
                 }
-                for _ in 0..<50 where !stop.isSet { usleep(100_000) }
+                retry.pause(until: stop)
             }
-            finished.continuation.finish()
         }
-        thread.name = "lethe-phones"
-        thread.start()
-        bench.log("watching phones through the adb server at \(client.server)")
-        await withGracefulShutdownHandler {
-            for await _ in finished.stream {}
-        } onGracefulShutdown: {
-            stop.set()
-        }
+    }
+}
+
+/// Runs a watcher's blocking loop on a thread of its own (its protocol I/O never runs on the
+/// cooperative pool) until the service is shut down, when `stop` is set and the loop returns.
+func runWatcher(named name: String, _ body: @escaping @Sendable (StopFlag) -> Void) async {
+    let stop = StopFlag()
+    let finished = AsyncStream<Void>.makeStream()
+    let thread = Thread {
+        body(stop)
+        finished.continuation.finish()
+    }
+    thread.name = name
+    thread.start()
+    await withGracefulShutdownHandler {
+        for await _ in finished.stream {}
+    } onGracefulShutdown: {
+        stop.set()
+    }
+}
+
+/// A watcher's retries after its daemon (the adb server, usbmuxd) failed it: the problem is
+/// logged once, not every 5 s while it lasts, and again after the watcher got going.
+struct WatchRetry {
+    private var lastProblem: String?
+
+    /// The watcher is going again: the next problem is news.
+    mutating func succeeded() { lastProblem = nil }
+
+    /// Logs `problem` unless it is the one already logged.
+    mutating func failed(_ problem: String, bench: Bench) {
+        let line = "\(problem); trying again in 5 s"
+        if line != lastProblem { bench.log(line) }
+        lastProblem = line
+    }
+
+    /// Waits 5 s before the next try, waking at once for `stop`.
+    func pause(until stop: StopFlag) {
+        for _ in 0..<50 where !stop.isSet { usleep(100_000) }
     }
 }
 

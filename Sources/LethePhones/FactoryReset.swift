@@ -62,6 +62,26 @@ public struct ResetOutcome: Codable, Sendable, Equatable {
 
     /// Whether this reset may be certified: erased, and every check was made and passed.
     public var certified: Bool { status == .erased && !checks.isEmpty && checks.allSatisfy(\.passed) }
+
+    /// A reset by `flow` starting now: not erased until its checks say so.
+    init(starting flow: ResetFlow) {
+        self.flow = flow
+        commands = []
+        startedAt = Date()
+        finishedAt = startedAt
+        checks = []
+        status = .notErased
+        interrupted = false
+    }
+
+    /// Ends the reset now with `status`, why it is not erased, and whether the phone went away.
+    mutating func finish(_ status: WipeStatus, _ error: String?, interrupted: Bool = false) -> ResetOutcome {
+        self.status = status
+        self.error = error
+        self.interrupted = interrupted
+        finishedAt = Date()
+        return self
+    }
 }
 
 /// Runs a factory reset on a phone and certifies nothing it did not see: the phone must go
@@ -109,14 +129,7 @@ public enum FactoryReset {
         _ client: ADBClient, phone: PhoneInspection, flow: ResetFlow, waitSeconds: Double = 600, say: (String) -> Void = { _ in }
     ) -> ResetOutcome {
         let serial = phone.serial
-        var outcome = ResetOutcome(flow: flow, commands: [], startedAt: Date(), finishedAt: Date(), checks: [], status: .notErased, interrupted: false)
-        func finish(_ status: WipeStatus, _ error: String?, interrupted: Bool = false) -> ResetOutcome {
-            outcome.status = status
-            outcome.error = error
-            outcome.interrupted = interrupted
-            outcome.finishedAt = Date()
-            return outcome
-        }
+        var outcome = ResetOutcome(starting: flow)
         if flow == .guided { say(ResetFlow.guidedInstructions) }
         for (index, command) in flow.commands.enumerated() {
             say("sending `\(command)`")
@@ -125,13 +138,13 @@ public enum FactoryReset {
                 outcome.commands.append("\(command) (exit \(result.exitCode.map(String.init) ?? "?"))")
                 if let code = result.exitCode, code != 0 {
                     let why = (result.stderr.isEmpty ? result.stdout : result.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
-                    return finish(.notErased, "`\(command)` exited \(code): \(why)")
+                    return outcome.finish(.notErased, "`\(command)` exited \(code): \(why)")
                 }
             } catch where error.code == .deviceVanished && index == flow.commands.count - 1 {
                 // The phone went down while answering the reboot: that is the reset starting.
                 outcome.commands.append("\(command) (the phone restarted)")
             } catch {
-                return finish(.notErased, "`\(command)`: \(error.message)", interrupted: error.code == .deviceVanished)
+                return outcome.finish(.notErased, "`\(command)`: \(error.message)", interrupted: error.code == .deviceVanished)
             }
         }
         // It goes away (reboots into the reset)…
@@ -141,7 +154,7 @@ public enum FactoryReset {
             return listed.map { devices in !devices.contains { $0.serial == serial && $0.state == "device" } }
         }
         guard wentAway else {
-            return finish(.notErased, "the phone never restarted within \(Int(waitSeconds)) s, so no reset happened")
+            return outcome.finish(.notErased, "the phone never restarted within \(Int(waitSeconds)) s, so no reset happened")
         }
         // …and comes back.
         say("the phone restarted; waiting for it to come back")
@@ -155,7 +168,7 @@ public enum FactoryReset {
             return devices.contains { $0.serial == serial && $0.state == "device" }
         }
         guard back else {
-            return finish(
+            return outcome.finish(
                 .notErased,
                 "the phone did not come back within \(Int(waitSeconds)) s (last seen: \(lastState)): unplugged mid-reset, or USB debugging is off after the reset; its out-of-box state could not be checked, so no certificate",
                 interrupted: true)
@@ -164,9 +177,9 @@ public enum FactoryReset {
         outcome.checks = outOfBoxChecks(client, serial: serial)
         let failed = outcome.checks.filter { !$0.passed }
         guard failed.isEmpty else {
-            return finish(.notErased, "not in the out-of-box state: " + failed.map { "\($0.name) is \($0.observed), expected \($0.expected)" }.joined(separator: "; "))
+            return outcome.finish(.notErased, "not in the out-of-box state: " + failed.map { "\($0.name) is \($0.observed), expected \($0.expected)" }.joined(separator: "; "))
         }
-        return finish(.erased, nil)
+        return outcome.finish(.erased, nil)
     }
 
     /// `device_provisioned` 0, `user_setup_complete` 0, no accounts.

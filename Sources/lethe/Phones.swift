@@ -125,12 +125,7 @@ struct Phones: ParsableCommand {
         if phone.platform == .ios { return describeIPhone(phone, threshold: threshold) }
         print("\(phone.serial): \(id.manufacturer ?? id.brand ?? "?") \(id.model ?? "?") (\(id.device ?? "?")), serial \(id.serial ?? "?")")
         print("  Android \(id.androidVersion ?? "?") (SDK \(id.sdk.map(String.init) ?? "?")), security patch \(id.securityPatch ?? "unknown")")
-        if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
-        if let capacity = id.capacityBytes { print("  storage \(capacity / 1_000_000_000) GB") }
-        if let battery = phone.battery {
-            let health = battery.healthPercent.map { "\($0.value)% (\($0.source))" } ?? "unknown"
-            print("  battery: health \(health), \(battery.cycleCount.map { "\($0.value) cycles, " } ?? "")level \(battery.level.map { "\($0)%" } ?? "?"), \(battery.condition ?? "?"): \(battery.verdict(threshold: threshold).rawValue.uppercased()) against \(threshold)%")
-        }
+        describeHardware(phone, threshold: threshold)
         let frp = phone.locks.frp
         print("  FRP: \(frp.state)\(frp.bestEffort ? " (best effort)" : "") from \(frp.source)\(frp.detail.map { ": \($0)" } ?? "")")
         if let knox = phone.locks.knoxGuard { print("  Knox Guard: \(knox.state) (\(knox.source))") }
@@ -141,16 +136,22 @@ struct Phones: ParsableCommand {
         if let refusal = FactoryReset.refusal(phone) { print("  cannot be erased now: \(refusal)") }
     }
 
+    /// The IMEIs, storage and battery, as both kinds of phone give them.
+    static func describeHardware(_ phone: PhoneInspection, threshold: Int) {
+        let id = phone.identity
+        if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
+        if let capacity = id.capacityBytes { print("  storage \(capacity / 1_000_000_000) GB") }
+        guard let battery = phone.battery else { return }
+        let health = battery.healthPercent.map { "\($0.value)% (\($0.source))" } ?? "unknown"
+        let details = [battery.cycleCount.map { "\($0.value) cycles" } ?? "cycles unknown", battery.level.map { "level \($0)%" }, battery.condition].compactMap { $0 }
+        print("  battery: health \(health), \(details.joined(separator: ", ")): \(battery.verdict(threshold: threshold).rawValue.uppercased()) against \(threshold)%")
+    }
+
     static func describeIPhone(_ phone: PhoneInspection, threshold: Int) {
         let id = phone.identity
         print("\(phone.path): \(id.model ?? "?") (\(id.productType ?? "?"), model number \(id.modelNumber ?? "?")), serial \(id.serial ?? "?")")
         print("  iOS \(id.iosVersion ?? "?") (\(id.fingerprint ?? "?")), activation \(id.activationState ?? "unknown")")
-        if !id.imeis.isEmpty { print("  IMEI \(id.imeis.joined(separator: ", "))") }
-        if let capacity = id.capacityBytes { print("  storage \(capacity / 1_000_000_000) GB") }
-        if let battery = phone.battery {
-            let health = battery.healthPercent.map { "\($0.value)% (\($0.source))" } ?? "unknown"
-            print("  battery: health \(health), \(battery.cycleCount.map { "\($0.value) cycles" } ?? "cycles unknown"): \(battery.verdict(threshold: threshold).rawValue.uppercased()) against \(threshold)%")
-        }
+        describeHardware(phone, threshold: threshold)
         for (name, signal) in [("Find My", phone.locks.findMy), ("supervision", phone.locks.supervision)] {
             guard let signal else { continue }
             print("  \(name): \(signal.state)\(signal.bestEffort ? " (best effort)" : "") from \(signal.source)\(signal.detail.map { ": \($0)" } ?? "")")

@@ -9,7 +9,7 @@ import Testing
 /// A simulated iPhone behind a simulated usbmuxd, read by Lethe and by Debian's real
 /// libimobiledevice tools through `USBMUXD_SOCKET_ADDRESS`: what they print must match what
 /// Lethe reads.
-@Suite(.serialized) struct IPhoneTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct IPhoneTests {
     static let udid = "00008101-000A1B2C3D4E001E"
 
     static func script() -> SimulatedIPhone.Script {
@@ -254,7 +254,7 @@ import Testing
 
 /// The command line with a simulated iPhone: listed by `lethe phones` and `lethe devices`,
 /// "tap Trust" until the prompt is answered, inspected, and erased with a certificate.
-@Suite(.serialized) struct IPhoneCLITests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct IPhoneCLITests {
     @Test func lethePhonesListsInspectsAndErasesAnIPhone() throws {
         let usbmuxd = try SimulatedUsbmuxd()
         defer { usbmuxd.stop() }
@@ -276,7 +276,7 @@ import Testing
         #expect(pending.status != 0 && pending.stderr.contains("tap Trust"), "\(pending.stderr)")
         let inspected = try Host.run(Host.lethe, ["phones", "inspect", "ios:\(IPhoneTests.udid)"] + at)
         #expect(inspected.status == 0 && inspected.stdout.contains("iPhone 12 (iPhone13,2, model number MGJ83B/A), serial F2LZK0TESTXX"), "\(inspected.stdout) \(inspected.stderr)")
-        #expect(inspected.stdout.contains("battery: health 89% (diagnostics_relay IORegistry AppleSmartBattery: AppleRawMaxCapacity / DesignCapacity), 412 cycles: PASS"))
+        #expect(inspected.stdout.contains("battery: health 89% (diagnostics_relay IORegistry AppleSmartBattery: AppleRawMaxCapacity / DesignCapacity), 412 cycles, level 81%: PASS"))
         #expect(inspected.stdout.contains("Find My: unknown (best effort)"))
         let erased = try Host.run(Host.lethe, ["phones", "erase", "ios:\(IPhoneTests.udid)", "--yes", "--wait-seconds", "20", "--report-dir", "\(state)/reports", "--state-dir", state] + at)
         #expect(erased.status == 0 && erased.stdout.hasPrefix("certified: "), "\(erased.stdout) \(erased.stderr)")
@@ -287,7 +287,7 @@ import Testing
 /// The iPhone erase: certified only after the phone dropped off, came back as a new usbmux
 /// device and reads Unactivated; refused before anything is sent when Find My or an MDM holds
 /// it; mobilebackup2 where MCInstall refuses; a phone that never comes back is interrupted.
-@Suite(.serialized) struct IPhoneEraseTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct IPhoneEraseTests {
     struct Bench {
         let usbmuxd: SimulatedUsbmuxd
         let phone: SimulatedIPhone
@@ -387,7 +387,7 @@ import Testing
 /// The daemon with a simulated iPhone: docked, "tap Trust" on its bay until the technician
 /// taps, then a job; started, erased, certified after the setup check, graded, and its record
 /// delivered to the catalog.
-@Suite(.serialized) struct IPhoneDaemonTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct IPhoneDaemonTests {
     @Test(.enabled(if: getuid() == 0, "needs root (the daemon's device watcher)"))
     func anIPhoneGoesFromTapTrustToACertifiedGradedSyncedRecord() throws {
         let state = NSTemporaryDirectory() + "lethe-iosd-\(UUID().uuidString)"

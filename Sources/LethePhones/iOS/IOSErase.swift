@@ -14,15 +14,8 @@ public enum IOSErase {
     public static func run(
         _ host: IPhoneHost, device: UsbmuxDevice, phone: PhoneInspection, waitSeconds: Double = 600, say: (String) -> Void = { _ in }
     ) -> ResetOutcome {
-        var outcome = ResetOutcome(flow: .mcInstallErase, commands: [], startedAt: Date(), finishedAt: Date(), checks: [], status: .notErased, interrupted: false)
-        func finish(_ status: WipeStatus, _ error: String?, interrupted: Bool = false) -> ResetOutcome {
-            outcome.status = status
-            outcome.error = error
-            outcome.interrupted = interrupted
-            outcome.finishedAt = Date()
-            return outcome
-        }
-        if let refusal = FactoryReset.refusal(phone) { return finish(.notErased, refusal) }
+        var outcome = ResetOutcome(starting: .mcInstallErase)
+        if let refusal = FactoryReset.refusal(phone) { return outcome.finish(.notErased, refusal) }
         do throws(LetheError) {
             let (session, record) = try host.session(device)
             defer { session.close() }
@@ -40,7 +33,7 @@ public enum IOSErase {
                 outcome.commands.append("mobilebackup2 EraseDevice (sent)")
             }
         } catch {
-            return finish(.notErased, "the erase could not be sent: \(error.message)", interrupted: error.code == .deviceVanished)
+            return outcome.finish(.notErased, "the erase could not be sent: \(error.message)", interrupted: error.code == .deviceVanished)
         }
         // It goes away…
         say("waiting for the iPhone to restart")
@@ -48,7 +41,7 @@ public enum IOSErase {
             (try? host.usbmux.listDevices()).map { devices in !devices.contains { $0.deviceID == device.deviceID } }
         }
         outcome.checks.append(ReportCheck(name: "detached from usbmuxd", expected: "yes", observed: gone ? "yes" : "no", passed: gone))
-        guard gone else { return finish(.notErased, "the iPhone never restarted within \(Int(waitSeconds)) s, so no erase happened") }
+        guard gone else { return outcome.finish(.notErased, "the iPhone never restarted within \(Int(waitSeconds)) s, so no erase happened") }
         // …and comes back as a new usbmux device.
         say("the iPhone restarted; waiting for it to come back")
         var back: UsbmuxDevice?
@@ -57,7 +50,7 @@ public enum IOSErase {
             return back != nil
         }
         guard let back else {
-            return finish(.notErased, "the iPhone did not come back within \(Int(waitSeconds)) s: unplugged mid-erase, or stuck; its state could not be checked, so no certificate", interrupted: true)
+            return outcome.finish(.notErased, "the iPhone did not come back within \(Int(waitSeconds)) s: unplugged mid-erase, or stuck; its state could not be checked, so no certificate", interrupted: true)
         }
         outcome.checks.append(ReportCheck(name: "came back as a new usbmux device", expected: "a new DeviceID", observed: "DeviceID \(device.deviceID) → \(back.deviceID)", passed: true))
         // In setup it pairs again (the old record is refused); then its activation state.
@@ -81,9 +74,9 @@ public enum IOSErase {
         let activation = state ?? "unreadable (\(lastProblem ?? "no session"))"
         outcome.checks.append(ReportCheck(name: "ActivationState", expected: "Unactivated", observed: activation, passed: activation == "Unactivated"))
         guard activation == "Unactivated" else {
-            return finish(.notErased, "the iPhone came back but is not in setup: ActivationState is \(activation)")
+            return outcome.finish(.notErased, "the iPhone came back but is not in setup: ActivationState is \(activation)")
         }
-        return finish(.erased, nil)
+        return outcome.finish(.erased, nil)
     }
 }
 
