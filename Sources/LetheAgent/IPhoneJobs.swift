@@ -23,30 +23,17 @@ extension Bench {
             if let pairing = PairingState(error) { return fail("not paired: \(pairing.instruction)", refused: true) }
             return fail("cannot inspect the iPhone: \(error.message)", gone: error.code == .deviceVanished)
         }
-        let battery = phone.battery?.verdict(threshold: profile.batteryMinHealthPercent)
-        update(jobId) {
-            $0.serial = phone.identity.serial ?? $0.serial
-            $0.model = phone.identity.model ?? $0.model
-            $0.battery = phone.battery?.healthPercent.map { "\($0.value)% (\($0.source))" }
-            $0.batteryVerdict = battery?.rawValue
-        }
+        show(phone, on: jobId, profile: profile)
         if let refusal = FactoryReset.refusal(phone) { return fail("refused: \(refusal)", refused: true) }
         let reporting: PhoneReporting
         do throws(LetheError) {
-            reporting = try PhoneReporting(
-                directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, phone: phone, operatorName: nil,
-                jobId: jobId)
-            reporting.bay = job(jobId)?.bay
-            try reporting.recordStart(profile: profile.name, flow: .mcInstallErase)
+            reporting = try startReporting(phone, jobId: jobId, profile: profile, flow: .mcInstallErase)
         } catch {
             return fail("not started: \(error.message)")
         }
         log("\(path): job \(jobId): \(phone.identity.model ?? "iPhone"), \(ResetFlow.mcInstallErase.title)")
         transition(jobId, .step(.reset)) { $0.message = "erasing: \(ResetFlow.mcInstallErase.title)" }
-        let outcome = IOSErase.run(host, device: device, phone: phone, waitSeconds: settings.phoneWaitSeconds) { said in
-            self.log("\(path): job \(jobId): \(said)")
-            self.update(jobId) { $0.message = said }
-        }
+        let outcome = IOSErase.run(host, device: device, phone: phone, waitSeconds: settings.phoneWaitSeconds, say: narrator(jobId: jobId, path: path))
         finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
     }
 }

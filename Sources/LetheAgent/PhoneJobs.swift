@@ -19,13 +19,7 @@ extension Bench {
         } catch {
             return fail("cannot inspect the phone: \(error.message)", gone: error.code == .deviceVanished)
         }
-        let battery = phone.battery?.verdict(threshold: profile.batteryMinHealthPercent)
-        update(jobId) {
-            $0.serial = phone.identity.serial ?? $0.serial
-            $0.model = phone.identity.model ?? $0.model
-            $0.battery = phone.battery?.healthPercent.map { "\($0.value)% (\($0.source))" }
-            $0.batteryVerdict = battery?.rawValue
-        }
+        show(phone, on: jobId, profile: profile)
         // What the host can check before the reset (the phone is still set up and awake).
         let hostChecks: [FunctionCheck]
         do throws(LetheError) { hostChecks = try FunctionChecks.host(client, serial: serial) } catch {
@@ -41,22 +35,44 @@ extension Bench {
         }
         let reporting: PhoneReporting
         do throws(LetheError) {
-            reporting = try PhoneReporting(
-                directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, phone: phone, operatorName: nil,
-                jobId: jobId)
-            reporting.bay = job(jobId)?.bay
-            reporting.functionChecks = hostChecks
-            try reporting.recordStart(profile: profile.name, flow: flow)
+            reporting = try startReporting(phone, jobId: jobId, profile: profile, flow: flow, functionChecks: hostChecks)
         } catch {
             return fail("not started: \(error.message)")
         }
         log("\(path): job \(jobId): \(phone.identity.model ?? "phone"), \(flow.title)")
         transition(jobId, .step(.reset)) { $0.message = flow == .guided ? ResetFlow.guidedInstructions : "resetting: \(flow.title)" }
-        let outcome = FactoryReset.run(client, phone: phone, flow: flow, waitSeconds: settings.phoneWaitSeconds) { said in
+        let outcome = FactoryReset.run(client, phone: phone, flow: flow, waitSeconds: settings.phoneWaitSeconds, say: narrator(jobId: jobId, path: path))
+        finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
+    }
+
+    /// Puts what the inspection found on the job: serial, model, battery and its verdict.
+    func show(_ phone: PhoneInspection, on jobId: String, profile: Profile) {
+        let battery = phone.battery?.verdict(threshold: profile.batteryMinHealthPercent)
+        update(jobId) {
+            $0.serial = phone.identity.serial ?? $0.serial
+            $0.model = phone.identity.model ?? $0.model
+            $0.battery = phone.battery?.healthPercent.map { "\($0.value)% (\($0.source))" }
+            $0.batteryVerdict = battery?.rawValue
+        }
+    }
+
+    /// The phone's reporting, with the signed record that its erase started.
+    func startReporting(_ phone: PhoneInspection, jobId: String, profile: Profile, flow: ResetFlow, functionChecks: [FunctionCheck] = []) throws(LetheError) -> PhoneReporting {
+        let reporting = try PhoneReporting(
+            directory: settings.reportDirectory, stateDirectory: settings.stateDirectory, station: settings.station, phone: phone, operatorName: nil,
+            jobId: jobId)
+        reporting.bay = job(jobId)?.bay
+        reporting.functionChecks = functionChecks
+        try reporting.recordStart(profile: profile.name, flow: flow)
+        return reporting
+    }
+
+    /// Logs each step a reset reports and shows it on the job.
+    func narrator(jobId: String, path: String) -> (String) -> Void {
+        { said in
             self.log("\(path): job \(jobId): \(said)")
             self.update(jobId) { $0.message = said }
         }
-        finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
     }
 
     /// The end of a phone's job, Android's or an iPhone's: certificate (or record) and refurb

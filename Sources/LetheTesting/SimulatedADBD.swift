@@ -70,22 +70,8 @@ public final class SimulatedADBD: @unchecked Sendable {
     public init(script: Script) throws {
         self.script = script
         shared = Mutex(Shared(state: script.initialState))
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LetheError(.ioFailure, errno: ErrorNumber(errno), "simulated adbd: socket") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(fd, 8) == 0 else {
-            close(fd)
-            throw LetheError(.ioFailure, errno: ErrorNumber(errno), "simulated adbd: bind/listen")
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) { _ = $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        let (fd, port) = try LoopbackListener.socket(name: "simulated adbd")
+        self.port = port
         listener = fd
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "simulated-adbd"

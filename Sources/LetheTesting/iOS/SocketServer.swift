@@ -84,8 +84,9 @@ final class LoopbackListener: @unchecked Sendable {
     private let fd: Int32
     private let stopped = StopSwitch()
 
-    init(name: String, serve: @escaping @Sendable (FDStream) -> Void) throws(LetheError) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// A listening socket on an ephemeral port of 127.0.0.1: its descriptor and port.
+    static func socket(name: String) throws(LetheError) -> (fd: Int32, port: Int) {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw LetheError(.ioFailure, errno: ErrorNumber(errno), "\(name): socket") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -94,12 +95,18 @@ final class LoopbackListener: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard bound == 0, listen(fd, 16) == 0 else {
+            let error = LetheError(.ioFailure, errno: ErrorNumber(errno), "\(name): bind/listen")
             Glibc.close(fd)
-            throw LetheError(.ioFailure, errno: ErrorNumber(errno), "\(name): bind/listen")
+            throw error
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &address) { _ = $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    init(name: String, serve: @escaping @Sendable (FDStream) -> Void) throws(LetheError) {
+        let (fd, port) = try Self.socket(name: name)
+        self.port = port
         self.fd = fd
         let stopped = stopped
         let thread = Thread { [fd] in
