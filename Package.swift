@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "LetheDiagnostics", targets: ["LetheDiagnostics"]),
         .library(name: "LetheReports", targets: ["LetheReports"]),
         .library(name: "LethePhones", targets: ["LethePhones"]),
+        .library(name: "LetheHub", targets: ["LetheHub"]),
+        .executable(name: "lethe-hub", targets: ["lethe-hub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -35,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
@@ -89,6 +92,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // The fleet hub: station registry, ingest, forwarding, public verification, QA and supply
+        // quality, on PostgreSQL through PostgresNIO. Stateless: every instance shares the database.
+        .target(
+            name: "LetheHub",
+            dependencies: [
+                "LetheCore", "LetheReports", "LetheSync",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // The hub's thin executable.
+        .executableTarget(
+            name: "lethe-hub",
+            dependencies: [
+                "LetheCore", "LetheHub", "LetheReports", "LetheSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // TLS over a blocking byte stream (lockdown's mid-connection TLS): swift-nio-ssl's
@@ -170,6 +199,13 @@ let package = Package(
             exclude: ["Testbeds"],  // umockdev files, read from the source tree by umockdev-run
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "LetheHubTests",
+            dependencies: [
+                "LetheHub", "LetheCore", "LetheReports", "LetheSync", "lethe-hub", "lethe",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "LabTests", dependencies: ["LetheCore", "lethe"], swiftSettings: strict),
     ]
 )

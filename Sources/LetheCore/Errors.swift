@@ -176,3 +176,14 @@ public struct LetheError: Error, Hashable, Sendable, CustomStringConvertible {
         return line
     }
 }
+
+extension LetheError {
+    /// `host:port` from a `--listen` value, or an error naming the option.
+    public static func listenAddress(_ listen: String) throws(LetheError) -> (host: String, port: Int) {
+        let parts = listen.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
+            throw LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port")
+        }
+        return (String(parts[0]), port)
+    }
+}

@@ -278,3 +278,18 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue: Encodable {
+    /// Encodes the value as it is (so a signed document can sit inside a larger answer).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let members): try container.encode(members)
+        }
+    }
+}

@@ -44,6 +44,10 @@ public struct CatalogRecord: Codable, Sendable, Equatable {
     public var certificate: Certificate?
     /// The SKU the catalog gave when the device was docked (two-way mode).
     public var sku: String?
+    /// The intake lot the item arrived in, and its supplier (from the catalog's instructions
+    /// or the technician at dock time): what the hub's supply scorecards group by.
+    public var lot: String?
+    public var supplier: String?
     /// The refurb report id.
     public var reportId: String
     /// The signed refurb report, as issued (flattened JWS with its readable copy): the body's
@@ -54,7 +58,7 @@ public struct CatalogRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schema, recordId, station, sequence, createdAt, device, grade, gradeReason, cosmeticGrade, batteryHealthPercent
-        case diagnosticsVerdict, diagnosticsFindings, certificate, sku, reportId
+        case diagnosticsVerdict, diagnosticsFindings, certificate, sku, lot, supplier, reportId
     }
 
     /// Builds the record for a refurb report just issued.

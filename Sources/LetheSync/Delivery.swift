@@ -34,112 +34,60 @@ public struct DeliverySettings: Sendable {
     }
 }
 
-/// Posts outbox rows to the catalog: at least once per row, each with its Idempotency-Key (the
-/// receiver deduplicates, so each arrives exactly once), HMAC-signed, with exponential backoff
-/// and jitter (Retry-After honoured), dead letters after `maxAttempts` or on a 4xx.
-public final class CatalogDelivery: Sendable {
-    let outbox: Outbox
+/// Posts one record to the catalog and says what the answer means: a receipt (delivered), a
+/// retry with its backoff, or a dead letter. Shared by the station's delivery and the hub's
+/// forwarder, so both read a catalog's answers the same way.
+public final class CatalogPoster: Sendable {
     let settings: DeliverySettings
     let client: HTTPClient
-    let log: @Sendable (String) -> Void
 
-    /// A delivery over `outbox` with its own HTTP client (shut down by ``shutdown()``).
-    public init(outbox: Outbox, settings: DeliverySettings, log: @escaping @Sendable (String) -> Void) {
-        self.outbox = outbox
+    /// A poster with its own HTTP client (shut down by ``shutdown()``).
+    public init(settings: DeliverySettings) {
         self.settings = settings
         var configuration = HTTPClient.Configuration()
         let milliseconds = Int64(max(100, settings.timeout * 1000))
         configuration.timeout = .init(connect: .milliseconds(milliseconds), read: .milliseconds(milliseconds))
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, settings.concurrency))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        self.log = log
     }
 
     /// Closes the HTTP client.
     public func shutdown() async {
         try? await client.shutdown()
     }
-
-    /// One pass over the due rows: posts them (`concurrency` at a time) and records what
-    /// happened, a batch per transaction. Returns how many were tried.
-    @discardableResult
-    public func sweep(now: Date = Date()) async -> Int {
-        let rows: [OutboxRow]
-        do {
-            rows = try outbox.due(now: now, limit: settings.concurrency * 16)
-        } catch {
-            log("catalog sync: cannot read the outbox: \(error)")
-            return 0
-        }
-        guard !rows.isEmpty else { return 0 }
-        var results: [(id: String, result: Outbox.Result)] = []
-        await withTaskGroup(of: (String, Outbox.Result).self) { group in
-            var next = 0
-            func add() {
-                guard next < rows.count else { return }
-                let row = rows[next]
-                next += 1
-                group.addTask { (row.id, await self.post(row)) }
-            }
-            for _ in 0..<min(settings.concurrency, rows.count) { add() }
-            for await (id, result) in group {
-                results.append((id, result))
-                add()
-            }
-        }
-        do {
-            try outbox.record(results)
-        } catch {
-            // Not recorded: the rows stay pending and are posted again (the receiver deduplicates).
-            log("catalog sync: results not recorded (they will be sent again): \(error)")
-        }
-        for (id, result) in results {
-            switch result {
-            case .delivered: break
-            case .retry(let error, let after):
-                log("catalog sync: \(id): \(error); next try in \(Int(after.timeIntervalSinceNow.rounded())) s")
-            case .dead(let error):
-                log("catalog sync: \(id): DEAD LETTER: \(error) (retry with `lethe sync retry \(id)`)")
-            }
-        }
-        return results.count
-    }
-
-    /// Posts one row and classifies the answer.
-    func post(_ row: OutboxRow) async -> Outbox.Result {
-        let body = Data(row.body.utf8)
+    /// Posts one record (its `attempt`th try) and classifies the answer.
+    public func post(id: String, body: Data, attempt: Int) async -> Outbox.Result {
         var request = HTTPClientRequest(url: settings.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Idempotency-Key", value: row.id)
+        request.headers.add(name: "Idempotency-Key", value: id)
         request.headers.add(name: CatalogSignature.header, value: CatalogSignature.sign(body, secret: settings.secret))
         request.headers.add(name: "X-Lethe-Station", value: settings.station)
         request.body = .bytes(ByteBuffer(bytes: body))
-        let attempt = row.attempts + 1
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeout * 1000)))
             let data = Data(buffer: try await response.body.collect(upTo: 1 << 20))
-            return classify(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), body: data, row: row, attempt: attempt)
+            return classify(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), body: data, id: id, attempt: attempt)
         } catch {
             return retryOrDie("no answer from \(settings.url): \(Self.describe(error))", attempt: attempt, retryAfter: nil)
         }
     }
 
     /// What an HTTP answer means for the row.
-    func classify(status: Int, retryAfter: String?, body: Data, row: OutboxRow, attempt: Int) -> Outbox.Result {
+    func classify(status: Int, retryAfter: String?, body: Data, id: String, attempt: Int) -> Outbox.Result {
         let message = Self.message(in: body)
         switch status {
         case 200..<300:
             // The receiver must acknowledge this very record: a proxy's HTML page is not a receipt.
-            guard Self.acknowledges(body, recordId: row.id) else {
-                return retryOrDie("HTTP \(status) but a malformed answer (no recordId \(row.id)): \(message)", attempt: attempt, retryAfter: nil)
+            guard Self.acknowledges(body, recordId: id) else {
+                return retryOrDie("HTTP \(status) but a malformed answer (no recordId \(id)): \(message)", attempt: attempt, retryAfter: nil)
             }
             return .delivered
         case 409:
             // "Already stored" counts as delivered only when the catalog says it is this record;
             // any other conflict (another record under the key, a lock, a proxy) is not a receipt.
-            guard Self.acknowledges(body, recordId: row.id) else {
-                return .dead(error: "HTTP 409 without a receipt for record \(row.id): \(message)")
+            guard Self.acknowledges(body, recordId: id) else {
+                return .dead(error: "HTTP 409 without a receipt for record \(id): \(message)")
             }
             return .delivered
         case 408, 425, 429, 500..<600:
@@ -203,6 +151,75 @@ public final class CatalogDelivery: Sendable {
             }
         }
         return "\(error)"
+    }
+
+}
+
+/// Posts outbox rows to the catalog: at least once per row, each with its Idempotency-Key (the
+/// receiver deduplicates, so each arrives exactly once), HMAC-signed, with exponential backoff
+/// and jitter (Retry-After honoured), dead letters after `maxAttempts` or on a 4xx.
+public final class CatalogDelivery: Sendable {
+    let outbox: Outbox
+    let settings: DeliverySettings
+    let poster: CatalogPoster
+    let log: @Sendable (String) -> Void
+
+    /// A delivery over `outbox` with its own HTTP client (shut down by ``shutdown()``).
+    public init(outbox: Outbox, settings: DeliverySettings, log: @escaping @Sendable (String) -> Void) {
+        self.outbox = outbox
+        self.settings = settings
+        poster = CatalogPoster(settings: settings)
+        self.log = log
+    }
+
+    /// Closes the HTTP client.
+    public func shutdown() async {
+        await poster.shutdown()
+    }
+
+    /// One pass over the due rows: posts them (`concurrency` at a time) and records what
+    /// happened, a batch per transaction. Returns how many were tried.
+    @discardableResult
+    public func sweep(now: Date = Date()) async -> Int {
+        let rows: [OutboxRow]
+        do {
+            rows = try outbox.due(now: now, limit: settings.concurrency * 16)
+        } catch {
+            log("catalog sync: cannot read the outbox: \(error)")
+            return 0
+        }
+        guard !rows.isEmpty else { return 0 }
+        var results: [(id: String, result: Outbox.Result)] = []
+        await withTaskGroup(of: (String, Outbox.Result).self) { group in
+            var next = 0
+            func add() {
+                guard next < rows.count else { return }
+                let row = rows[next]
+                next += 1
+                group.addTask { (row.id, await self.poster.post(id: row.id, body: Data(row.body.utf8), attempt: row.attempts + 1)) }
+            }
+            for _ in 0..<min(settings.concurrency, rows.count) { add() }
+            for await (id, result) in group {
+                results.append((id, result))
+                add()
+            }
+        }
+        do {
+            try outbox.record(results)
+        } catch {
+            // Not recorded: the rows stay pending and are posted again (the receiver deduplicates).
+            log("catalog sync: results not recorded (they will be sent again): \(error)")
+        }
+        for (id, result) in results {
+            switch result {
+            case .delivered: break
+            case .retry(let error, let after):
+                log("catalog sync: \(id): \(error); next try in \(Int(after.timeIntervalSinceNow.rounded())) s")
+            case .dead(let error):
+                log("catalog sync: \(id): DEAD LETTER: \(error) (retry with `lethe sync retry \(id)`)")
+            }
+        }
+        return results.count
     }
 
     /// Sweeps until cancelled or the graceful shutdown: due rows at once, else a nap until the

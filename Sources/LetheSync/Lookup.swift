@@ -102,7 +102,7 @@ public final class CatalogLookup: Sendable {
             return Self.interpret(
                 status: Int(response.status.code), body: body, url: url, signature: signature, target: Self.target(of: full), secret: secret)
         } catch {
-            let why = CatalogDelivery.describe(error)
+            let why = CatalogPoster.describe(error)
             return .unavailable("no answer from \(url): \(why == "timed out" ? "timed out after \(Self.seconds(timeout))" : why)")
         }
     }
@@ -125,14 +125,14 @@ public final class CatalogLookup: Sendable {
                 return .unavailable("HTTP 200 from \(url) with a \(CatalogSignature.header) that does not match the answer and the request (wrong secret, altered, or an answer to another request)")
             }
             guard let instructions = CatalogInstructions.decode(answer: body) else {
-                return .unavailable("HTTP 200 from \(url) but not instructions: \(CatalogDelivery.message(in: body))")
+                return .unavailable("HTTP 200 from \(url) but not instructions: \(CatalogPoster.message(in: body))")
             }
             return .instructions(instructions)
         case 404:
             return .unknown
         default:
             let hint = status == 401 || status == 403 ? " (is the catalog secret right?)" : ""
-            return .unavailable("HTTP \(status) from \(url): \(CatalogDelivery.message(in: body))\(hint)")
+            return .unavailable("HTTP \(status) from \(url): \(CatalogPoster.message(in: body))\(hint)")
         }
     }
 }

@@ -237,7 +237,7 @@ public final class CatalogReceiver: Sendable {
     /// refurb report must be there and be the record's; the grade and serial must be what it
     /// signed; a certificate summary must match the signed certificate (id, status,
     /// `certified`), and `certified: true` needs that signed certificate.
-    static func disagreement(_ record: CatalogRecord, report: VerifiedReport?, certificate: VerifiedReport?) -> String? {
+    public static func disagreement(_ record: CatalogRecord, report: VerifiedReport?, certificate: VerifiedReport?) -> String? {
         guard let report else { return "the record carries no signed refurb report" }
         let document = report.signed.document
         if report.reportId != record.reportId { return "report is \(report.reportId), the record says \(record.reportId)" }

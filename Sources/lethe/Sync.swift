@@ -72,11 +72,7 @@ extension CatalogOptions {
 
 /// `host:port` from a --listen value, or an error naming the option.
 func listenAddress(_ listen: String) throws(LetheError) -> (host: String, port: Int) {
-    let parts = listen.split(separator: ":")
-    guard parts.count == 2, let port = Int(parts[1]) else {
-        throw LetheError(.invalidArgument, path: "--listen", "\"\(listen)\" is not host:port")
-    }
-    return (String(parts[0]), port)
+    try LetheError.listenAddress(listen)
 }
 
 struct Sync: AsyncParsableCommand {

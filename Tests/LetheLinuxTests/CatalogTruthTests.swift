@@ -11,20 +11,15 @@ import Testing
 /// summary that says otherwise.
 @Suite struct CatalogTruthTests {
     @Test func a409IsDeliveredOnlyWithThisRecordsReceipt() async throws {
-        let state = NSTemporaryDirectory() + "lethe-409-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        let delivery = CatalogDelivery(
-            outbox: Outbox(store: try Store(stateDirectory: state)),
-            settings: DeliverySettings(url: "http://127.0.0.1:9/v1/records", secret: SymmetricKey(size: .bits256), station: "s"), log: { _ in })
-        let row = OutboxRow(id: "01RECORD", jobId: nil, deviceKey: "serial:X", sequence: 1, body: "{}", createdAt: "2026-12-06T00:00:00Z")
-        #expect(delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"recordId":"01RECORD","duplicate":true}"#.utf8), row: row, attempt: 1) == .delivered)
-        let other = delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"error":"Conflict","message":"locked"}"#.utf8), row: row, attempt: 1)
+        let delivery = CatalogPoster(settings: DeliverySettings(url: "http://127.0.0.1:9/v1/records", secret: SymmetricKey(size: .bits256), station: "s"))
+        #expect(delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"recordId":"01RECORD","duplicate":true}"#.utf8), id: "01RECORD", attempt: 1) == .delivered)
+        let other = delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"error":"Conflict","message":"locked"}"#.utf8), id: "01RECORD", attempt: 1)
         if case .dead(let why) = other {
             #expect(why.contains("HTTP 409 without a receipt"))
         } else {
             Issue.record("a 409 without a receipt was taken as delivered: \(other)")
         }
-        #expect(delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"recordId":"01OTHER"}"#.utf8), row: row, attempt: 1) != .delivered)
+        #expect(delivery.classify(status: 409, retryAfter: nil, body: Data(#"{"recordId":"01OTHER"}"#.utf8), id: "01RECORD", attempt: 1) != .delivered)
         await delivery.shutdown()
     }
 

@@ -1,0 +1,242 @@
+import Crypto
+import Foundation
+import LetheCore
+import LetheReports
+import LetheSync
+import PostgresNIO
+
+/// A refused request: the HTTP status, the field (header, member or path) that is wrong, and
+/// why in plain words. Nothing of a refused request is stored.
+public struct HubProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var field: String
+    public var message: String
+
+    public init(_ status: Int, field: String, _ message: String) {
+        self.status = status
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(status) \(field): \(message)" }
+}
+
+/// What a stored record holds, read from its signed documents (never from the unsigned summary
+/// where the signed one says it).
+struct IngestedRecord: Sendable {
+    var record: CatalogRecord
+    var station: String
+    var bodySHA256: String
+    var body: String
+    var imei: String?
+    var serial: String?
+    var model: String?
+    var certified: Bool?
+    var status: String?
+    var locks: [String]
+    var benchSeconds: Int?
+    var reports: [(id: String, kind: String, kid: String, digest: String, issuedAt: Date?, file: String)]
+}
+
+/// Ingest: a station's catalog POST (`catalog-api.yaml`), checked against the station's
+/// registered HMAC secret and signing keys, stored with its documents and an outbox row in one
+/// transaction, exactly once per Idempotency-Key.
+public struct HubIngest: Sendable {
+    let db: HubDatabase
+    let registry: HubRegistry
+    /// This instance's name (on the record, for the audit).
+    let instance: String
+
+    public init(database: HubDatabase, instance: String) {
+        db = database
+        registry = HubRegistry(database: database)
+        self.instance = instance
+    }
+
+    /// Receipt of a stored (or already stored) record.
+    public struct Receipt: Codable, Sendable, Equatable {
+        public var recordId: String
+        public var duplicate: Bool
+    }
+
+    /// Checks and stores one POST. Throws ``HubProblem`` for anything refused, or a database
+    /// error (the caller answers 503: the station tries again).
+    public func ingest(station: String?, idempotencyKey: String?, signature: String?, body: Data) async throws -> Receipt {
+        guard let key = idempotencyKey, !key.isEmpty else { throw HubProblem(400, field: "Idempotency-Key", "the header is missing") }
+        guard key.count <= 128, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw HubProblem(400, field: "Idempotency-Key", "use at most 128 letters, digits, '-', '_' or '.'")
+        }
+        guard let stationId = station, !stationId.isEmpty else { throw HubProblem(400, field: "X-Lethe-Station", "the header is missing: the hub needs the station's id to check its signature") }
+        guard HubRegistry.isValidStationId(stationId) else { throw HubProblem(400, field: "X-Lethe-Station", "not a station id") }
+        guard let credentials = try await registry.credentials(id: stationId) else {
+            throw HubProblem(403, field: "X-Lethe-Station", "station \(stationId) is not enrolled at this hub (an admin runs `lethe-hub stations add`)")
+        }
+        if let revoked = credentials.revokedAt {
+            throw HubProblem(403, field: "X-Lethe-Station", "station \(stationId) was revoked at \(Self.iso8601(revoked)); nothing it sends is accepted")
+        }
+        guard let signature else { throw HubProblem(401, field: CatalogSignature.header, "the header is missing") }
+        guard CatalogSignature.isValid(signature, body: body, secret: credentials.secret) else {
+            throw HubProblem(401, field: CatalogSignature.header, "does not match the body: wrong shared secret for station \(stationId), or the body was altered")
+        }
+        let parsed = try Self.parse(body, key: key, credentials: credentials)
+        return try await store(parsed, key: key)
+    }
+
+    /// Everything that needs no database: the record, its station, its signed documents.
+    static func parse(_ body: Data, key: String, credentials: HubRegistry.Credentials) throws -> IngestedRecord {
+        let record: CatalogRecord
+        do {
+            record = try CatalogRecord.parse(body)
+        } catch let error as DecodingError {
+            let (field, why) = Self.describe(error)
+            throw HubProblem(400, field: field, "the body is not a catalog record: \(why)")
+        } catch {
+            throw HubProblem(400, field: "body", "not JSON: \(error)")
+        }
+        guard record.schema == "lethe.catalog-record/1" else { throw HubProblem(400, field: "schema", "\(record.schema) is not lethe.catalog-record/1") }
+        guard record.recordId == key else { throw HubProblem(400, field: "recordId", "\(record.recordId) is not the Idempotency-Key \(key)") }
+        guard record.station == credentials.id else {
+            throw HubProblem(400, field: "station", "the record says \(record.station), the X-Lethe-Station header \(credentials.id)")
+        }
+        guard record.sequence >= 1 else { throw HubProblem(400, field: "sequence", "must be 1 or more") }
+        var verified: [String: VerifiedReport] = [:]
+        for (name, document) in [("report", record.report), ("certificateDocument", record.certificateDocument ?? .null)] where document != .null {
+            verified[name] = try Self.verify(document, field: name, credentials: credentials)
+        }
+        if let problem = CatalogReceiver.disagreement(record, report: verified["report"], certificate: verified["certificateDocument"]) {
+            let field = problem.split(separator: ":").first.map(String.init) ?? "report"
+            throw HubProblem(422, field: field.contains(" ") ? "report" : field, problem)
+        }
+        let refurb = verified["report"]!.signed.document
+        let certificate = verified["certificateDocument"]?.signed.document
+        let certified: Bool? = certificate.map { if case .bool(let value)? = $0["certified"] { value } else { false } }
+        var reports: [(id: String, kind: String, kid: String, digest: String, issuedAt: Date?, file: String)] = []
+        for (name, kind) in [("report", "refurb"), ("certificateDocument", "certificate")] {
+            guard let report = verified[name] else { continue }
+            let file = (name == "report" ? record.report : record.certificateDocument ?? .null).canonicalData
+            reports.append((
+                report.reportId, kind, report.keyId, report.signed.digest, report.signed.document["issuedAt"]?.stringValue.flatMap(Self.date(iso8601:)),
+                String(decoding: file, as: UTF8.self)))
+        }
+        let imeis: [String] = if case .array(let values)? = refurb["device"]?["imeis"] { values.compactMap(\.stringValue) } else { [] }
+        let findings: [String] = if case .array(let values)? = refurb["diagnostics"]?["findings"] { values.compactMap(\.stringValue) } else { [] }
+        var benchSeconds: Int?
+        if let started = certificate?["sanitization"]?["startedAt"]?.stringValue.flatMap(Self.date(iso8601:)),
+           let created = Self.date(iso8601: record.createdAt), created >= started {
+            benchSeconds = Int(created.timeIntervalSince(started))
+        }
+        return IngestedRecord(
+            record: record, station: credentials.id, bodySHA256: Hex.sha256(body), body: String(decoding: body, as: UTF8.self),
+            imei: imeis.first ?? record.device.imei, serial: refurb["device"]?["serial"]?.stringValue, model: refurb["device"]?["model"]?.stringValue,
+            certified: certified, status: certificate?["status"]?.stringValue, locks: HubLocks.names(in: findings), benchSeconds: benchSeconds,
+            reports: reports)
+    }
+
+    /// Verifies one signed document against the station's keys: a key of another station, an
+    /// unknown key and a revoked key are each refused by name.
+    static func verify(_ document: JSONValue, field: String, credentials: HubRegistry.Credentials) throws -> VerifiedReport {
+        let usable = credentials.keys.filter { $0.revokedAt == nil }
+        let verified: VerifiedReport
+        do throws(ReportVerificationError) {
+            verified = try ReportVerifier.verify(file: document, trusted: usable.map(\.jwk))
+        } catch {
+            if error.reason == .untrustedKey, let kid = document["protected"]?.stringValue.flatMap(Base64URL.decode).flatMap({ try? JSONValue.parse($0) })?["kid"]?.stringValue,
+               let revoked = credentials.keys.first(where: { $0.kid == kid })?.revokedAt {
+                throw HubProblem(403, field: field, "signed by key \(kid) of station \(credentials.id), revoked at \(iso8601(revoked))")
+            }
+            let status = error.reason == .untrustedKey ? 403 : 422
+            throw HubProblem(status, field: field, error.reason == .untrustedKey
+                ? "signed by a key that is not one of station \(credentials.id)'s registered keys: \(error.message)"
+                : "the signature does not verify: \(error.message)")
+        }
+        guard verified.signed.document["station"]?["id"]?.stringValue == credentials.id else {
+            throw HubProblem(422, field: "\(field).station.id", "the signed document names station \(verified.signed.document["station"]?["id"]?.stringValue ?? "none"), not \(credentials.id)")
+        }
+        guard ReportID.isValid(verified.reportId) else { throw HubProblem(422, field: "\(field).reportId", "\(verified.reportId) is not a report id") }
+        return verified
+    }
+
+    /// Stores the record, its reports and its outbox row in one transaction. The same key with
+    /// the same body is a duplicate (200); with another body, a conflict (409).
+    func store(_ item: IngestedRecord, key: String) async throws -> Receipt {
+        let instance = instance
+        return try await db.transaction("ingest") { tx in
+            if let existing = try await tx.rows("SELECT body_sha256 FROM record WHERE id = \(key)", as: String.self).first {
+                guard existing == item.bodySHA256 else {
+                    throw HubProblem(409, field: "Idempotency-Key", "\(key) was already used for a different record; a replay must carry the same body")
+                }
+                return Receipt(recordId: key, duplicate: true)
+            }
+            let r = item.record
+            let inserted = try await tx.run("""
+                INSERT INTO record (id, station_id, body_sha256, body, sequence, report_id, certificate_id, serial, imei, model, media_type,
+                    lot, supplier, grade, certified, status, battery_health, diagnostics_verdict, locks, bench_seconds, created_at, received_by)
+                VALUES (\(key), \(item.station), \(item.bodySHA256), \(item.body), \(r.sequence), \(r.reportId), \(r.certificate?.id), \(item.serial),
+                    \(item.imei), \(item.model), \(r.device.mediaType), \(r.lot), \(r.supplier), \(r.grade), \(item.certified), \(item.status),
+                    \(r.batteryHealthPercent), \(r.diagnosticsVerdict), \(item.locks), \(item.benchSeconds), \(Self.date(iso8601: r.createdAt)), \(instance))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """).collect().count
+            guard inserted == 1 else {
+                // Another instance stored it between our read and our insert: the unique key
+                // decided; this transaction rolls back and the station's retry reads a duplicate.
+                throw HubProblem(409, field: "Idempotency-Key", "\(key) is being stored by another request; try again")
+            }
+            for report in item.reports {
+                let stored = try await tx.run("""
+                    INSERT INTO report (id, record_id, kind, station_id, kid, digest, issued_at, file)
+                    VALUES (\(report.id), \(key), \(report.kind), \(item.station), \(report.kid), \(report.digest), \(report.issuedAt), \(report.file))
+                    ON CONFLICT (id) DO NOTHING RETURNING id
+                    """).collect().count
+                if stored == 0 {
+                    // A report already stored (a later record about the same certificate): it must be the same document.
+                    let digest = try await tx.rows("SELECT digest FROM report WHERE id = \(report.id)", as: String.self).first
+                    guard digest == report.digest else {
+                        throw HubProblem(409, field: report.kind == "refurb" ? "report" : "certificateDocument", "report \(report.id) is already stored with other content")
+                    }
+                }
+            }
+            try await tx.run("INSERT INTO outbox (record_id) VALUES (\(key))")
+            try await tx.run("SELECT pg_notify('lethe_hub_outbox', \(key))")
+            return Receipt(recordId: key, duplicate: false)
+        }
+    }
+
+    /// The JSON path and message of a decoding error.
+    static func describe(_ error: DecodingError) -> (field: String, message: String) {
+        func path(_ context: DecodingError.Context, _ extra: String? = nil) -> String {
+            let parts = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue } + (extra.map { [$0] } ?? [])
+            return parts.isEmpty ? "body" : parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return (path(context, key.stringValue), "is required")
+        case .typeMismatch(let type, let context): return (path(context), "expected \(type)")
+        case .valueNotFound(let type, let context): return (path(context), "expected \(type), found null")
+        case .dataCorrupted(let context): return (path(context), context.debugDescription)
+        @unknown default: return ("body", "\(error)")
+        }
+    }
+
+    static func date(iso8601 text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
+    static func iso8601(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+}
+
+/// The locks a refurb report's findings name (the station writes them as `PhoneLocks.blockers`).
+public enum HubLocks {
+    /// `frp`, `knox`, `findMy`, `mdm`: the lock names the scorecards count.
+    public static func names(in findings: [String]) -> [String] {
+        var names: [String] = []
+        for finding in findings {
+            if finding.hasPrefix("Factory Reset Protection is on") { names.append("frp") }
+            if finding.hasPrefix("Knox Guard is active") { names.append("knox") }
+            if finding.hasPrefix("Find My (Activation Lock) is on") { names.append("findMy") }
+            if finding.hasPrefix("the iPhone is supervised") || finding.hasPrefix("configuration profiles:") { names.append("mdm") }
+        }
+        return Array(Set(names)).sorted()
+    }
+}

@@ -1,0 +1,122 @@
+/// The hub's schema as numbered migrations. Append new ones; never edit one that shipped (the
+/// hub checks each applied migration's SHA-256 and refuses to start on a change).
+public enum HubSchema {
+    /// The advisory lock that lets one instance at a time migrate.
+    static let migrationLock: Int64 = 0x4C45_5448_4548_5542  // "LETHEHUB"
+
+    /// Every migration, in order.
+    public static let migrations: [Migration] = [
+        Migration(number: 1, name: "stations, keys, tokens", statements: [
+            """
+            CREATE TABLE station (
+                id text PRIMARY KEY,
+                name text NOT NULL,
+                hmac_secret bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz)
+            """,
+            """
+            CREATE TABLE station_key (
+                kid text PRIMARY KEY,
+                station_id text NOT NULL REFERENCES station(id),
+                jwk text NOT NULL,
+                added_at timestamptz NOT NULL DEFAULT now(),
+                retired_at timestamptz,
+                revoked_at timestamptz)
+            """,
+            "CREATE INDEX station_key_station ON station_key (station_id)",
+            """
+            CREATE TABLE api_token (
+                name text PRIMARY KEY,
+                role text NOT NULL CHECK (role IN ('admin', 'qa', 'station')),
+                sha256 text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now())
+            """,
+        ]),
+        Migration(number: 2, name: "records, reports, outbox", statements: [
+            """
+            CREATE TABLE record (
+                id text PRIMARY KEY,
+                station_id text NOT NULL REFERENCES station(id),
+                body_sha256 text NOT NULL,
+                body text NOT NULL,
+                sequence int NOT NULL,
+                report_id text NOT NULL,
+                certificate_id text,
+                serial text,
+                imei text,
+                model text,
+                media_type text,
+                lot text,
+                supplier text,
+                grade text NOT NULL,
+                certified boolean,
+                status text,
+                battery_health int,
+                diagnostics_verdict text NOT NULL,
+                locks text[] NOT NULL DEFAULT '{}',
+                bench_seconds int,
+                created_at timestamptz,
+                received_at timestamptz NOT NULL DEFAULT now(),
+                received_by text NOT NULL)
+            """,
+            "CREATE INDEX record_serial ON record (serial)",
+            "CREATE INDEX record_imei ON record (imei)",
+            "CREATE INDEX record_station ON record (station_id, received_at)",
+            "CREATE INDEX record_lot ON record (lot)",
+            "CREATE INDEX record_supplier ON record (supplier)",
+            "CREATE INDEX record_received ON record (received_at)",
+            """
+            CREATE TABLE report (
+                id text PRIMARY KEY,
+                record_id text NOT NULL REFERENCES record(id),
+                kind text NOT NULL CHECK (kind IN ('certificate', 'refurb')),
+                station_id text NOT NULL REFERENCES station(id),
+                kid text NOT NULL REFERENCES station_key(kid),
+                digest text NOT NULL,
+                issued_at timestamptz,
+                file text NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now())
+            """,
+            """
+            CREATE TABLE outbox (
+                record_id text PRIMARY KEY REFERENCES record(id),
+                state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+                attempts int NOT NULL DEFAULT 0,
+                next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                lease_until timestamptz,
+                leased_by text,
+                last_error text,
+                delivered_at timestamptz)
+            """,
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending'",
+        ]),
+        Migration(number: 3, name: "verification samples", statements: [
+            """
+            CREATE TABLE sample (
+                id bigserial PRIMARY KEY,
+                lot text NOT NULL,
+                seed text NOT NULL,
+                percent numeric NOT NULL,
+                population int NOT NULL,
+                drawn_at timestamptz NOT NULL DEFAULT now(),
+                drawn_by text NOT NULL)
+            """,
+            """
+            CREATE TABLE sample_item (
+                sample_id bigint NOT NULL REFERENCES sample(id),
+                record_id text NOT NULL REFERENCES record(id),
+                serial text,
+                imei text,
+                station_id text NOT NULL,
+                state text NOT NULL DEFAULT 'hold' CHECK (state IN ('hold', 'passed', 'failed')),
+                result text,
+                checked_by text,
+                checked_at timestamptz,
+                PRIMARY KEY (sample_id, record_id))
+            """,
+            "CREATE INDEX sample_item_serial ON sample_item (serial) WHERE state = 'hold'",
+            "CREATE INDEX sample_item_imei ON sample_item (imei) WHERE state = 'hold'",
+        ]),
+    ]
+}

@@ -1,0 +1,133 @@
+import Foundation
+import LetheCore
+import LetheReports
+
+/// What the hub knows of one report, as `GET /v1/reports/{id}` answers and the verify page shows.
+public struct HubReportView: Encodable, Sendable {
+    public var reportId: String
+    /// `certificate` or `refurb`.
+    public var kind: String
+    /// The verdict a buyer reads: `certified`, `not certified (STATUS)`, `refurb report, grade G`,
+    /// or `flagged: WHY` (a revoked key, a signature that does not verify).
+    public var verdict: String
+    public var certified: Bool
+    public var status: String?
+    public var grade: String?
+    public var station: String
+    public var stationName: String
+    public var keyId: String
+    /// `active`, `retired` or `revoked`.
+    public var keyStatus: String
+    public var keyRevokedAt: String?
+    /// Why the report must not be trusted (empty when nothing is wrong).
+    public var flags: [String]
+    /// Whether the signature verifies against the station's registered key (checked now).
+    public var signatureValid: Bool
+    /// base64url SHA-256 of the signed bytes (what the QR code carries).
+    public var digest: String
+    /// Whether the digest from the QR code matches (nil when none was given).
+    public var digestMatches: Bool?
+    public var method: String?
+    public var category: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var serial: String?
+    public var mediaType: String?
+    public var issuedAt: String?
+    public var receivedAt: String
+    /// The independent verification of the item, when it was sampled.
+    public var sample: HubSampleState?
+    /// The signed file, as the station issued it.
+    public var file: JSONValue
+}
+
+/// The sampling state of a record as the verify page shows it.
+public struct HubSampleState: Codable, Sendable, Equatable {
+    public var state: String
+    public var checkedBy: String?
+    public var checkedAt: String?
+    public var result: String?
+}
+
+/// Public verification: lookups of stored reports, checked again at every lookup against the
+/// registered keys (so a database row altered after ingest shows as a failed signature).
+public struct HubVerification: Sendable {
+    let db: HubDatabase
+
+    public init(database: HubDatabase) { db = database }
+
+    /// The view of report `id`, or nil when the hub has none. `digest` is the QR code's `d`.
+    public func lookup(id: String, digest: String?) async throws -> HubReportView? {
+        guard ReportID.isValid(id) else { return nil }
+        let rows = try await db.rows("lookup report", """
+            SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
+                   si.state, si.checked_by, si.checked_at, si.result
+            FROM report r JOIN station s ON s.id = r.station_id JOIN station_key k ON k.kid = r.kid
+            LEFT JOIN LATERAL (SELECT state, checked_by, checked_at, result FROM sample_item WHERE record_id = r.record_id ORDER BY sample_id DESC LIMIT 1) si ON true
+            WHERE r.id = \(id)
+            """, as: (String, String, String, String, String, Date?, Date?, String, Date, String, String?, String?, Date?, String?).self)
+        guard let (kind, station, stationName, kid, jwkText, retired, revoked, fileText, received, _, sampleState, checkedBy, checkedAt, sampleResult) = rows.first else {
+            return nil
+        }
+        let file = (try? JSONValue.parse(Data(fileText.utf8))) ?? .null
+        var flags: [String] = []
+        var signatureValid = false
+        var signedDigest = ""
+        var document = file["report"] ?? .null
+        if let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(jwkText.utf8)) {
+            do throws(ReportVerificationError) {
+                let verified = try ReportVerifier.verify(file: file, trusted: [jwk])
+                signatureValid = verified.reportId == id
+                signedDigest = verified.signed.digest
+                document = verified.signed.document
+                if !signatureValid { flags.append("the signed document is report \(verified.reportId), not \(id)") }
+            } catch {
+                flags.append("the signature does not verify: \(error.message)")
+            }
+        } else {
+            flags.append("the station key \(kid) is unreadable at the hub")
+        }
+        let issued = document["issuedAt"]?.stringValue
+        if let revoked {
+            let issuedDate = issued.flatMap(HubIngest.date(iso8601:))
+            if received >= revoked || (issuedDate.map { $0 >= revoked } ?? false) {
+                flags.append("signed with key \(kid), which was revoked at \(HubIngest.iso8601(revoked)), before this report was signed or received")
+            }
+        }
+        let certified: Bool = if case .bool(let value)? = document["certified"] { value } else { false }
+        let status = document["status"]?.stringValue
+        let grade = document["grade"]?.stringValue
+        let verdict: String
+        if !flags.isEmpty {
+            verdict = "flagged: \(flags[0])"
+        } else if kind == "certificate" {
+            verdict = certified ? "certified" : "not certified (\(status ?? "no status"))"
+        } else {
+            verdict = "refurb report, grade \(grade ?? "?")"
+        }
+        return HubReportView(
+            reportId: id, kind: kind, verdict: verdict, certified: certified && flags.isEmpty, status: status, grade: grade, station: station,
+            stationName: stationName, keyId: kid, keyStatus: revoked != nil ? "revoked" : retired != nil ? "retired" : "active",
+            keyRevokedAt: revoked.map(HubIngest.iso8601), flags: flags, signatureValid: signatureValid && flags.allSatisfy { !$0.hasPrefix("the signature") },
+            digest: signedDigest, digestMatches: digest.map { $0 == signedDigest && !signedDigest.isEmpty },
+            method: document["sanitization"]?["method"]?.stringValue, category: document["sanitization"]?["category"]?.stringValue,
+            manufacturer: document["device"]?["manufacturer"]?.stringValue, model: document["device"]?["model"]?.stringValue,
+            serial: document["device"]?["serial"]?.stringValue, mediaType: document["device"]?["mediaType"]?.stringValue,
+            issuedAt: issued, receivedAt: HubIngest.iso8601(received),
+            sample: sampleState.map { HubSampleState(state: $0, checkedBy: checkedBy, checkedAt: checkedAt.map(HubIngest.iso8601), result: sampleResult) },
+            file: file)
+    }
+
+    /// The JWKS of every station key ever registered (retired and revoked ones too, so old
+    /// reports stay checkable; a revoked key carries `revoked_at`, which the page reads).
+    public static func jwks(_ keys: [HubStationKey]) -> JSONValue {
+        .object(["keys": .array(keys.map { key in
+            var members: [String: JSONValue] = [
+                "kty": .string(key.jwk.kty), "crv": .string(key.jwk.crv), "x": .string(key.jwk.x), "kid": .string(key.kid),
+                "use": .string("sig"), "alg": .string("Ed25519"), "station": .string(key.stationId), "status": .string(key.status),
+            ]
+            if let revoked = key.revokedAt { members["revoked_at"] = .string(HubIngest.iso8601(revoked)) }
+            return .object(members)
+        })])
+    }
+}
