@@ -33,6 +33,7 @@ start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    as_owner test -w "$dir" || { echo "pg-private: the postgres user cannot reach $dir: make its parent folders traversable (chmod o+x)" >&2; exit 1; }
     as_owner "$bin/initdb" -D "$dir/data" -U lethe --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \

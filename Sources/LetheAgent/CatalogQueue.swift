@@ -20,13 +20,16 @@ enum CatalogQueue {
     ) throws {
         let refurbFile = try Data(contentsOf: URL(fileURLWithPath: refurbPath))
         let certificateFile = try certificatePath.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-        let sku = try Store.catalogLookup(db, jobId: jobId)?.sku
+        let lookup = try Store.catalogLookup(db, jobId: jobId)
         try Outbox.enqueue(db, jobId: jobId, deviceKey: Outbox.deviceKey(serial: refurb.device.serial, path: devicePath), at: at) { sequence in
             let id = ReportID.make()
             let record = try CatalogRecord(
                 recordId: id, station: station.id, sequence: sequence, createdAt: at, refurb: refurb, refurbFile: refurbFile,
-                certificateFile: certificateFile, certified: certified, verifyBase: station.verifyBaseURL, sku: sku)
-            return (id, try record.body())
+                certificateFile: certificateFile, certified: certified, verifyBase: station.verifyBaseURL, sku: lookup?.sku)
+            var stamped = record
+            stamped.lot = lookup?.lot ?? station.intakeLot
+            stamped.supplier = lookup?.supplier ?? station.intakeSupplier
+            return (id, try stamped.body())
         }
     }
 }

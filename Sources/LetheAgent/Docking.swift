@@ -29,6 +29,8 @@ extension Bench {
                 row.sku = said.sku
                 row.expectedSerial = said.expectedSerial
                 row.note = said.note
+                row.lot = said.lot
+                row.supplier = said.supplier
                 if let name = said.profile {
                     profile = profiles.first { $0.name == name }
                     if profile == nil { notes.append("the catalog asked for profile \(name), which this station does not have: the station's own profile match is used") }
@@ -39,6 +41,9 @@ extension Bench {
                         profile = nil
                         notes.append("the catalog asked for profile \(name), whose match (\(found.match.summary)) excludes this device: the station's own profile match is used")
                     }
+                }
+                if said.hold == true {
+                    hold = "held for independent verification\(said.lot.map { " (lot \($0))" } ?? ""): re-read it (`lethe verify`), record the result (`lethe sync sample-result`), then start it by hand"
                 }
                 if let expected = said.expectedSerial, expected != device.serial {
                     hold = "the catalog expected serial \(expected), this device reports \(device.serial ?? "none"): check it is the right device, then start it by hand"

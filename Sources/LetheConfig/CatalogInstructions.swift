@@ -13,6 +13,11 @@ public struct CatalogInstructions: Codable, Sendable, Equatable {
     public var note: String?
     /// The key that matched: `serial`, `imei`, `bay` or `device`.
     public var matchedBy: String?
+    /// The intake lot and supplier the item came in with (carried on the catalog record).
+    public var lot: String?
+    public var supplier: String?
+    /// The hub drew this item for independent verification: the job waits for the technician.
+    public var hold: Bool?
 
     /// Instructions.
     public init(profile: String? = nil, sku: String? = nil, expectedSerial: String? = nil, note: String? = nil, matchedBy: String? = nil) {

@@ -29,7 +29,7 @@ public struct DaemonConfig: Sendable, Equatable {
         let y = YAMLFields(file: file)
         let root = try y.document(text)
         let top = try y.mapping(root, nil, allowed: [
-            "station", "operators", "destination", "mediaSource", "stateDir", "profiles", "listen", "bays", "catalog",
+            "station", "operators", "destination", "mediaSource", "stateDir", "profiles", "listen", "bays", "catalog", "intake",
         ])
         var config = DaemonConfig(source: file)
         if let node = top["station"] {
@@ -52,6 +52,11 @@ public struct DaemonConfig: Sendable, Equatable {
         }
         if let n = top["destination"] { config.station.destination = try y.string(n, "destination") }
         if let n = top["mediaSource"] { config.station.mediaSource = try y.string(n, "mediaSource") }
+        if let node = top["intake"] {
+            let i = try y.mapping(node, "intake", allowed: ["lot", "supplier"])
+            if let n = i["lot"] { config.station.intakeLot = try y.string(n, "intake.lot") }
+            if let n = i["supplier"] { config.station.intakeSupplier = try y.string(n, "intake.supplier") }
+        }
         if let n = top["stateDir"] { config.stateDirectory = try y.string(n, "stateDir") }
         if let n = top["profiles"] { config.profilesDirectory = try y.string(n, "profiles") }
         if let n = top["listen"] {

@@ -546,12 +546,17 @@ public struct StationConfig: Codable, Sendable, Equatable {
     public var destination: String = "resale"
     /// NIST media source.
     public var mediaSource: String = "bench intake"
+    /// The intake lot being worked through and its supplier (`intake:` in the config, or
+    /// `lethe daemon --lot --supplier`): on each catalog record unless the catalog's
+    /// instructions name another. The hub's scorecards group by them.
+    public var intakeLot: String?
+    public var intakeSupplier: String?
 
     /// The defaults.
     public init() {}
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, location, contact, verifyBaseURL, operatorName, destination, mediaSource
+        case id, name, location, contact, verifyBaseURL, operatorName, destination, mediaSource, intakeLot, intakeSupplier
     }
 
     /// Decodes over the defaults; an unknown key is an error that names it.
@@ -572,6 +577,8 @@ public struct StationConfig: Codable, Sendable, Equatable {
         operatorName = try c.decodeIfPresent(String.self, forKey: .operatorName)
         destination = try c.decodeIfPresent(String.self, forKey: .destination) ?? d.destination
         mediaSource = try c.decodeIfPresent(String.self, forKey: .mediaSource) ?? d.mediaSource
+        intakeLot = try c.decodeIfPresent(String.self, forKey: .intakeLot)
+        intakeSupplier = try c.decodeIfPresent(String.self, forKey: .intakeSupplier)
     }
 }
 

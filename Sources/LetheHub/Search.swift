@@ -123,11 +123,13 @@ public struct HubSearch: Sendable {
 
     /// RFC 4180 CSV with a header line.
     public static func csv(_ rows: [HubRecordRow]) -> String {
-        func quote(_ field: String) -> String {
-            // A leading =, +, - or @ would be a formula to a spreadsheet: prefix a quote mark.
-            let safe = field.first.map { "=+-@".contains($0) } == true ? "'" + field : field
-            return safe.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : safe
-        }
-        return ([HubRecordRow.columns] + rows.map(\.csvFields)).map { $0.map(quote).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
+        ([HubRecordRow.columns] + rows.map(\.csvFields)).map { $0.map(csvField).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// One CSV field: quoted when it must be; a leading =, +, - or @ (a formula to a
+    /// spreadsheet, from a serial a supplier typed) gets a quote mark first.
+    public static func csvField(_ field: String) -> String {
+        let safe = field.first.map { "=+-@".contains($0) } == true ? "'" + field : field
+        return safe.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + safe.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : safe
     }
 }

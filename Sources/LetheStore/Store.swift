@@ -308,6 +308,12 @@ public final class Store: Sendable {
                 t.add(column: "bootId", .text)
             }
         }
+        migrator.registerMigration("v8: intake lot and supplier from the catalog's instructions") { db in
+            try db.alter(table: "catalogLookup") { t in
+                t.add(column: "lot", .text)
+                t.add(column: "supplier", .text)
+            }
+        }
         return migrator
     }
 
@@ -541,6 +547,9 @@ public struct CatalogLookupRow: Codable, Sendable, Equatable, FetchableRecord, P
     public var expectedSerial: String?
     /// The catalog's note for the technician.
     public var note: String?
+    /// The intake lot and supplier the catalog named.
+    public var lot: String?
+    public var supplier: String?
     /// What the station made of it (fallbacks, a held job), for the technician and the log.
     public var detail: String?
     public var askedAt: String

@@ -78,6 +78,12 @@ struct Daemon: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the catalog's instructions before using the station's own profile match (else catalog.lookupTimeoutSeconds, else 3).", valueName: "seconds"))
     var catalogLookupTimeoutSeconds: Double?
 
+    @Option(help: ArgumentHelp("The intake lot being worked through, on every record unless the catalog names another (else intake.lot in the config).", valueName: "lot"))
+    var lot: String?
+
+    @Option(help: ArgumentHelp("That lot's supplier (else intake.supplier in the config).", valueName: "name"))
+    var supplier: String?
+
     @Option(help: ArgumentHelp("Station config (YAML, see deploy/lethe.yaml). Its values replace the defaults; an option given on the command line wins.", valueName: "file"))
     var config: String?
 
@@ -121,8 +127,11 @@ struct Daemon: AsyncParsableCommand {
             _ = try StationKey.load(stateDirectory: state.directory)  // refuse to start without one
             let station: StationConfig
             if let file { station = file.station } else { station = try state.station() }
+            var intake = station
+            if let lot { intake.intakeLot = lot }
+            if let supplier { intake.intakeSupplier = supplier }
             settings = BenchSettings(
-                stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: station,
+                stateDirectory: state.directory, reportDirectory: "\(state.directory)/reports", station: intake,
                 profiles: try profiles.load(), language: lang, toolVersion: LetheVersion.string)
             store = try Store(stateDirectory: state.directory)
             let interrupted = try store.markOrphanedJobsInterrupted(isRunning: JobRow.processIsRunning)

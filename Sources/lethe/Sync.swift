@@ -85,8 +85,9 @@ struct Sync: AsyncParsableCommand {
               lethe sync --once --url URL --secret-file FILE   deliver what is due now, then exit
               lethe sync retry ID            put a dead letter back in the queue (or --dead for all)
               lethe sync ask --serial S      what the catalog says to do with a device (two-way mode)
+              lethe sync sample-result --serial S --passed --by NAME --result TEXT   the hub's verification sample, re-read
             """,
-        subcommands: [Status.self, Retry.self, Ask.self])
+        subcommands: [Status.self, Retry.self, Ask.self, SampleResult.self])
 
     @Flag(help: "Deliver every record that is due now, then exit (retries wait for the daemon or the next run).")
     var once = false
@@ -206,6 +207,44 @@ struct Sync: AsyncParsableCommand {
             case .unavailable(let why):
                 Output.err("lethe: \(why) (the station would use its own profile match)")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct SampleResult: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sample-result",
+            abstract: "Tell the hub the second result of an item it drew for independent verification.",
+            discussion: """
+                The hub draws at least 5% of each lot and tells the station, at dock time, to hold those items. Re-read the item (a drive: `lethe verify DEVICE --expect zero`; a phone: its out-of-box check), then record what you saw; the hub keeps it, with who and when, on the item's record.
+
+                  lethe sync sample-result --config /etc/lethe/lethe.yaml --serial WD-123 --passed --by "Ann" --result "lethe verify --expect zero: no differing sector"
+                """)
+        @ParentCommand var sync: Sync
+        @Option(help: "The item's serial.") var serial: String?
+        @Option(help: "The phone's IMEI.") var imei: String?
+        @Flag(help: "The re-read found what the certificate says.") var passed = false
+        @Flag(help: "It did not.") var failed = false
+        @Option(help: "What was done and seen.") var result: String
+        @Option(help: "Who re-read it.") var by: String
+        @Option(help: ArgumentHelp("The hub's results endpoint (else derived from the catalog URL: …/v1/samples/results).", valueName: "url")) var hubUrl: String?
+        @OptionGroup var state: StateOptions
+
+        func validate() throws {
+            guard passed != failed else { throw ValidationError("give exactly one of --passed or --failed") }
+            guard serial != nil || imei != nil else { throw ValidationError("give --serial or --imei") }
+        }
+
+        func run() async throws {
+            do throws(LetheError) {
+                let settings = try sync.catalog.settings(station: try state.station().id)
+                let url = hubUrl ?? SampleResultReport.endpoint(catalogURL: settings.url)
+                let report = SampleResultReport(serial: serial, imei: imei, passed: passed, result: result, checkedBy: by)
+                let (status, message) = try await report.send(to: url, secret: settings.secret, station: settings.station)
+                guard (200..<300).contains(status) else { throw LetheError(.invalidArgument, path: url, "HTTP \(status): \(message)") }
+                print("recorded: \(serial ?? imei ?? "") \(passed ? "passed" : "failed")")
+            } catch {
+                throw Output.fail(error, json: false)
             }
         }
     }
