@@ -13,6 +13,7 @@ extension HubServer {
         router.post("v1/lots/:lot/samples") { request, context in
             if let refusal = await authorize(request, .qa) { return refusal }
             let lot = context.parameters.get("lot") ?? ""
+            do throws(HubProblem) { try HubProblem.checkText(lot, field: "lot") } catch { return Self.problem(error) }
             let body = Data(buffer: (try? await request.body.collect(upTo: 1 << 16)) ?? ByteBuffer())
             let asked: DrawRequest
             do {
@@ -35,7 +36,11 @@ extension HubServer {
         router.get("v1/lots/:lot/samples") { request, context in
             if let refusal = await authorize(request, .qa) { return refusal }
             do {
-                return Self.json(try await sampling.samples(lot: context.parameters.get("lot") ?? ""))
+                let lot = context.parameters.get("lot") ?? ""
+                try HubProblem.checkText(lot, field: "lot")
+                return Self.json(try await sampling.samples(lot: lot))
+            } catch let problem as HubProblem {
+                return Self.problem(problem)
             } catch {
                 return unavailable(error, "samples")
             }
@@ -45,6 +50,7 @@ extension HubServer {
             let body = Data(buffer: (try? await request.body.collect(upTo: 1 << 16)) ?? ByteBuffer())
             var station: String?
             if let stationId = Self.header(request, "X-Lethe-Station") {
+                guard HubRegistry.isValidStationId(stationId) else { return Self.problem(HubProblem(400, field: "X-Lethe-Station", "not a station id")) }
                 do {
                     guard let credentials = try await registry.credentials(id: stationId), credentials.revokedAt == nil else {
                         return Self.problem(HubProblem(403, field: "X-Lethe-Station", "station \(stationId) is not enrolled, or revoked"))
@@ -81,6 +87,7 @@ extension HubServer {
             guard let stationId = Self.header(request, "X-Lethe-Station") else {
                 return Self.problem(HubProblem(400, field: "X-Lethe-Station", "the header is missing"))
             }
+            guard HubRegistry.isValidStationId(stationId) else { return Self.problem(HubProblem(400, field: "X-Lethe-Station", "not a station id")) }
             do {
                 guard let credentials = try await registry.credentials(id: stationId), credentials.revokedAt == nil else {
                     return Self.problem(HubProblem(403, field: "X-Lethe-Station", "station \(stationId) is not enrolled, or revoked"))
@@ -91,6 +98,8 @@ extension HubServer {
                     return Self.problem(HubProblem(401, field: CatalogSignature.header, "missing or does not match the request target"))
                 }
                 let parameters = Self.parameters(request)
+                try HubProblem.checkText(parameters["serial"], field: "serial")
+                try HubProblem.checkText(parameters["imei"], field: "imei")
                 guard let held = try await sampling.held(serial: parameters["serial"], imei: parameters["imei"]) else {
                     return Self.problem(HubProblem(404, field: "serial", "no instructions for this device"))
                 }
@@ -104,6 +113,8 @@ extension HubServer {
                 headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: data), secret: credentials.secret)
                 headers[.contentType] = "application/json"
                 return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            } catch let problem as HubProblem {
+                return Self.problem(problem)
             } catch {
                 return unavailable(error, "instructions")
             }

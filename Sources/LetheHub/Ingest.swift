@@ -19,6 +19,30 @@ public struct HubProblem: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(status) \(field): \(message)" }
+
+    /// PostgreSQL's text cannot hold NUL: such input is refused by name, never a server error.
+    public static func checkText(_ value: String?, field: String) throws(HubProblem) {
+        guard let value else { return }
+        if value.utf8.contains(0) { throw HubProblem(400, field: field, "contains a NUL character") }
+        if value.utf8.count > 4096 { throw HubProblem(400, field: field, "is longer than 4096 bytes") }
+    }
+
+    /// Whether any string in a JSON value holds NUL (the path of the first, or nil).
+    static func nulPath(in value: JSONValue, path: String = "body") -> String? {
+        switch value {
+        case .string(let text): return text.utf8.contains(0) ? path : nil
+        case .array(let values):
+            for (index, element) in values.enumerated() { if let found = nulPath(in: element, path: "\(path)[\(index)]") { return found } }
+            return nil
+        case .object(let members):
+            for (key, element) in members.sorted(by: { $0.key < $1.key }) {
+                if key.utf8.contains(0) { return path }
+                if let found = nulPath(in: element, path: path == "body" ? key : "\(path).\(key)") { return found }
+            }
+            return nil
+        default: return nil
+        }
+    }
 }
 
 /// What a stored record holds, read from its signed documents (never from the unsigned summary
@@ -92,6 +116,9 @@ public struct HubIngest: Sendable {
             throw HubProblem(400, field: field, "the body is not a catalog record: \(why)")
         } catch {
             throw HubProblem(400, field: "body", "not JSON: \(error)")
+        }
+        if let value = try? JSONValue.parse(body), let path = HubProblem.nulPath(in: value) {
+            throw HubProblem(400, field: path, "contains a NUL character (\\u0000), which no record needs and the database cannot store")
         }
         guard record.schema == "lethe.catalog-record/1" else { throw HubProblem(400, field: "schema", "\(record.schema) is not lethe.catalog-record/1") }
         guard record.recordId == key else { throw HubProblem(400, field: "recordId", "\(record.recordId) is not the Idempotency-Key \(key)") }

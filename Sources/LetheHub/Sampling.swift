@@ -44,6 +44,8 @@ public struct HubSampling: Sendable {
 
     /// Draws a sample of `lot` (the latest record of each item in it).
     public func drawSample(lot: String, percent: Double = 5, seed given: String? = nil, by: String) async throws -> HubSample {
+        try HubProblem.checkText(lot, field: "lot")
+        try HubProblem.checkText(given, field: "seed")
         guard percent >= 5, percent <= 100 else { throw HubProblem(400, field: "percent", "\(percent) is not 5…100 (R2v3 asks for at least 5%)") }
         let seed = given ?? Base64URL.encode(Data((0..<16).map { _ in UInt8.random(in: 0...255) }))
         return try await db.transaction("draw sample") { tx in
@@ -99,6 +101,9 @@ public struct HubSampling: Sendable {
     /// Records a second result against the held item; names what is missing or unknown.
     public func record(_ result: Result, station: String?) async throws -> (sampleId: Int, recordId: String) {
         guard result.serial != nil || result.imei != nil else { throw HubProblem(400, field: "serial", "give serial or imei") }
+        for (value, field) in [(result.serial, "serial"), (result.imei, "imei"), (result.result, "result"), (result.checkedBy, "checkedBy")] {
+            try HubProblem.checkText(value, field: field)
+        }
         guard !result.checkedBy.trimmingCharacters(in: .whitespaces).isEmpty else { throw HubProblem(400, field: "checkedBy", "who re-read it is required") }
         guard !result.result.isEmpty, result.result.count <= 2000 else { throw HubProblem(400, field: "result", "say what was checked (at most 2000 characters)") }
         let state = result.passed ? "passed" : "failed"

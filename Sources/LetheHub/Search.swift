@@ -19,6 +19,7 @@ public struct HubQuery: Sendable, Equatable {
 
     /// From query parameters; an error names the parameter.
     public init(parameters: [String: String]) throws(HubProblem) {
+        for (name, value) in parameters { try HubProblem.checkText(value, field: name) }
         serial = parameters["serial"]
         imei = parameters["imei"]
         station = parameters["station"]
