@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "LetheHub",
             dependencies: [
-                "LetheCore", "LetheReports", "LetheSync",
+                "LetheCore", "LetheReports", "LetheSync", "LetheConfig",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +115,9 @@ let package = Package(
             dependencies: [
                 "LetheCore", "LetheHub", "LetheReports", "LetheSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -16,8 +16,11 @@ dir=${2:?usage: pg-private.sh start|restart|stop DIR [PORT] [MAX_CONNECTIONS]}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
     echo "pg-private: installing Debian's postgresql" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    # Debian starts a system cluster on install; this script never uses it.
+    # No system cluster: this script never uses one.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/lethe-no-main-cluster.conf
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
     bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
 

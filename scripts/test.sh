@@ -10,11 +10,17 @@ PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod 
       smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libusb-1.0-0-dev umockdev
       libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils
       python3 python3-cryptography python3-jsonschema libsqlite3-dev sqlite3 chromium curl adb
-      libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev"
+      libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev postgresql"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
   echo "test.sh: installing$missing" >&2
+  # The hub's tests run their own private clusters (scripts/pg-private.sh): installing
+  # PostgreSQL need not create and start a system cluster.
+  if [[ "$missing" == *postgresql* ]]; then
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/lethe-no-main-cluster.conf
+  fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -111,8 +111,8 @@ public final class HubDatabase: Sendable {
     /// `body` with a deadline: a pool that has no free connection (or a database that does not
     /// answer) within ``timeout`` is an error, never a hang. PostgreSQL's errors become
     /// ``HubDatabaseError``s; others pass through.
-    public func withDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let seconds = timeout
+    public func withDeadline<T: Sendable>(_ what: String, seconds: Double? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let seconds = seconds ?? timeout
         do {
             return try await withThrowingTaskGroup(of: T.self) { group in
                 group.addTask { try await body() }
@@ -166,7 +166,8 @@ public final class HubDatabase: Sendable {
     /// checks that the applied ones are unchanged.
     public func migrate(_ migrations: [Migration] = HubSchema.migrations) async throws -> [Int] {
         let logger = logger
-        return try await withDeadline("migrate") {
+        // Longer than a request's deadline: another instance may hold the lock while it migrates.
+        return try await withDeadline("migrate", seconds: max(timeout, 120)) {
             try await self.client.withConnection { connection in
                 try await connection.query("SELECT pg_advisory_lock(\(HubSchema.migrationLock))", logger: logger)
                 do {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LetheConfig
 import LetheCore
 import LetheReports
 import LetheSync
@@ -45,7 +46,7 @@ extension HubServer {
                 return unavailable(error, "samples")
             }
         }
-        // A second result: from a station (its HMAC over the body) or QA (a token).
+        // A second result: from a station (its HMAC over the body), or a token of role qa or station.
         router.post("v1/samples/results") { request, _ in
             let body = Data(buffer: (try? await request.body.collect(upTo: 1 << 16)) ?? ByteBuffer())
             var station: String?
@@ -64,7 +65,7 @@ extension HubServer {
                 } catch {
                     return unavailable(error, "sample result")
                 }
-            } else if let refusal = await authorize(request, .qa) {
+            } else if let refusal = await authorize(request, .qa, or: .station) {
                 return refusal
             }
             do {
@@ -98,17 +99,34 @@ extension HubServer {
                     return Self.problem(HubProblem(401, field: CatalogSignature.header, "missing or does not match the request target"))
                 }
                 let parameters = Self.parameters(request)
-                try HubProblem.checkText(parameters["serial"], field: "serial")
-                try HubProblem.checkText(parameters["imei"], field: "imei")
-                guard let held = try await sampling.held(serial: parameters["serial"], imei: parameters["imei"]) else {
-                    return Self.problem(HubProblem(404, field: "serial", "no instructions for this device"))
+                for name in ["serial", "imei", "model", "bay", "device"] { try HubProblem.checkText(parameters[name], field: name) }
+                let query = CatalogQuery(
+                    serial: parameters["serial"], imei: parameters["imei"], model: parameters["model"], bay: parameters["bay"], device: parameters["device"])
+                guard !query.keys.isEmpty else { return Self.problem(HubProblem(400, field: "serial", "give at least one of serial, imei, bay, device")) }
+                let held = try await sampling.held(serial: query.serial, imei: query.imei)
+                // The shop's own instructions (profile, SKU, lot...), when the hub relays them.
+                var answer: CatalogInstructions?
+                if let lookup {
+                    switch await lookup.ask(query) {
+                    case .instructions(let said): answer = said
+                    case .unknown: break
+                    case .unavailable(let why):
+                        if held == nil { return Self.problem(HubProblem(503, field: "catalog", "the shop's catalog did not answer usably: \(why)")) }
+                        logger.warning("instructions: \(why); answering the hold alone")
+                    }
                 }
-                let answer = CatalogInstructionsAnswer(
-                    note: "HOLD: drawn for independent verification (sample \(held.sampleId) of lot \(held.lot)); re-read it (`lethe verify`) and record the result",
-                    matchedBy: parameters["serial"] != nil ? "serial" : "imei", lot: held.lot, hold: true)
+                guard held != nil || answer != nil else { return Self.problem(HubProblem(404, field: "serial", "no instructions for this device")) }
+                var merged = answer ?? CatalogInstructions(matchedBy: query.serial != nil ? "serial" : query.keys.first?.name)
+                if let held {
+                    merged.hold = true
+                    merged.lot = merged.lot ?? held.lot
+                    let note = "HOLD: drawn for independent verification (sample \(held.sampleId) of lot \(held.lot)); re-read it (`lethe verify`) and record the result"
+                    merged.note = merged.note.map { "\(note); \($0)" } ?? note
+                }
+                let answerBody = merged
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let data = try encoder.encode(answer)
+                let data = try encoder.encode(answerBody)
                 var headers = HTTPFields()
                 headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: data), secret: credentials.secret)
                 headers[.contentType] = "application/json"
@@ -133,10 +151,3 @@ extension HubServer {
     }
 }
 
-/// The hub's answer to a station's instructions lookup.
-struct CatalogInstructionsAnswer: Encodable {
-    var note: String
-    var matchedBy: String
-    var lot: String
-    var hold: Bool
-}

@@ -19,10 +19,13 @@ public struct HubServer: Sendable {
     let sampling: HubSampling
     let metrics: HubMetrics
     let logger: Logger
+    /// The shop's instructions endpoint, relayed to stations (nil: the hub answers holds only).
+    let lookup: CatalogLookup?
     /// The largest body a station may post.
     public static let maxBody = 16 << 20
 
-    public init(database: HubDatabase, instance: String, metrics: HubMetrics, logger: Logger) {
+    public init(database: HubDatabase, instance: String, metrics: HubMetrics, logger: Logger, lookup: CatalogLookup? = nil) {
+        self.lookup = lookup
         db = database
         ingest = HubIngest(database: database, instance: instance)
         verification = HubVerification(database: database)
@@ -64,7 +67,7 @@ public struct HubServer: Sendable {
     }
 
     /// The bearer token's role, or the refusal (401 without a token, 403 with too little).
-    func authorize(_ request: Request, _ needed: HubRole) async -> Response? {
+    func authorize(_ request: Request, _ needed: HubRole, or other: HubRole? = nil) async -> Response? {
         guard let value = Self.header(request, "Authorization"), value.hasPrefix("Bearer ") else {
             return Self.problem(HubProblem(401, field: "Authorization", "a bearer token is required (`lethe-hub tokens add NAME --role \(needed.rawValue)`)"))
         }
@@ -72,8 +75,9 @@ public struct HubServer: Sendable {
             guard let found = try await registry.role(of: String(value.dropFirst(7))) else {
                 return Self.problem(HubProblem(401, field: "Authorization", "the token is not known to this hub"))
             }
-            guard found.role.allows(needed) else {
-                return Self.problem(HubProblem(403, field: "Authorization", "token \(found.name) has role \(found.role.rawValue); this needs \(needed.rawValue)"))
+            guard found.role.allows(needed) || other.map(found.role.allows) == true else {
+                let roles = [needed, other].compactMap { $0?.rawValue }.joined(separator: " or ")
+                return Self.problem(HubProblem(403, field: "Authorization", "token \(found.name) has role \(found.role.rawValue); this needs \(roles)"))
             }
             return nil
         } catch {

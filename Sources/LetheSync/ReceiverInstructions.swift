@@ -16,6 +16,9 @@ public struct InstructionEntry: Codable, Sendable, Equatable {
     public var sku: String?
     public var expectedSerial: String?
     public var note: String?
+    /// The intake lot and supplier, carried on the item's record.
+    public var lot: String?
+    public var supplier: String?
 
     /// The keys a device can be matched by, in the order they are tried.
     public static let keys = ["serial", "imei", "bay", "device"]
@@ -37,6 +40,8 @@ struct StoredInstruction: Codable, FetchableRecord, PersistableRecord {
     var sku: String?
     var expectedSerial: String?
     var note: String?
+    var lot: String?
+    var supplier: String?
 }
 
 extension CatalogReceiver {
@@ -50,6 +55,12 @@ extension CatalogReceiver {
                 t.column("note", .text)
             }
         }
+        migrator.registerMigration("v3: intake lot and supplier") { db in
+            try db.alter(table: "instruction") { t in
+                t.add(column: "lot", .text)
+                t.add(column: "supplier", .text)
+            }
+        }
     }
 
     /// Adds or replaces instructions.
@@ -57,7 +68,9 @@ extension CatalogReceiver {
         var rows: [StoredInstruction] = []
         for (index, entry) in entries.enumerated() {
             do throws(LetheError) {
-                rows.append(StoredInstruction(key: try entry.key(), profile: entry.profile, sku: entry.sku, expectedSerial: entry.expectedSerial, note: entry.note))
+                rows.append(StoredInstruction(
+                    key: try entry.key(), profile: entry.profile, sku: entry.sku, expectedSerial: entry.expectedSerial, note: entry.note, lot: entry.lot,
+                    supplier: entry.supplier))
             } catch {
                 throw LetheError(.invalidArgument, "instruction \(index + 1): \(error.message)")
             }
@@ -89,7 +102,10 @@ extension CatalogReceiver {
         try pool.read { db in
             for (name, value) in query.keys {
                 if let row = try StoredInstruction.fetchOne(db, key: "\(name):\(value)") {
-                    return CatalogInstructions(profile: row.profile, sku: row.sku, expectedSerial: row.expectedSerial, note: row.note, matchedBy: name)
+                    var found = CatalogInstructions(profile: row.profile, sku: row.sku, expectedSerial: row.expectedSerial, note: row.note, matchedBy: name)
+                    found.lot = row.lot
+                    found.supplier = row.supplier
+                    return found
                 }
             }
             return nil

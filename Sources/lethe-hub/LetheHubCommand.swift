@@ -28,7 +28,7 @@ struct LetheHubCommand: AsyncParsableCommand {
               lethe-hub samples draw LOT-2026-12-01
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Migrate.self, Stations.self, Tokens.self, Outbox.self, Samples.self])
+        subcommands: [Serve.self, Migrate.self, Stations.self, Tokens.self, Outbox.self, Samples.self, BenchLoad.self])
 }
 
 /// `--database`, shared by every command.
@@ -119,6 +119,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen = "127.0.0.1:8800"
     @Option(help: ArgumentHelp("The shop's catalog endpoint records are forwarded to.", valueName: "url")) var catalogURL: String?
     @Option(help: ArgumentHelp("The shared secret for the catalog's HMAC (at least 16 bytes).", valueName: "file")) var catalogSecretFile: String?
+    @Option(help: ArgumentHelp("The shop's instructions endpoint (its /v1/instructions): relayed to stations, with the hub's holds added.", valueName: "url")) var catalogLookupURL: String?
     @Option(help: "Database connections this instance may hold.") var connections = 16
     @Option(help: "This instance's name, on the records it stores and the rows it leases (default: host:pid).") var instance: String?
     @Option(help: "Seconds a forwarder leases an outbox row for.") var leaseSeconds = 30.0
@@ -143,7 +144,12 @@ struct Serve: AsyncParsableCommand {
             }
             let database = HubDatabase(url: url, connections: connections, logger: HubLog.logger("lethe-hub.db", level: .error))
             let metrics = HubMetrics()
-            let server = HubServer(database: database, instance: name, metrics: metrics, logger: logger)
+            var lookup: CatalogLookup?
+            if let catalogLookupURL {
+                guard let settings else { throw HubExit.fail("--catalog-lookup-url needs --catalog-url and --catalog-secret-file") }
+                lookup = CatalogLookup(url: catalogLookupURL, secret: settings.secret, station: "hub")
+            }
+            let server = HubServer(database: database, instance: name, metrics: metrics, logger: logger, lookup: lookup)
             let app = Application(
                 router: server.router(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe-hub"),
                 onServerRunning: { [listen, name, url] _ in

@@ -92,6 +92,35 @@ import Testing
             "--state-dir", folder,
         ])
         #expect(notHeld.status == 3, "\(notHeld.stdout) \(notHeld.stderr)")
+        // A hub that relays the shop's own instructions adds its hold to them.
+        let shopPort = Bench.freePort(), relayPort = Bench.freePort()
+        try "shop-secret-0123456789abcd\n".write(toFile: "\(folder)/shop.secret", atomically: true, encoding: .utf8)
+        try #"[{"match": {"serial": "\#(heldSerial)"}, "sku": "SKU-HELD"}, {"match": {"serial": "SHOP-ONLY"}, "sku": "SKU-2", "lot": "LOT-SHOP"}]"#
+            .write(toFile: "\(folder)/instructions.json", atomically: true, encoding: .utf8)
+        try JSONEncoder().encode(station.key.publicJWK).write(to: URL(fileURLWithPath: "\(folder)/station.jwk"))
+        let shop = try Child("shop", Bench.letheBinary, [
+            "catalog", "serve", "--listen", "127.0.0.1:\(shopPort)", "--db", "\(folder)/shop.sqlite", "--secret-file", "\(folder)/shop.secret",
+            "--instructions", "\(folder)/instructions.json", "--trust", "\(folder)/station.jwk",
+        ])
+        defer { shop.stop() }
+        #expect(HTTP.waitUntilUp("http://127.0.0.1:\(shopPort)/healthz"), "\(shop.stderr)")
+        let relay = try startHub(
+            cluster, name: "hub-relay", port: relayPort, catalog: ("http://127.0.0.1:\(shopPort)/v1/records", "\(folder)/shop.secret"),
+            extra: ["--catalog-lookup-url", "http://127.0.0.1:\(shopPort)/v1/instructions"])
+        defer { relay.stop() }
+        func askRelay(_ serial: String) throws -> (Int32, [String: Any]?) {
+            let run = try Bench.run(Bench.letheBinary, [
+                "sync", "--secret-file", "\(folder)/catalog.secret", "ask", "--lookup-url", "http://127.0.0.1:\(relayPort)/v1/instructions",
+                "--serial", serial, "--state-dir", folder, "--json",
+            ])
+            return (run.status, try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        }
+        let (heldStatus, heldAnswer) = try askRelay(heldSerial)
+        #expect(heldStatus == 0 && heldAnswer?["hold"] as? Bool == true && heldAnswer?["sku"] as? String == "SKU-HELD", "\(String(describing: heldAnswer))")
+        let (shopStatus, shopAnswer) = try askRelay("SHOP-ONLY")
+        #expect(shopStatus == 0 && shopAnswer?["hold"] == nil && shopAnswer?["sku"] as? String == "SKU-2" && shopAnswer?["lot"] as? String == "LOT-SHOP", "\(String(describing: shopAnswer))")
+        #expect(try askRelay("NOBODY").0 == 3)
+
         // The station re-reads it and records the second result with its own CLI (HMAC).
         let recorded = try Bench.run(Bench.letheBinary, [
             "sync", "--url", "\(base)/v1/records", "--secret-file", "\(folder)/catalog.secret", "sample-result", "--serial", heldSerial, "--passed",
