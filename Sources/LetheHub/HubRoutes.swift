@@ -123,14 +123,7 @@ extension HubServer {
                     let note = "HOLD: drawn for independent verification (sample \(held.sampleId) of lot \(held.lot)); re-read it (`lethe verify`) and record the result"
                     merged.note = merged.note.map { "\(note); \($0)" } ?? note
                 }
-                let answerBody = merged
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let data = try encoder.encode(answerBody)
-                var headers = HTTPFields()
-                headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: data), secret: credentials.secret)
-                headers[.contentType] = "application/json"
-                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+                return try CatalogReceiver.signedAnswer(merged, target: target, secret: credentials.secret)
             } catch let problem as HubProblem {
                 return Self.problem(problem)
             } catch {

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LetheCore
 import LetheReports
+import LetheSync
 import PostgresNIO
 
 /// One drawn verification sample.
@@ -79,24 +80,9 @@ public struct HubSampling: Sendable {
         return rows.first.map { ($0.0, $0.1, $0.2) }
     }
 
-    /// A second result, from the station that re-read the item or from QA.
-    public struct Result: Codable, Sendable, Equatable {
-        public var serial: String?
-        public var imei: String?
-        public var passed: Bool
-        /// What was done and seen (`lethe verify --expect zero: 0 differing sectors`).
-        public var result: String
-        /// Who re-read it.
-        public var checkedBy: String
-
-        public init(serial: String?, imei: String?, passed: Bool, result: String, checkedBy: String) {
-            self.serial = serial
-            self.imei = imei
-            self.passed = passed
-            self.result = result
-            self.checkedBy = checkedBy
-        }
-    }
+    /// A second result, from the station that re-read the item or from QA (the station's
+    /// `lethe sync sample-result` sends the same value).
+    public typealias Result = SampleResultReport
 
     /// Records a second result against the held item; names what is missing or unknown.
     public func record(_ result: Result, station: String?) async throws -> (sampleId: Int, recordId: String) {

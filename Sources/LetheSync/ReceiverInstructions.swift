@@ -112,6 +112,18 @@ extension CatalogReceiver {
         }
     }
 
+    /// Instructions as a 200 whose `X-Lethe-Signature` covers the request target it answers and
+    /// the body, so an answer cannot be forged or replayed for another device.
+    public static func signedAnswer(_ instructions: CatalogInstructions, target: String, secret: SymmetricKey) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try encoder.encode(instructions)
+        var headers = HTTPFields()
+        headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: body), secret: secret)
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
     func addInstructionRoutes(to router: Router<BasicRequestContext>) {
         router.get("v1/instructions") { request, _ in
             if self.lookupDelay > 0 { try? await Task.sleep(for: .milliseconds(Int(self.lookupDelay * 1000))) }
@@ -133,14 +145,7 @@ extension CatalogReceiver {
                 guard let found = try self.instructions(for: query) else {
                     return Self.problem(.notFound, "no instructions for \(query.keys.map { "\($0.name) \($0.value)" }.joined(separator: ", "))")
                 }
-                // The answer is signed too, bound to the request it answers.
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let body = try encoder.encode(found)
-                var headers = HTTPFields()
-                headers[HTTPField.Name(CatalogSignature.header)!] = CatalogSignature.sign(CatalogSignature.answerBytes(target: target, body: body), secret: self.secret)
-                headers[.contentType] = "application/json"
-                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+                return try Self.signedAnswer(found, target: target, secret: self.secret)
             } catch {
                 return Self.problem(.serviceUnavailable, "the receiver could not read its instructions: \(error)", headers: [.retryAfter: "5"])
             }
