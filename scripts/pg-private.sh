@@ -2,7 +2,7 @@
 # A private PostgreSQL cluster for tests, benchmarks and the hub demo: initdb into DIR, its own
 # Unix socket in DIR and its own TCP port on 127.0.0.1, never the system cluster.
 #
-#   scripts/pg-private.sh start DIR [PORT] [MAX_CONNECTIONS]   prints the database URL
+#   scripts/pg-private.sh start DIR [PORT] [MAX_CONNECTIONS]   prints the database URL (role hub)
 #   scripts/pg-private.sh restart DIR                           fast restart (drops connections)
 #   scripts/pg-private.sh stop DIR                              stops it (DIR stays; rm -rf it)
 #
@@ -31,7 +31,7 @@ as_owner() {
 
 case "$command" in
 start)
-    port=${3:-$((20000 + RANDOM % 20000))}
+    port=${3:-0}; [ "$port" = 0 ] && port=$((20000 + RANDOM % 20000))
     max=${4:-200}
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -43,8 +43,11 @@ start)
         -o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c max_connections=$max -c shared_buffers=64MB" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
-    as_owner "$bin/createdb" -h "$dir" -p "$port" -U lethe lethe
-    echo "postgres://lethe@127.0.0.1:$port/lethe?sslmode=disable"
+    # The hub connects as `hub`, an ordinary role that owns the database; `lethe`, the
+    # superuser, keeps the connections PostgreSQL reserves for superusers (psql in the tests).
+    as_owner "$bin/createuser" -h "$dir" -p "$port" -U lethe hub
+    as_owner "$bin/createdb" -h "$dir" -p "$port" -U lethe -O hub lethe
+    echo "postgres://hub@127.0.0.1:$port/lethe?sslmode=disable"
     ;;
 restart)
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -m fast restart >/dev/null

@@ -113,16 +113,28 @@ public final class HubDatabase: Sendable {
     /// ``HubDatabaseError``s; others pass through.
     public func withDeadline<T: Sendable>(_ what: String, seconds: Double? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let seconds = seconds ?? timeout
+        // The body runs in its own task and the caller is answered by whichever comes first,
+        // the body or the deadline. A task group would wait for a body that ignores
+        // cancellation (a lease from a pool whose server restarted did): the request, and the
+        // forwarder, hung for good.
+        let outcome = DeadlineOutcome<T>()
         do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                    throw HubDatabaseError(what: what, message: "no answer within \(Int(seconds)) s (pool exhausted or database down)", sqlState: nil)
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                    outcome.arm(continuation)
+                    let work = Task { () -> Void in
+                        do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
+                    }
+                    Task {
+                        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                        if outcome.finish(.failure(HubDatabaseError(what: what, message: "no answer within \(Int(seconds)) s (pool exhausted or database down)", sqlState: nil))) {
+                            work.cancel()
+                        }
+                    }
+                    outcome.onCancel = { work.cancel() }
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next() else { throw CancellationError() }
-                return first
+            } onCancel: {
+                outcome.cancel()
             }
         } catch let error as PSQLError {
             throw HubDatabaseError(what: what, error: error)
@@ -274,5 +286,51 @@ extension PostgresConnection {
         var rows: [(repeat each Column)] = []
         for try await row in try await run(query).decode((repeat each Column).self) { rows.append(row) }
         return rows
+    }
+}
+
+/// The first of a body's result and its deadline, delivered once.
+final class DeadlineOutcome<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    var onCancel: (@Sendable () -> Void)? {
+        get { lock.withLock { _onCancel } }
+        set { lock.withLock { _onCancel = newValue } }
+    }
+    private var _onCancel: (@Sendable () -> Void)?
+    private var done = false
+
+    func arm(_ continuation: CheckedContinuation<T, any Error>) {
+        let pending: Result<T, any Error>? = lock.withLock {
+            if let early { return early }
+            self.continuation = continuation
+            return nil
+        }
+        if let pending { continuation.resume(with: pending) }
+    }
+
+    /// Delivers `result` unless something was delivered already; true when this one was.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        var target: CheckedContinuation<T, any Error>?
+        let delivered: Bool = lock.withLock {
+            guard !done else { return false }
+            done = true
+            if let continuation {
+                target = continuation
+                self.continuation = nil
+            } else {
+                early = result
+            }
+            return true
+        }
+        target?.resume(with: result)
+        return delivered
+    }
+
+    /// The caller was cancelled: answer at once and stop the body.
+    func cancel() {
+        if finish(.failure(CancellationError())) { onCancel?() }
     }
 }

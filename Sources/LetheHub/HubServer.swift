@@ -144,7 +144,7 @@ public struct HubServer: Sendable {
                 guard let view = try await verification.lookup(id: id, digest: Self.parameters(request)["d"]) else {
                     return Self.problem(HubProblem(404, field: "id", "no report \(id) at this hub"))
                 }
-                return Self.json(view)
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: try view.json())))
             } catch {
                 return unavailable(error, "lookup")
             }

@@ -108,17 +108,23 @@ public struct HubIngest: Sendable {
 
     /// Everything that needs no database: the record, its station, its signed documents.
     static func parse(_ body: Data, key: String, credentials: HubRegistry.Credentials) throws -> IngestedRecord {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(body)
+        } catch {
+            throw HubProblem(400, field: "body", "the body is not a catalog record: not JSON: \(error)")
+        }
+        if let path = HubProblem.nulPath(in: value) {
+            throw HubProblem(400, field: path, "contains a NUL character (\\u0000), which no record needs and the database cannot store")
+        }
         let record: CatalogRecord
         do {
-            record = try CatalogRecord.parse(body)
+            record = try CatalogRecord.parse(value)
         } catch let error as DecodingError {
             let (field, why) = Self.describe(error)
             throw HubProblem(400, field: field, "the body is not a catalog record: \(why)")
         } catch {
-            throw HubProblem(400, field: "body", "not JSON: \(error)")
-        }
-        if let value = try? JSONValue.parse(body), let path = HubProblem.nulPath(in: value) {
-            throw HubProblem(400, field: path, "contains a NUL character (\\u0000), which no record needs and the database cannot store")
+            throw HubProblem(400, field: "body", "the body is not a catalog record: \(error)")
         }
         guard record.schema == "lethe.catalog-record/1" else { throw HubProblem(400, field: "schema", "\(record.schema) is not lethe.catalog-record/1") }
         guard record.recordId == key else { throw HubProblem(400, field: "recordId", "\(record.recordId) is not the Idempotency-Key \(key)") }
@@ -183,48 +189,30 @@ public struct HubIngest: Sendable {
         return verified
     }
 
-    /// Stores the record, its reports and its outbox row in one transaction. The same key with
-    /// the same body is a duplicate (200); with another body, a conflict (409).
+    /// Stores the record, its reports and its outbox row in one statement (`hub_ingest`, one
+    /// round trip, atomic). The same key with the same body is a duplicate (200); with another
+    /// body, a conflict (409); a report id already stored with other content, a conflict too.
     func store(_ item: IngestedRecord, key: String) async throws -> Receipt {
-        let instance = instance
-        return try await db.transaction("ingest") { tx in
-            if let existing = try await tx.rows("SELECT body_sha256 FROM record WHERE id = \(key)", as: String.self).first {
-                guard existing == item.bodySHA256 else {
-                    throw HubProblem(409, field: "Idempotency-Key", "\(key) was already used for a different record; a replay must carry the same body")
-                }
-                return Receipt(recordId: key, duplicate: true)
-            }
-            let r = item.record
-            let inserted = try await tx.run("""
-                INSERT INTO record (id, station_id, body_sha256, body, sequence, report_id, certificate_id, serial, imei, model, media_type,
-                    lot, supplier, grade, certified, status, battery_health, diagnostics_verdict, locks, bench_seconds, created_at, received_by)
-                VALUES (\(key), \(item.station), \(item.bodySHA256), \(item.body), \(r.sequence), \(r.reportId), \(r.certificate?.id), \(item.serial),
-                    \(item.imei), \(item.model), \(r.device.mediaType), \(r.lot), \(r.supplier), \(r.grade), \(item.certified), \(item.status),
-                    \(r.batteryHealthPercent), \(r.diagnosticsVerdict), \(item.locks), \(item.benchSeconds), \(Self.date(iso8601: r.createdAt)), \(instance))
-                ON CONFLICT (id) DO NOTHING RETURNING id
-                """).collect().count
-            guard inserted == 1 else {
-                // Another instance stored it between our read and our insert: the unique key
-                // decided; this transaction rolls back and the station's retry reads a duplicate.
-                throw HubProblem(409, field: "Idempotency-Key", "\(key) is being stored by another request; try again")
-            }
-            for report in item.reports {
-                let stored = try await tx.run("""
-                    INSERT INTO report (id, record_id, kind, station_id, kid, digest, issued_at, file)
-                    VALUES (\(report.id), \(key), \(report.kind), \(item.station), \(report.kid), \(report.digest), \(report.issuedAt), \(report.file))
-                    ON CONFLICT (id) DO NOTHING RETURNING id
-                    """).collect().count
-                if stored == 0 {
-                    // A report already stored (a later record about the same certificate): it must be the same document.
-                    let digest = try await tx.rows("SELECT digest FROM report WHERE id = \(report.id)", as: String.self).first
-                    guard digest == report.digest else {
-                        throw HubProblem(409, field: report.kind == "refurb" ? "report" : "certificateDocument", "report \(report.id) is already stored with other content")
-                    }
-                }
-            }
-            try await tx.run("INSERT INTO outbox (record_id) VALUES (\(key))")
-            try await tx.run("SELECT pg_notify('lethe_hub_outbox', \(key))")
-            return Receipt(recordId: key, duplicate: false)
+        let r = item.record
+        let ids = item.reports.map(\.id), kinds = item.reports.map(\.kind), kids = item.reports.map(\.kid), digests = item.reports.map(\.digest)
+        let issued = item.reports.map { $0.issuedAt.map(Self.iso8601) ?? "" }, files = item.reports.map(\.file)
+        let rows = try await db.rows("ingest", """
+            SELECT hub_ingest(\(key)::text, \(item.station)::text, \(item.bodySHA256)::text, \(item.body)::text, \(r.sequence)::int,
+                \(r.reportId)::text, \(r.certificate?.id)::text, \(item.serial)::text, \(item.imei)::text, \(item.model)::text,
+                \(r.device.mediaType)::text, \(r.lot)::text, \(r.supplier)::text, \(r.grade)::text, \(item.certified)::boolean,
+                \(item.status)::text, \(r.batteryHealthPercent)::int, \(r.diagnosticsVerdict)::text, \(item.locks)::text[],
+                \(item.benchSeconds)::int, \(Self.date(iso8601: r.createdAt))::timestamptz, \(instance)::text, \(ids)::text[],
+                \(kinds)::text[], \(kids)::text[], \(digests)::text[], \(issued)::text[], \(files)::text[])
+            """, as: String.self)
+        switch rows.first ?? "" {
+        case "stored": return Receipt(recordId: key, duplicate: false)
+        case "duplicate": return Receipt(recordId: key, duplicate: true)
+        case "conflict": throw HubProblem(409, field: "Idempotency-Key", "\(key) was already used for a different record; a replay must carry the same body")
+        case let other where other.hasPrefix("report:"):
+            let id = String(other.dropFirst(7))
+            let kind = item.reports.first { $0.id == id }?.kind
+            throw HubProblem(409, field: kind == "refurb" ? "report" : "certificateDocument", "report \(id) is already stored with other content")
+        case let other: throw HubDatabaseError(what: "ingest", message: "hub_ingest answered \(other)", sqlState: nil)
         }
     }
 

@@ -158,19 +158,18 @@ public struct HubRegistry: Sendable {
         public var keys: [HubStationKey]
     }
 
-    /// The credentials of station `id`, or nil when there is no such station.
+    /// The credentials of station `id`, or nil when there is no such station (one query).
     public func credentials(id: String) async throws -> Credentials? {
-        let rows = try await db.rows(
-            "read station", "SELECT hmac_secret, revoked_at FROM station WHERE id = \(id)", as: (Data, Date?).self)
-        guard let (secret, revoked) = rows.first else { return nil }
-        let keyRows = try await db.rows(
-            "read station keys", "SELECT kid, jwk, added_at, retired_at, revoked_at FROM station_key WHERE station_id = \(id)",
-            as: (String, String, Date, Date?, Date?).self)
-        let keys = keyRows.compactMap { kid, text, added, retired, revoked -> HubStationKey? in
-            guard let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(text.utf8)) else { return nil }
+        let rows = try await db.rows("read station", """
+            SELECT s.hmac_secret, s.revoked_at, k.kid, k.jwk, k.added_at, k.retired_at, k.revoked_at
+            FROM station s LEFT JOIN station_key k ON k.station_id = s.id WHERE s.id = \(id)
+            """, as: (Data, Date?, String?, String?, Date?, Date?, Date?).self)
+        guard let first = rows.first else { return nil }
+        let keys = rows.compactMap { _, _, kid, text, added, retired, revoked -> HubStationKey? in
+            guard let kid, let text, let added, let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(text.utf8)) else { return nil }
             return HubStationKey(kid: kid, stationId: id, jwk: jwk, addedAt: added, retiredAt: retired, revokedAt: revoked)
         }
-        return Credentials(id: id, secret: SymmetricKey(data: secret), revokedAt: revoked, keys: keys)
+        return Credentials(id: id, secret: SymmetricKey(data: first.0), revokedAt: first.1, keys: keys)
     }
 
     // MARK: tokens

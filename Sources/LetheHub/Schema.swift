@@ -118,5 +118,52 @@ public enum HubSchema {
             "CREATE INDEX sample_item_serial ON sample_item (serial) WHERE state = 'hold'",
             "CREATE INDEX sample_item_imei ON sample_item (imei) WHERE state = 'hold'",
         ]),
+        Migration(number: 4, name: "ingest in one call; lz4 for documents; samples by record", statements: [
+            // Documents are read on every lookup: lz4 (de)compresses an order of magnitude faster than pglz.
+            "ALTER TABLE record ALTER COLUMN body SET COMPRESSION lz4",
+            "ALTER TABLE report ALTER COLUMN file SET COMPRESSION lz4",
+            "CREATE INDEX sample_item_record ON sample_item (record_id)",
+            // One round trip per record, atomic as one statement: a duplicate, a key reused for
+            // another body, a report id already stored with other content, or stored.
+            """
+            CREATE FUNCTION hub_ingest(
+                p_id text, p_station text, p_sha text, p_body text, p_sequence int, p_report_id text, p_certificate_id text,
+                p_serial text, p_imei text, p_model text, p_media text, p_lot text, p_supplier text, p_grade text, p_certified boolean,
+                p_status text, p_battery int, p_verdict text, p_locks text[], p_bench int, p_created timestamptz, p_by text,
+                r_ids text[], r_kinds text[], r_kids text[], r_digests text[], r_issued text[], r_files text[])
+            RETURNS text LANGUAGE plpgsql AS $$
+            DECLARE
+                existing text;
+                clash text;
+            BEGIN
+                SELECT body_sha256 INTO existing FROM record WHERE id = p_id;
+                IF FOUND THEN
+                    RETURN CASE WHEN existing = p_sha THEN 'duplicate' ELSE 'conflict' END;
+                END IF;
+                SELECT e.id INTO clash FROM report e JOIN unnest(r_ids, r_digests) AS v(id, digest) ON e.id = v.id
+                    WHERE e.digest <> v.digest LIMIT 1;
+                IF FOUND THEN
+                    RETURN 'report:' || clash;
+                END IF;
+                INSERT INTO record (id, station_id, body_sha256, body, sequence, report_id, certificate_id, serial, imei, model, media_type,
+                    lot, supplier, grade, certified, status, battery_health, diagnostics_verdict, locks, bench_seconds, created_at, received_by)
+                VALUES (p_id, p_station, p_sha, p_body, p_sequence, p_report_id, p_certificate_id, p_serial, p_imei, p_model, p_media,
+                    p_lot, p_supplier, p_grade, p_certified, p_status, p_battery, p_verdict, p_locks, p_bench, p_created, p_by)
+                ON CONFLICT (id) DO NOTHING;
+                IF NOT FOUND THEN
+                    -- Another request stored this key between our read and our insert.
+                    SELECT body_sha256 INTO existing FROM record WHERE id = p_id;
+                    RETURN CASE WHEN existing = p_sha THEN 'duplicate' ELSE 'conflict' END;
+                END IF;
+                INSERT INTO report (id, record_id, kind, station_id, kid, digest, issued_at, file)
+                SELECT v.id, p_id, v.kind, p_station, v.kid, v.digest, NULLIF(v.issued, '')::timestamptz, v.file
+                FROM unnest(r_ids, r_kinds, r_kids, r_digests, r_issued, r_files) AS v(id, kind, kid, digest, issued, file)
+                ON CONFLICT (id) DO NOTHING;
+                INSERT INTO outbox (record_id) VALUES (p_id);
+                RETURN 'stored';
+            END
+            $$
+            """,
+        ]),
     ]
 }

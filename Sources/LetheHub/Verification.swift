@@ -39,6 +39,25 @@ public struct HubReportView: Encodable, Sendable {
     public var sample: HubSampleState?
     /// The signed file, as the station issued it.
     public var file: JSONValue
+    /// The same, as stored (canonical JSON text): spliced into the JSON answer as it is.
+    public var fileText: String
+
+    enum CodingKeys: String, CodingKey {
+        case reportId, kind, verdict, certified, status, grade, station, stationName, keyId, keyStatus, keyRevokedAt, flags, signatureValid
+        case digest, digestMatches, method, category, manufacturer, model, serial, mediaType, issuedAt, receivedAt, sample
+    }
+
+    /// The JSON answer: the view's members, then `file` (the stored text, not re-encoded).
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.removeLast()  // "}"
+        data.append(contentsOf: Array(",\"file\":".utf8))
+        data.append(contentsOf: Array((fileText.isEmpty ? "null" : fileText).utf8))
+        data.append(UInt8(ascii: "}"))
+        return data
+    }
 }
 
 /// The sampling state of a record as the verify page shows it.
@@ -115,7 +134,7 @@ public struct HubVerification: Sendable {
             serial: document["device"]?["serial"]?.stringValue, mediaType: document["device"]?["mediaType"]?.stringValue,
             issuedAt: issued, receivedAt: HubIngest.iso8601(received),
             sample: sampleState.map { HubSampleState(state: $0, checkedBy: checkedBy, checkedAt: checkedAt.map(HubIngest.iso8601), result: sampleResult) },
-            file: file)
+            file: file, fileText: fileText)
     }
 
     /// The JWKS of every station key ever registered (retired and revoked ones too, so old

@@ -101,10 +101,20 @@ public struct CatalogRecord: Codable, Sendable, Equatable {
 
     /// Reads a posted body: the record and its two documents.
     public static func parse(_ body: Data) throws -> CatalogRecord {
-        let value = try JSONValue.parse(body)
-        var record = try JSONDecoder().decode(CatalogRecord.self, from: body)
-        record.report = value["report"] ?? .null
-        record.certificateDocument = value["certificateDocument"]
+        try parse(try JSONValue.parse(body))
+    }
+
+    /// Reads a posted body already parsed. The summary is decoded without the two documents
+    /// (which are most of the bytes, and which the decoder would only skip).
+    public static func parse(_ value: JSONValue) throws -> CatalogRecord {
+        guard case .object(var members) = value else {
+            throw DecodingError.typeMismatch(CatalogRecord.self, .init(codingPath: [], debugDescription: "expected a JSON object"))
+        }
+        let report = members.removeValue(forKey: "report")
+        let certificateDocument = members.removeValue(forKey: "certificateDocument")
+        var record = try JSONDecoder().decode(CatalogRecord.self, from: JSONValue.object(members).canonicalData)
+        record.report = report ?? .null
+        record.certificateDocument = certificateDocument
         return record
     }
 }
