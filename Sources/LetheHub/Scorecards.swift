@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import PostgresNIO
 
 /// Supply quality for one supplier or lot: what its items turned out to be at the bench.
 public struct HubScorecard: Codable, Sendable, Equatable {
@@ -29,6 +30,7 @@ public struct HubScorecards: Sendable {
     public func cards(by: String) async throws -> [HubScorecard] {
         guard by == "supplier" || by == "lot" else { throw HubProblem(400, field: "by", "\(by) is not supplier or lot") }
         let column = by == "lot" ? "lot" : "supplier"
+        // Built from constants only: `column` is one of two names chosen above, never input.
         let sql = """
             WITH latest AS (
                 SELECT DISTINCT ON (coalesce(serial, imei, id)) * FROM record ORDER BY coalesce(serial, imei, id), sequence DESC, received_at DESC)
@@ -46,7 +48,7 @@ public struct HubScorecards: Sendable {
             FROM latest GROUP BY 1 ORDER BY 1
             """
         let rows = try await db.rows(
-            "scorecards", PostgresQueryText.unsafe(sql),
+            "scorecards", PostgresQuery(unsafeSQL: sql),
             as: (String, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int?).self)
         return rows.map { r in
             HubScorecard(
@@ -56,11 +58,4 @@ public struct HubScorecards: Sendable {
                 grades: ["A": r.14, "B": r.15, "C": r.16, "D": r.17, "E": r.18], medianBenchSeconds: r.19)
         }
     }
-}
-
-import PostgresNIO
-
-/// SQL built from constants only (a column name chosen from a fixed list), never from input.
-enum PostgresQueryText {
-    static func unsafe(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql) }
 }
