@@ -80,7 +80,7 @@ final class DeliveryLedger: @unchecked Sendable {
         let cluster = try PrivateCluster(maxConnections: 60)
         defer { cluster.stop() }
         let stations = (1...50).map { SimulatedStation(id: "bench-\($0)") }
-        try await enrol(stations, url: cluster.url)
+        try enrol(stations, cluster: cluster)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hub-faults-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -6,17 +6,20 @@ import LetheReports
 import LetheSync
 import Testing
 
-/// Enrols simulated stations straight through the registry (the CLI's own code).
-func enrol(_ stations: [SimulatedStation], url: String) async throws {
-    let db = HubDatabase(url: try DatabaseURL(url), connections: 4)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await db.run() }
-        defer { group.cancelAll() }
-        _ = try await db.migrate()
-        let registry = HubRegistry(database: db)
-        for station in stations {
-            try await registry.addStation(id: station.id, name: "Simulated \(station.id)", jwk: station.key.publicJWK, secret: station.fileSecret)
-        }
+/// Enrols simulated stations with the admin CLI, `lethe-hub stations add`, in a child process.
+/// Never in this process: the test runner's cooperative pool is as wide as the machine has
+/// cores, and the suites that block it (child processes, the lab's virtual machine) starved an
+/// in-process PostgreSQL client until its 120 s deadline passed (CI, stop 24).
+func enrol(_ stations: [SimulatedStation], cluster: PrivateCluster) throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hub-enrol-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    for station in stations {
+        let jwk = "\(folder)/\(station.id).jwk", secret = "\(folder)/\(station.id).secret"
+        try JSONEncoder().encode(station.key.publicJWK).write(to: URL(fileURLWithPath: jwk))
+        try station.secretFileText.write(toFile: secret, atomically: true, encoding: .utf8)
+        let added = try cluster.hub("stations", "add", station.id, "--name", "Simulated \(station.id)", "--jwk", jwk, "--secret-file", secret)
+        guard added.status == 0 else { throw HarnessError("stations add \(station.id): \(added.stderr)") }
     }
 }
 
@@ -40,7 +43,7 @@ func startHub(_ cluster: PrivateCluster, name: String, port: Int, catalog: (url:
         let cluster = try PrivateCluster()
         defer { cluster.stop() }
         let good = SimulatedStation(id: "bench-1"), other = SimulatedStation(id: "bench-2"), stranger = SimulatedStation(id: "bench-x")
-        try await enrol([good, other], url: cluster.url)
+        try enrol([good, other], cluster: cluster)
         let port = Bench.freePort()
         let hub = try startHub(cluster, name: "hub-a", port: port)
         defer { hub.stop() }
@@ -132,7 +135,7 @@ func startHub(_ cluster: PrivateCluster, name: String, port: Int, catalog: (url:
         let cluster = try PrivateCluster()
         defer { cluster.stop() }
         let station = SimulatedStation(id: "bench-9")
-        try await enrol([station], url: cluster.url)
+        try enrol([station], cluster: cluster)
         let port = Bench.freePort()
         let hub = try startHub(cluster, name: "hub-a", port: port)
         defer { hub.stop() }
@@ -191,7 +194,7 @@ func startHub(_ cluster: PrivateCluster, name: String, port: Int, catalog: (url:
         let cluster = try PrivateCluster()
         defer { cluster.stop() }
         let station = SimulatedStation(id: "bench-1")
-        try await enrol([station], url: cluster.url)
+        try enrol([station], cluster: cluster)
         let port = Bench.freePort()
         let hub = try startHub(cluster, name: "hub-a", port: port)
         defer { hub.stop() }

@@ -22,7 +22,7 @@ import Testing
         let cluster = try PrivateCluster()
         defer { cluster.stop() }
         let station = SimulatedStation(id: "bench-qa"), second = SimulatedStation(id: "bench-qb")
-        try await enrol([station, second], url: cluster.url)
+        try enrol([station, second], cluster: cluster)
         let port = Bench.freePort()
         let hub = try startHub(cluster, name: "hub-a", port: port)
         defer { hub.stop() }
