@@ -61,7 +61,7 @@ for jwk in "$work"/load/stations/*.jwk; do
 done
 hports=($(port) $(port))
 for n in 0 1; do
-    "$LETHE_BIN/lethe-hub" serve --listen "127.0.0.1:${hports[$n]}" --instance "bench-$n" --log-level warning 2>"$work/hub-$n.log" &
+    "$LETHE_BIN/lethe-hub" serve --listen "127.0.0.1:${hports[$n]}" --instance "bench-$n" --log-level warning ${HUB_ARGS:-} 2>"$work/hub-$n.log" &
     pids+=($!)
 done
 up "http://127.0.0.1:${hports[0]}"

@@ -96,6 +96,7 @@ public final class HubDatabase: Sendable {
     let logger: Logger
     /// Seconds a query may wait for a connection and run before it is given up.
     public let timeout: Double
+    let sweeper = DeadlineSweeper()
 
     /// A pool of at most `connections` connections to `url`.
     public init(url: DatabaseURL, connections: Int = 16, timeout: Double = 10, logger: Logger = Logger(label: "lethe-hub.db")) {
@@ -105,8 +106,13 @@ public final class HubDatabase: Sendable {
         client = PostgresClient(configuration: url.configuration(connections: connections), backgroundLogger: logger)
     }
 
-    /// Runs the pool until cancelled.
-    public func run() async { await client.run() }
+    /// Runs the pool (and the deadlines' sweeper) until cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.sweeper.run() }
+        }
+    }
 
     /// `body` with a deadline: a pool that has no free connection (or a database that does not
     /// answer) within ``timeout`` is an error, never a hang. PostgreSQL's errors become
@@ -118,6 +124,7 @@ public final class HubDatabase: Sendable {
         // cancellation (a lease from a pool whose server restarted did): the request, and the
         // forwarder, hung for good.
         let outcome = DeadlineOutcome<T>()
+        let sweeper = sweeper
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -125,12 +132,14 @@ public final class HubDatabase: Sendable {
                     let work = Task { () -> Void in
                         do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
                     }
-                    Task {
-                        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    // One sweeper for every query's deadline, not a sleeping task and a timer
+                    // per query (perf: timer upkeep and wake-ups on every lookup).
+                    let ticket = sweeper.add(after: seconds) {
                         if outcome.finish(.failure(HubDatabaseError(what: what, message: "no answer within \(Int(seconds)) s (pool exhausted or database down)", sqlState: nil))) {
                             work.cancel()
                         }
                     }
+                    outcome.onFinish = { sweeper.remove(ticket) }
                     outcome.onCancel = { work.cancel() }
                 }
             } onCancel: {
@@ -263,7 +272,18 @@ public struct HubDatabaseError: Error, Sendable, CustomStringConvertible {
 
 /// Lowercase hex.
 enum Hex {
-    static func encode(_ data: some Sequence<UInt8>) -> String { data.map { String(format: "%02x", $0) }.joined() }
+    static func encode(_ data: some Sequence<UInt8>) -> String {
+        // A table, not String(format:) per byte (which went through NSString on every ingest).
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in data {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
     static func sha256(_ data: Data) -> String { encode(SHA256.hash(data: data)) }
 }
 
@@ -286,51 +306,5 @@ extension PostgresConnection {
         var rows: [(repeat each Column)] = []
         for try await row in try await run(query).decode((repeat each Column).self) { rows.append(row) }
         return rows
-    }
-}
-
-/// The first of a body's result and its deadline, delivered once.
-final class DeadlineOutcome<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, any Error>?
-    private var early: Result<T, any Error>?
-    var onCancel: (@Sendable () -> Void)? {
-        get { lock.withLock { _onCancel } }
-        set { lock.withLock { _onCancel = newValue } }
-    }
-    private var _onCancel: (@Sendable () -> Void)?
-    private var done = false
-
-    func arm(_ continuation: CheckedContinuation<T, any Error>) {
-        let pending: Result<T, any Error>? = lock.withLock {
-            if let early { return early }
-            self.continuation = continuation
-            return nil
-        }
-        if let pending { continuation.resume(with: pending) }
-    }
-
-    /// Delivers `result` unless something was delivered already; true when this one was.
-    @discardableResult
-    func finish(_ result: Result<T, any Error>) -> Bool {
-        var target: CheckedContinuation<T, any Error>?
-        let delivered: Bool = lock.withLock {
-            guard !done else { return false }
-            done = true
-            if let continuation {
-                target = continuation
-                self.continuation = nil
-            } else {
-                early = result
-            }
-            return true
-        }
-        target?.resume(with: result)
-        return delivered
-    }
-
-    /// The caller was cancelled: answer at once and stop the body.
-    func cancel() {
-        if finish(.failure(CancellationError())) { onCancel?() }
     }
 }

@@ -231,14 +231,18 @@ public struct HubIngest: Sendable {
         }
     }
 
+    /// RFC 3339 in UTC, with or without fractional seconds. FormatStyles are values parsed in
+    /// Swift: a new `ISO8601DateFormatter` per call built an ICU formatter each time, a third
+    /// of the hub's CPU per ingested record (perf, Benchmarks/hub.sh).
     static func date(iso8601 text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
+        (try? plainStyle.parse(text)) ?? (try? fractionalStyle.parse(text))
     }
 
-    static func iso8601(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+    /// `2026-12-06T22:00:30Z`.
+    static func iso8601(_ date: Date) -> String { plainStyle.format(date) }
+
+    private static let plainStyle = Date.ISO8601FormatStyle()
+    private static let fractionalStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
 
 /// The locks a refurb report's findings name (the station writes them as `PhoneLocks.blockers`).

@@ -165,5 +165,69 @@ public enum HubSchema {
             $$
             """,
         ]),
+        Migration(number: 5, name: "ingest's report check by index; lookups in one planned function", statements: [
+            // Migration 4's clash check joined report with unnest(): its cached plan scanned the
+            // whole report table on every ingest (perf: heap_getnextslot in PostgreSQL's
+            // profile), so ingest slowed as the registry grew. Now one index probe per report.
+            """
+            CREATE OR REPLACE FUNCTION hub_ingest(
+                p_id text, p_station text, p_sha text, p_body text, p_sequence int, p_report_id text, p_certificate_id text,
+                p_serial text, p_imei text, p_model text, p_media text, p_lot text, p_supplier text, p_grade text, p_certified boolean,
+                p_status text, p_battery int, p_verdict text, p_locks text[], p_bench int, p_created timestamptz, p_by text,
+                r_ids text[], r_kinds text[], r_kids text[], r_digests text[], r_issued text[], r_files text[])
+            RETURNS text LANGUAGE plpgsql AS $$
+            DECLARE
+                existing text;
+                clash text;
+            BEGIN
+                SELECT body_sha256 INTO existing FROM record WHERE id = p_id;
+                IF FOUND THEN
+                    RETURN CASE WHEN existing = p_sha THEN 'duplicate' ELSE 'conflict' END;
+                END IF;
+                FOR i IN 1 .. coalesce(array_length(r_ids, 1), 0) LOOP
+                    SELECT digest INTO clash FROM report WHERE id = r_ids[i];
+                    IF FOUND AND clash <> r_digests[i] THEN
+                        RETURN 'report:' || r_ids[i];
+                    END IF;
+                END LOOP;
+                INSERT INTO record (id, station_id, body_sha256, body, sequence, report_id, certificate_id, serial, imei, model, media_type,
+                    lot, supplier, grade, certified, status, battery_health, diagnostics_verdict, locks, bench_seconds, created_at, received_by)
+                VALUES (p_id, p_station, p_sha, p_body, p_sequence, p_report_id, p_certificate_id, p_serial, p_imei, p_model, p_media,
+                    p_lot, p_supplier, p_grade, p_certified, p_status, p_battery, p_verdict, p_locks, p_bench, p_created, p_by)
+                ON CONFLICT (id) DO NOTHING;
+                IF NOT FOUND THEN
+                    -- Another request stored this key between our read and our insert.
+                    SELECT body_sha256 INTO existing FROM record WHERE id = p_id;
+                    RETURN CASE WHEN existing = p_sha THEN 'duplicate' ELSE 'conflict' END;
+                END IF;
+                INSERT INTO report (id, record_id, kind, station_id, kid, digest, issued_at, file)
+                SELECT v.id, p_id, v.kind, p_station, v.kid, v.digest, NULLIF(v.issued, '')::timestamptz, v.file
+                FROM unnest(r_ids, r_kinds, r_kids, r_digests, r_issued, r_files) AS v(id, kind, kid, digest, issued, file)
+                ON CONFLICT (id) DO NOTHING;
+                INSERT INTO outbox (record_id) VALUES (p_id);
+                RETURN 'stored';
+            END
+            $$
+            """,
+            // A lookup's plan is made once per connection (PL/pgSQL caches it), not parsed and
+            // planned again for every buyer's request.
+            """
+            CREATE FUNCTION hub_lookup(p_id text)
+            RETURNS TABLE (o_kind text, o_station text, o_station_name text, o_kid text, o_jwk text, o_retired timestamptz,
+                o_revoked timestamptz, o_file text, o_received timestamptz, o_record text, o_sample_state text, o_checked_by text,
+                o_checked_at timestamptz, o_result text)
+            LANGUAGE plpgsql STABLE AS $$
+            BEGIN
+                RETURN QUERY
+                SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
+                       si.state, si.checked_by, si.checked_at, si.result
+                FROM report r JOIN station s ON s.id = r.station_id JOIN station_key k ON k.kid = r.kid
+                LEFT JOIN LATERAL (SELECT x.state, x.checked_by, x.checked_at, x.result FROM sample_item x
+                                   WHERE x.record_id = r.record_id ORDER BY x.sample_id DESC LIMIT 1) si ON true
+                WHERE r.id = p_id;
+            END
+            $$
+            """,
+        ]),
     ]
 }

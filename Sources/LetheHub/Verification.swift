@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
 import LetheReports
+import Synchronization
 
 /// What the hub knows of one report, as `GET /v1/reports/{id}` answers and the verify page shows.
 public struct HubReportView: Encodable, Sendable {
@@ -37,8 +38,8 @@ public struct HubReportView: Encodable, Sendable {
     public var receivedAt: String
     /// The independent verification of the item, when it was sampled.
     public var sample: HubSampleState?
-    /// The signed file, as the station issued it.
-    public var file: JSONValue
+    /// The JWS members of the stored file, as stored (the verify page checks them in the browser).
+    public var jws: HubJWSParts
     /// The same, as stored (canonical JSON text): spliced into the JSON answer as it is.
     public var fileText: String
 
@@ -60,6 +61,13 @@ public struct HubReportView: Encodable, Sendable {
     }
 }
 
+/// A stored report's JWS members, as text.
+public struct HubJWSParts: Sendable, Equatable {
+    public var protectedHeader: String
+    public var payload: String
+    public var signature: String
+}
+
 /// The sampling state of a record as the verify page shows it.
 public struct HubSampleState: Codable, Sendable, Equatable {
     public var state: String
@@ -79,32 +87,40 @@ public struct HubVerification: Sendable {
     public func lookup(id: String, digest: String?) async throws -> HubReportView? {
         guard ReportID.isValid(id) else { return nil }
         let rows = try await db.rows("lookup report", """
-            SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
-                   si.state, si.checked_by, si.checked_at, si.result
-            FROM report r JOIN station s ON s.id = r.station_id JOIN station_key k ON k.kid = r.kid
-            LEFT JOIN LATERAL (SELECT state, checked_by, checked_at, result FROM sample_item WHERE record_id = r.record_id ORDER BY sample_id DESC LIMIT 1) si ON true
-            WHERE r.id = \(id)
+            SELECT * FROM hub_lookup(\(id)::text)
             """, as: (String, String, String, String, String, Date?, Date?, String, Date, String, String?, String?, Date?, String?).self)
         guard let (kind, station, stationName, kid, jwkText, retired, revoked, fileText, received, _, sampleState, checkedBy, checkedAt, sampleResult) = rows.first else {
             return nil
         }
-        let file = (try? JSONValue.parse(Data(fileText.utf8))) ?? .null
+        // The stored text is canonical: read on its bytes (no parse of the whole file), and
+        // parsed as JSON only when it is not in that shape (an altered row, say).
+        let canonical = CanonicalReportFile(text: fileText)
+        let file: JSONValue? = canonical == nil ? ((try? JSONValue.parse(Data(fileText.utf8))) ?? .null) : nil
+        let parts = HubJWSParts(
+            protectedHeader: canonical?.protectedHeader ?? file?["protected"]?.stringValue ?? "",
+            payload: canonical?.payloadText ?? file?["payload"]?.stringValue ?? "",
+            signature: canonical?.signatureText ?? file?["signature"]?.stringValue ?? "")
         var flags: [String] = []
         var signatureValid = false
         var signedDigest = ""
-        var document = file["report"] ?? .null
-        if let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(jwkText.utf8)) {
+        // What the page shows when the signature does not verify: the readable copy, unverified.
+        func unverified() -> JSONValue { file?["report"] ?? canonical.flatMap { try? JSONValue.parse($0.payload) } ?? .null }
+        var document: JSONValue = .null
+        if let jwk = Self.key(jwkText) {
             do throws(ReportVerificationError) {
-                let verified = try ReportVerifier.verify(file: file, trusted: [jwk])
+                let verified = try canonical != nil
+                    ? ReportVerifier.verify(canonicalFileText: fileText, trusted: [jwk]) : ReportVerifier.verify(file: file ?? .null, trusted: [jwk])
                 signatureValid = verified.reportId == id
                 signedDigest = verified.signed.digest
                 document = verified.signed.document
                 if !signatureValid { flags.append("the signed document is report \(verified.reportId), not \(id)") }
             } catch {
                 flags.append("the signature does not verify: \(error.message)")
+                document = unverified()
             }
         } else {
             flags.append("the station key \(kid) is unreadable at the hub")
+            document = unverified()
         }
         let issued = document["issuedAt"]?.stringValue
         if let revoked {
@@ -134,8 +150,22 @@ public struct HubVerification: Sendable {
             serial: document["device"]?["serial"]?.stringValue, mediaType: document["device"]?["mediaType"]?.stringValue,
             issuedAt: issued, receivedAt: HubIngest.iso8601(received),
             sample: sampleState.map { HubSampleState(state: $0, checkedBy: checkedBy, checkedAt: checkedAt.map(HubIngest.iso8601), result: sampleResult) },
-            file: file, fileText: fileText)
+            jws: parts, fileText: fileText)
     }
+
+    /// A station key from its stored JWK text, decoded once per text (keys are immutable; the
+    /// text is the cache key, so a changed row is decoded afresh).
+    static func key(_ text: String) -> PublicJWK? {
+        if let known = keys.withLock({ $0[text] }) { return known }
+        guard let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(text.utf8)) else { return nil }
+        keys.withLock { cache in
+            if cache.count >= 4096 { cache.removeAll() }
+            cache[text] = jwk
+        }
+        return jwk
+    }
+
+    private static let keys = Mutex<[String: PublicJWK]>([:])
 
     /// The JWKS of every station key ever registered (retired and revoked ones too, so old
     /// reports stay checkable; a revoked key carries `revoked_at`, which the page reads).

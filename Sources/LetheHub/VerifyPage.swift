@@ -54,9 +54,7 @@ enum VerifyPage {
         }
         let list = rows.map { "<dt>\(escape($0.0))</dt><dd data-field='\(escape($0.0))'>\(escape($0.1))</dd>" }.joined()
         let flags = view.flags.map { "<p style='color:#b00'><b>\(escape($0))</b></p>" }.joined()
-        let protected = view.file["protected"]?.stringValue ?? ""
-        let payload = view.file["payload"]?.stringValue ?? ""
-        let signature = view.file["signature"]?.stringValue ?? ""
+        let protected = view.jws.protectedHeader, payload = view.jws.payload, signature = view.jws.signature
         return page(title, ok: ok, """
             \(flags)<dl>\(list)</dl>
             <p id=browser-check data-result=pending>Checking the signature in this browser…</p>

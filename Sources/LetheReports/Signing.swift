@@ -206,6 +206,44 @@ public struct SignedReport: Sendable {
     }
 }
 
+/// A report file in its canonical text, `{"payload":"…","protected":"…","report":PAYLOAD,"signature":"…"}`,
+/// read on the bytes: the JWS members as they are written, and the readable copy checked to be
+/// byte for byte the signed payload. Any other text is nil (parse it as JSON instead).
+public struct CanonicalReportFile: Sendable {
+    public var payloadText: String
+    public var protectedHeader: String
+    public var signatureText: String
+    /// The decoded payload (the signed bytes).
+    public var payload: Data
+
+    public init?(text: String) {
+        let bytes = Array(text.utf8)
+        var index = 0
+        func literal(_ expected: String) -> Bool {
+            let utf8 = Array(expected.utf8)
+            guard bytes.count - index >= utf8.count, bytes[index..<(index + utf8.count)].elementsEqual(utf8) else { return false }
+            index += utf8.count
+            return true
+        }
+        func plainString() -> String? {
+            let start = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            return String(decoding: bytes[start..<index], as: UTF8.self)
+        }
+        guard literal("{\"payload\":\""), let payloadText = plainString(), literal("\",\"protected\":\""),
+            let protected = plainString(), literal("\",\"report\":"), let payload = Base64URL.decode(payloadText),
+            bytes.count - index >= payload.count, bytes[index..<(index + payload.count)].elementsEqual(payload)
+        else { return nil }
+        index += payload.count
+        guard literal(",\"signature\":\""), let signatureText = plainString(), literal("\"}"), index == bytes.count else { return nil }
+        self.payloadText = payloadText
+        protectedHeader = protected
+        self.signatureText = signatureText
+        self.payload = payload
+    }
+}
+
 /// Why a report did not verify.
 public struct ReportVerificationError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: String, Sendable {
@@ -243,6 +281,20 @@ public enum ReportVerifier {
         return try verify(file: file, trusted: trusted)
     }
 
+    /// Verifies a report file kept as its canonical text (RFC 8785, as the hub stores it):
+    /// `{"payload":"…","protected":"…","report":PAYLOAD,"signature":"…"}`, where the readable
+    /// copy is byte for byte the signed payload. That shape is checked on the bytes, so the file
+    /// is not parsed and the readable copy not canonicalized again; the signature, the
+    /// payload's canonical form and everything else are checked as ``verify(file:trusted:)``
+    /// checks them. Any other text (extra members, escapes, an altered copy) takes the full
+    /// path, which names what is wrong.
+    public static func verify(canonicalFileText text: String, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
+        guard let parts = CanonicalReportFile(text: text) else { return try verify(fileData: Data(text.utf8), trusted: trusted) }
+        return try verify(
+            payloadText: parts.payloadText, payload: parts.payload, protected: parts.protectedHeader, signatureText: parts.signatureText,
+            readable: nil, trusted: trusted)
+    }
+
     /// Verifies a report file already parsed (for instance embedded in a larger document).
     public static func verify(file: JSONValue, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
         func fail(_ reason: ReportVerificationError.Reason, _ message: String) -> ReportVerificationError {
@@ -253,9 +305,19 @@ public enum ReportVerifier {
         else {
             throw fail(.notAJWS, "not a signed report: the payload, protected and signature members are required")
         }
-        guard let payload = Base64URL.decode(payloadText), let headerData = Base64URL.decode(protected),
-            let signature = Base64URL.decode(signatureText)
-        else {
+        guard let payload = Base64URL.decode(payloadText) else { throw ReportVerificationError(reason: .notAJWS, message: "a JWS member is not base64url") }
+        return try verify(payloadText: payloadText, payload: payload, protected: protected, signatureText: signatureText, readable: file["report"], trusted: trusted)
+    }
+
+    /// The checks after the JWS members are found: the header, the key, the signature, the
+    /// payload's canonical form and, when given, the readable copy.
+    private static func verify(
+        payloadText: String, payload: Data, protected: String, signatureText: String, readable: JSONValue?, trusted: [PublicJWK]
+    ) throws(ReportVerificationError) -> VerifiedReport {
+        func fail(_ reason: ReportVerificationError.Reason, _ message: String) -> ReportVerificationError {
+            ReportVerificationError(reason: reason, message: message)
+        }
+        guard let headerData = Base64URL.decode(protected), let signature = Base64URL.decode(signatureText) else {
             throw fail(.notAJWS, "a JWS member is not base64url")
         }
         guard let header = try? JSONValue.parse(headerData), let alg = header["alg"]?.stringValue else {
@@ -277,7 +339,7 @@ public enum ReportVerifier {
         guard let document = try? JSONValue.parse(payload), document.canonicalData == payload else {
             throw fail(.badPayload, "the signed payload is not canonical JSON")
         }
-        if let readable = file["report"], readable.canonicalData != payload {
+        if let readable, readable.canonicalData != payload {
             throw fail(.readableCopyAltered, "the signature is valid, but the readable \"report\" copy differs from what was signed; trust only the payload")
         }
         let signed = SignedReport(payload: payload, protectedHeader: protected, signature: signature, document: document)

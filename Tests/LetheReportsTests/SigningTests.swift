@@ -56,6 +56,43 @@ import Testing
         }
     }
 
+    /// The hub's stored text is read on its bytes: it gives the same report as the full path,
+    /// and every altered text gets the full path's verdict (or falls back to it).
+    @Test func canonicalFileTextVerifiesAsTheFullPathDoes() throws {
+        let signed = try SignedReport.sign(ReportSamples.certificate(), type: SignedReport.certificateType, key: Self.key)
+        let canonical = String(decoding: try JSONValue.parse(signed.fileData).canonicalData, as: UTF8.self)
+        let parts = try #require(CanonicalReportFile(text: canonical))
+        #expect(parts.payload == signed.payload && parts.protectedHeader == signed.protectedHeader)
+        let fast = try ReportVerifier.verify(canonicalFileText: canonical, trusted: [Self.key.publicJWK])
+        let full = try ReportVerifier.verify(fileData: signed.fileData, trusted: [Self.key.publicJWK])
+        #expect(fast.signed.digest == full.signed.digest && fast.reportId == full.reportId && fast.signed.document == full.signed.document)
+
+        func reason(_ text: String) -> ReportVerificationError.Reason? {
+            do {
+                _ = try ReportVerifier.verify(canonicalFileText: text, trusted: [Self.key.publicJWK])
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+        // The readable copy edited: not the shape (it is no longer the payload), so the full path names it.
+        let edited = canonical.replacingOccurrences(of: "WD-WCC6Y3KJ0RXX", with: "WD-WCC6Y3KJ0RXY")
+        #expect(CanonicalReportFile(text: edited) == nil)
+        #expect(reason(edited) == .readableCopyAltered)
+        // The signature changed, the shape intact.
+        var signature = signed.signature
+        signature[signature.startIndex] ^= 0x80
+        let forged = String(decoding: try JSONValue.parse(SignedReport(payload: signed.payload, protectedHeader: signed.protectedHeader, signature: signature, document: signed.document).fileData).canonicalData, as: UTF8.self)
+        #expect(CanonicalReportFile(text: forged) != nil)
+        #expect(reason(forged) == .badSignature)
+        // Pretty-printed, an extra member, truncated: the full path's verdicts.
+        #expect(reason(String(decoding: signed.fileData, as: UTF8.self)) == nil)
+        #expect(reason(canonical.replacingOccurrences(of: "{\"payload\"", with: "{\"extra\":1,\"payload\"")) == nil)
+        #expect(reason(String(canonical.prefix(canonical.utf8.count / 2))) == .unreadable)
+        #expect(reason(canonical + " ") == nil)
+        #expect(reason(canonical + "x") == .unreadable)
+    }
+
     @Test func tamperingIsRejectedWithTheReason() throws {
         let signed = try SignedReport.sign(ReportSamples.certificate(), type: SignedReport.certificateType, key: Self.key)
         let good = signed.fileData
