@@ -9,6 +9,10 @@
 #     checked again), random ids, both instances at once. Goal: >= 5,000/s with p99 < 20 ms.
 #
 #   Benchmarks/hub.sh [RECORDS=2000] [LOOKUP_SECONDS=20]
+#   HUB_ARGS="--connections 8" Benchmarks/hub.sh     other options for both hub instances
+# Each instance holds 2 connections by default here: 4 PostgreSQL backends for 2 cores (pool
+# sizing's rule of thumb, about 2 per core for the whole cluster). With 16 each, 32 backends
+# fought the hubs for 2 cores and lookups' p99 went from 14 ms to 600-900 ms.
 # Needs root only to run PostgreSQL as the postgres user. Installs wrk (and, through
 # scripts/pg-private.sh, postgresql) with apt-get when missing.
 set -euo pipefail
@@ -61,7 +65,7 @@ for jwk in "$work"/load/stations/*.jwk; do
 done
 hports=($(port) $(port))
 for n in 0 1; do
-    "$LETHE_BIN/lethe-hub" serve --listen "127.0.0.1:${hports[$n]}" --instance "bench-$n" --log-level warning ${HUB_ARGS:-} 2>"$work/hub-$n.log" &
+    "$LETHE_BIN/lethe-hub" serve --listen "127.0.0.1:${hports[$n]}" --instance "bench-$n" --log-level warning ${HUB_ARGS:---connections 2} 2>"$work/hub-$n.log" &
     pids+=($!)
 done
 up "http://127.0.0.1:${hports[0]}"
