@@ -27,6 +27,17 @@ public struct HubProblem: Error, Sendable, Equatable, CustomStringConvertible {
         if value.utf8.count > 4096 { throw HubProblem(400, field: field, "is longer than 4096 bytes") }
     }
 
+    /// Whether any string or member name in a JSON value holds NUL (unordered, so cheap; the
+    /// path is then found in a stable order by ``nulPath(in:path:)``).
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.utf8.contains(0)
+        case .array(let values): return values.contains(where: containsNUL)
+        case .object(let members): return members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
+    }
+
     /// Whether any string in a JSON value holds NUL (the path of the first, or nil).
     static func nulPath(in value: JSONValue, path: String = "body") -> String? {
         switch value {
@@ -114,7 +125,7 @@ public struct HubIngest: Sendable {
         } catch {
             throw HubProblem(400, field: "body", "the body is not a catalog record: not JSON: \(error)")
         }
-        if let path = HubProblem.nulPath(in: value) {
+        if HubProblem.containsNUL(value), let path = HubProblem.nulPath(in: value) {
             throw HubProblem(400, field: path, "contains a NUL character (\\u0000), which no record needs and the database cannot store")
         }
         let record: CatalogRecord
@@ -146,10 +157,9 @@ public struct HubIngest: Sendable {
         var reports: [(id: String, kind: String, kid: String, digest: String, issuedAt: Date?, file: String)] = []
         for (name, kind) in [("report", "refurb"), ("certificateDocument", "certificate")] {
             guard let report = verified[name] else { continue }
-            let file = (name == "report" ? record.report : record.certificateDocument ?? .null).canonicalData
+            let file = CanonicalReportFile.text(of: name == "report" ? record.report : record.certificateDocument ?? .null, verified: report.signed)
             reports.append((
-                report.reportId, kind, report.keyId, report.signed.digest, report.signed.document["issuedAt"]?.stringValue.flatMap(Self.date(iso8601:)),
-                String(decoding: file, as: UTF8.self)))
+                report.reportId, kind, report.keyId, report.signed.digest, report.signed.document["issuedAt"]?.stringValue.flatMap(Self.date(iso8601:)), file))
         }
         let imeis: [String] = if case .array(let values)? = refurb["device"]?["imeis"] { values.compactMap(\.stringValue) } else { [] }
         let findings: [String] = if case .array(let values)? = refurb["diagnostics"]?["findings"] { values.compactMap(\.stringValue) } else { [] }

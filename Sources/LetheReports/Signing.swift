@@ -216,6 +216,28 @@ public struct CanonicalReportFile: Sendable {
     /// The decoded payload (the signed bytes).
     public var payload: Data
 
+    /// The canonical text of `file`, a report file whose signature and readable copy were
+    /// verified as `signed`: assembled from the parts (the readable copy is then the payload's
+    /// bytes) rather than canonicalized again. A file of any other shape is canonicalized.
+    public static func text(of file: JSONValue, verified signed: SignedReport) -> String {
+        let payloadText = Base64URL.encode(signed.payload), signatureText = Base64URL.encode(signed.signature)
+        func plain(_ text: String) -> Bool {
+            text.utf8.allSatisfy { $0 < 0x80 && ($0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "=") || ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a)) }
+        }
+        guard case .object(let members) = file, members.count == 4, let readable = members["report"], readable != .null,
+            members["payload"]?.stringValue == payloadText, members["protected"]?.stringValue == signed.protectedHeader,
+            members["signature"]?.stringValue == signatureText, plain(signed.protectedHeader)
+        else {
+            return String(decoding: file.canonicalData, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(signed.payload.count * 7 / 3 + 200)
+        out.append(contentsOf: Array("{\"payload\":\"\(payloadText)\",\"protected\":\"\(signed.protectedHeader)\",\"report\":".utf8))
+        out.append(contentsOf: signed.payload)
+        out.append(contentsOf: Array(",\"signature\":\"\(signatureText)\"}".utf8))
+        return String(decoding: out, as: UTF8.self)
+    }
+
     public init?(text: String) {
         let bytes = Array(text.utf8)
         var index = 0
@@ -339,7 +361,9 @@ public enum ReportVerifier {
         guard let document = try? JSONValue.parse(payload), document.canonicalData == payload else {
             throw fail(.badPayload, "the signed payload is not canonical JSON")
         }
-        if let readable, readable.canonicalData != payload {
+        // The same value as the signed document (whose canonical bytes are the payload): the
+        // same canonical bytes, without writing them again.
+        if let readable, readable != document {
             throw fail(.readableCopyAltered, "the signature is valid, but the readable \"report\" copy differs from what was signed; trust only the payload")
         }
         let signed = SignedReport(payload: payload, protectedHeader: protected, signature: signature, document: document)

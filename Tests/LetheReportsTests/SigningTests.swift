@@ -62,6 +62,9 @@ import Testing
         let signed = try SignedReport.sign(ReportSamples.certificate(), type: SignedReport.certificateType, key: Self.key)
         let canonical = String(decoding: try JSONValue.parse(signed.fileData).canonicalData, as: UTF8.self)
         let parts = try #require(CanonicalReportFile(text: canonical))
+        // Assembled from the verified parts, the same text as canonicalizing the whole file.
+        let full0 = try ReportVerifier.verify(fileData: signed.fileData, trusted: [Self.key.publicJWK])
+        #expect(CanonicalReportFile.text(of: try JSONValue.parse(signed.fileData), verified: full0.signed) == canonical)
         #expect(parts.payload == signed.payload && parts.protectedHeader == signed.protectedHeader)
         let fast = try ReportVerifier.verify(canonicalFileText: canonical, trusted: [Self.key.publicJWK])
         let full = try ReportVerifier.verify(fileData: signed.fileData, trusted: [Self.key.publicJWK])
