@@ -108,8 +108,12 @@ public struct HubVerification: Sendable {
         var document: JSONValue = .null
         if let jwk = Self.key(jwkText) {
             do throws(ReportVerificationError) {
-                let verified = try canonical != nil
-                    ? ReportVerifier.verify(canonicalFileText: fileText, trusted: [jwk]) : ReportVerifier.verify(file: file ?? .null, trusted: [jwk])
+                let verified: VerifiedReport
+                if let canonical {
+                    verified = try ReportVerifier.verify(canonical, trusted: [jwk])
+                } else {
+                    verified = try ReportVerifier.verify(file: file ?? .null, trusted: [jwk])
+                }
                 signatureValid = verified.reportId == id
                 signedDigest = verified.signed.digest
                 document = verified.signed.document

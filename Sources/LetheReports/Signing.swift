@@ -239,30 +239,33 @@ public struct CanonicalReportFile: Sendable {
     }
 
     public init?(text: String) {
-        let bytes = Array(text.utf8)
+        var text = text
+        guard let parts = text.withUTF8({ Self.read($0) }) else { return nil }
+        (payloadText, protectedHeader, signatureText, payload) = parts
+    }
+
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>) -> (String, String, String, Data)? {
         var index = 0
-        func literal(_ expected: String) -> Bool {
-            let utf8 = Array(expected.utf8)
-            guard bytes.count - index >= utf8.count, bytes[index..<(index + utf8.count)].elementsEqual(utf8) else { return false }
-            index += utf8.count
+        func literal(_ expected: StaticString) -> Bool {
+            let count = expected.utf8CodeUnitCount
+            guard bytes.count - index >= count, memcmp(bytes.baseAddress! + index, expected.utf8Start, count) == 0 else { return false }
+            index += count
             return true
         }
         func plainString() -> String? {
             let start = index
             while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-            return String(decoding: bytes[start..<index], as: UTF8.self)
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         }
-        guard literal("{\"payload\":\""), let payloadText = plainString(), literal("\",\"protected\":\""),
+        guard bytes.count > 0, literal("{\"payload\":\""), let payloadText = plainString(), literal("\",\"protected\":\""),
             let protected = plainString(), literal("\",\"report\":"), let payload = Base64URL.decode(payloadText),
-            bytes.count - index >= payload.count, bytes[index..<(index + payload.count)].elementsEqual(payload)
+            !payload.isEmpty, bytes.count - index >= payload.count,
+            payload.withUnsafeBytes({ memcmp(bytes.baseAddress! + index, $0.baseAddress!, payload.count) == 0 })
         else { return nil }
         index += payload.count
         guard literal(",\"signature\":\""), let signatureText = plainString(), literal("\"}"), index == bytes.count else { return nil }
-        self.payloadText = payloadText
-        protectedHeader = protected
-        self.signatureText = signatureText
-        self.payload = payload
+        return (payloadText, protected, signatureText, payload)
     }
 }
 
@@ -312,7 +315,13 @@ public enum ReportVerifier {
     /// path, which names what is wrong.
     public static func verify(canonicalFileText text: String, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
         guard let parts = CanonicalReportFile(text: text) else { return try verify(fileData: Data(text.utf8), trusted: trusted) }
-        return try verify(
+        return try verify(parts, trusted: trusted)
+    }
+
+    /// Verifies a report file already read as ``CanonicalReportFile`` (its readable copy is the
+    /// payload by construction).
+    public static func verify(_ parts: CanonicalReportFile, trusted: [PublicJWK]) throws(ReportVerificationError) -> VerifiedReport {
+        try verify(
             payloadText: parts.payloadText, payload: parts.payload, protected: parts.protectedHeader, signatureText: parts.signatureText,
             readable: nil, trusted: trusted)
     }

@@ -94,6 +94,10 @@ import Testing
         #expect(reason(String(canonical.prefix(canonical.utf8.count / 2))) == .unreadable)
         #expect(reason(canonical + " ") == nil)
         #expect(reason(canonical + "x") == .unreadable)
+        // Empty or odd members: never the fast path, never a crash.
+        #expect(CanonicalReportFile(text: "") == nil)
+        #expect(reason(#"{"payload":"","protected":"","report":,"signature":""}"#) == .unreadable)
+        #expect(reason(#"{"payload":"","protected":"","report":null,"signature":""}"#) == .badHeader)
     }
 
     @Test func tamperingIsRejectedWithTheReason() throws {
