@@ -177,6 +177,17 @@ public final class HubDatabase: Sendable {
         }
     }
 
+    /// Rows of a prepared statement (parsed and planned once per connection), with the deadline.
+    public func rows<Statement: PostgresPreparedStatement>(_ what: String, prepared statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        let client = client
+        return try await withDeadline(what) {
+            var rows: [Statement.Row] = []
+            for try await row in try await client.execute(statement) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// Runs a statement, with the deadline.
     public func execute(_ what: String, _ query: PostgresQuery) async throws {
         let client = client

@@ -206,14 +206,15 @@ public struct HubIngest: Sendable {
         let r = item.record
         let ids = item.reports.map(\.id), kinds = item.reports.map(\.kind), kids = item.reports.map(\.kid), digests = item.reports.map(\.digest)
         let issued = item.reports.map { $0.issuedAt.map(Self.iso8601) ?? "" }, files = item.reports.map(\.file)
-        let rows = try await db.rows("ingest", """
-            SELECT hub_ingest(\(key)::text, \(item.station)::text, \(item.bodySHA256)::text, \(item.body)::text, \(r.sequence)::int,
-                \(r.reportId)::text, \(r.certificate?.id)::text, \(item.serial)::text, \(item.imei)::text, \(item.model)::text,
-                \(r.device.mediaType)::text, \(r.lot)::text, \(r.supplier)::text, \(r.grade)::text, \(item.certified)::boolean,
-                \(item.status)::text, \(r.batteryHealthPercent)::int, \(r.diagnosticsVerdict)::text, \(item.locks)::text[],
-                \(item.benchSeconds)::int, \(Self.date(iso8601: r.createdAt))::timestamptz, \(instance)::text, \(ids)::text[],
-                \(kinds)::text[], \(kids)::text[], \(digests)::text[], \(issued)::text[], \(files)::text[])
-            """, as: String.self)
+        // Interpolated for its bindings only (in IngestStatement's order); sent as a prepared
+        // statement, parsed once per connection.
+        let query: PostgresQuery = """
+            \(key) \(item.station) \(item.bodySHA256) \(item.body) \(r.sequence) \(r.reportId) \(r.certificate?.id) \(item.serial) \(item.imei)
+            \(item.model) \(r.device.mediaType) \(r.lot) \(r.supplier) \(r.grade) \(item.certified) \(item.status) \(r.batteryHealthPercent)
+            \(r.diagnosticsVerdict) \(item.locks) \(item.benchSeconds) \(Self.date(iso8601: r.createdAt)) \(instance) \(ids) \(kinds) \(kids)
+            \(digests) \(issued) \(files)
+            """
+        let rows = try await db.rows("ingest", prepared: IngestStatement(bindings: query.binds))
         switch rows.first ?? "" {
         case "stored": return Receipt(recordId: key, duplicate: false)
         case "duplicate": return Receipt(recordId: key, duplicate: true)
@@ -253,6 +254,23 @@ public struct HubIngest: Sendable {
 
     private static let plainStyle = Date.ISO8601FormatStyle()
     private static let fractionalStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+}
+
+/// `hub_ingest` as a prepared statement; `bindings` in the order of its parameters.
+struct IngestStatement: PostgresPreparedStatement {
+    typealias Row = String
+    static let sql = """
+        SELECT hub_ingest($1, $2, $3, $4, $5::int, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::int, $18, $19, $20::int, $21,
+            $22, $23, $24, $25, $26, $27, $28)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .text, .text, .text, .text, .int8, .text, .text, .text, .text, .text, .text, .text, .text, .text, .bool, .text, .int8, .text,
+        .textArray, .int8, .timestamptz, .text, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray,
+    ]
+    var bindings: PostgresBindings
+
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
 }
 
 /// The locks a refurb report's findings name (the station writes them as `PhoneLocks.blockers`).

@@ -160,13 +160,10 @@ public struct HubRegistry: Sendable {
 
     /// The credentials of station `id`, or nil when there is no such station (one query).
     public func credentials(id: String) async throws -> Credentials? {
-        let rows = try await db.rows("read station", """
-            SELECT s.hmac_secret, s.revoked_at, k.kid, k.jwk, k.added_at, k.retired_at, k.revoked_at
-            FROM station s LEFT JOIN station_key k ON k.station_id = s.id WHERE s.id = \(id)
-            """, as: (Data, Date?, String?, String?, Date?, Date?, Date?).self)
+        let rows = try await db.rows("read station", prepared: CredentialsStatement(id: id))
         guard let first = rows.first else { return nil }
         let keys = rows.compactMap { _, _, kid, text, added, retired, revoked -> HubStationKey? in
-            guard let kid, let text, let added, let jwk = try? JSONDecoder().decode(PublicJWK.self, from: Data(text.utf8)) else { return nil }
+            guard let kid, let text, let added, let jwk = HubVerification.key(text) else { return nil }
             return HubStationKey(kid: kid, stationId: id, jwk: jwk, addedAt: added, retiredAt: retired, revokedAt: revoked)
         }
         return Credentials(id: id, secret: SymmetricKey(data: first.0), revokedAt: first.1, keys: keys)
@@ -202,4 +199,23 @@ public struct HubRegistry: Sendable {
         guard let (name, role) = rows.first, let parsed = HubRole(rawValue: role) else { return nil }
         return (name, parsed)
     }
+}
+
+/// A station's secret and keys, read at every ingest: a prepared statement.
+struct CredentialsStatement: PostgresPreparedStatement {
+    typealias Row = (Data, Date?, String?, String?, Date?, Date?, Date?)
+    static let sql = """
+        SELECT s.hmac_secret, s.revoked_at, k.kid, k.jwk, k.added_at, k.retired_at, k.revoked_at
+        FROM station s LEFT JOIN station_key k ON k.station_id = s.id WHERE s.id = $1
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+    var id: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

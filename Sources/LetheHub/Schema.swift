@@ -165,7 +165,7 @@ public enum HubSchema {
             $$
             """,
         ]),
-        Migration(number: 5, name: "ingest's report check by index; lookups in one planned function", statements: [
+        Migration(number: 5, name: "ingest's report check by index", statements: [
             // Migration 4's clash check joined report with unnest(): its cached plan scanned the
             // whole report table on every ingest (perf: heap_getnextslot in PostgreSQL's
             // profile), so ingest slowed as the registry grew. Now one index probe per report.
@@ -206,25 +206,6 @@ public enum HubSchema {
                 ON CONFLICT (id) DO NOTHING;
                 INSERT INTO outbox (record_id) VALUES (p_id);
                 RETURN 'stored';
-            END
-            $$
-            """,
-            // A lookup's plan is made once per connection (PL/pgSQL caches it), not parsed and
-            // planned again for every buyer's request.
-            """
-            CREATE FUNCTION hub_lookup(p_id text)
-            RETURNS TABLE (o_kind text, o_station text, o_station_name text, o_kid text, o_jwk text, o_retired timestamptz,
-                o_revoked timestamptz, o_file text, o_received timestamptz, o_record text, o_sample_state text, o_checked_by text,
-                o_checked_at timestamptz, o_result text)
-            LANGUAGE plpgsql STABLE AS $$
-            BEGIN
-                RETURN QUERY
-                SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
-                       si.state, si.checked_by, si.checked_at, si.result
-                FROM report r JOIN station s ON s.id = r.station_id JOIN station_key k ON k.kid = r.kid
-                LEFT JOIN LATERAL (SELECT x.state, x.checked_by, x.checked_at, x.result FROM sample_item x
-                                   WHERE x.record_id = r.record_id ORDER BY x.sample_id DESC LIMIT 1) si ON true
-                WHERE r.id = p_id;
             END
             $$
             """,

@@ -1,6 +1,7 @@
 import Foundation
 import LetheCore
 import LetheReports
+import PostgresNIO
 import Synchronization
 
 /// What the hub knows of one report, as `GET /v1/reports/{id}` answers and the verify page shows.
@@ -48,17 +49,59 @@ public struct HubReportView: Encodable, Sendable {
         case digest, digestMatches, method, category, manufacturer, model, serial, mediaType, issuedAt, receivedAt, sample
     }
 
-    /// The JSON answer: the view's members, then `file` (the stored text, not re-encoded).
+    /// The JSON answer: the view's members (sorted, absent when nil, as `JSONEncoder` with
+    /// sorted keys writes them), then `file` (the stored text, not re-encoded). Written with
+    /// the canonical writer, not `JSONEncoder`: this is every buyer's lookup.
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
+        var members: [String: JSONValue] = [
+            "reportId": .string(reportId), "kind": .string(kind), "verdict": .string(verdict), "certified": .bool(certified),
+            "station": .string(station), "stationName": .string(stationName), "keyId": .string(keyId), "keyStatus": .string(keyStatus),
+            "flags": .array(flags.map(JSONValue.string)), "signatureValid": .bool(signatureValid), "digest": .string(digest),
+            "receivedAt": .string(receivedAt),
+        ]
+        let optional: [(String, String?)] = [
+            ("status", status), ("grade", grade), ("keyRevokedAt", keyRevokedAt), ("method", method), ("category", category),
+            ("manufacturer", manufacturer), ("model", model), ("serial", serial), ("mediaType", mediaType), ("issuedAt", issuedAt),
+        ]
+        for case let (name, value?) in optional { members[name] = .string(value) }
+        if let digestMatches { members["digestMatches"] = .bool(digestMatches) }
+        if let sample {
+            var fields: [String: JSONValue] = ["state": .string(sample.state)]
+            for case let (name, value?) in [("checkedBy", sample.checkedBy), ("checkedAt", sample.checkedAt), ("result", sample.result)] {
+                fields[name] = .string(value)
+            }
+            members["sample"] = .object(fields)
+        }
+        var data = JSONValue.object(members).canonicalData
         data.removeLast()  // "}"
         data.append(contentsOf: Array(",\"file\":".utf8))
         data.append(contentsOf: Array((fileText.isEmpty ? "null" : fileText).utf8))
         data.append(UInt8(ascii: "}"))
         return data
     }
+}
+
+/// A lookup's one query, prepared: parsed and planned once per connection, not per request.
+struct LookupStatement: PostgresPreparedStatement {
+    typealias Row = (String, String, String, String, String, Date?, Date?, String, Date, String, String?, String?, Date?, String?)
+    static let sql = """
+        SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
+               si.state, si.checked_by, si.checked_at, si.result
+        FROM report r JOIN station s ON s.id = r.station_id JOIN station_key k ON k.kid = r.kid
+        LEFT JOIN LATERAL (SELECT x.state, x.checked_by, x.checked_at, x.result FROM sample_item x
+                           WHERE x.record_id = r.record_id ORDER BY x.sample_id DESC LIMIT 1) si ON true
+        WHERE r.id = $1
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+    var id: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// A stored report's JWS members, as text.
@@ -86,9 +129,7 @@ public struct HubVerification: Sendable {
     /// The view of report `id`, or nil when the hub has none. `digest` is the QR code's `d`.
     public func lookup(id: String, digest: String?) async throws -> HubReportView? {
         guard ReportID.isValid(id) else { return nil }
-        let rows = try await db.rows("lookup report", """
-            SELECT * FROM hub_lookup(\(id)::text)
-            """, as: (String, String, String, String, String, Date?, Date?, String, Date, String, String?, String?, Date?, String?).self)
+        let rows = try await db.rows("lookup report", prepared: LookupStatement(id: id))
         guard let (kind, station, stationName, kid, jwkText, retired, revoked, fileText, received, _, sampleState, checkedBy, checkedAt, sampleResult) = rows.first else {
             return nil
         }
