@@ -291,6 +291,31 @@ public enum ProfileLoader {
         return try parse(text, file: file)
     }
 
+    /// Where administrators put their own profiles on an installed station.
+    public static let systemDirectory = "/etc/lethe/profiles"
+
+    /// The profiles compiled into the binary (``EmbeddedProfiles``); their source reads
+    /// `built-in:NAME.yaml`.
+    public static func loadEmbedded() throws(ConfigError) -> [Profile] {
+        var profiles: [Profile] = []
+        for (name, text) in EmbeddedProfiles.files { profiles.append(try parse(text + "\n", file: "built-in:\(name)")) }
+        return profiles
+    }
+
+    /// The profiles used when no directory is named: the built-in ones, where a profile of the
+    /// same name in `directory` (when it exists) replaces a built-in one and a new name adds
+    /// one. A profile there that does not parse is an error naming its file, line and field.
+    public static func loadDefaults(overrides directory: String = systemDirectory) throws(ConfigError) -> [Profile] {
+        var profiles = try loadEmbedded()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else { return profiles }
+        for profile in try loadDirectory(directory) {
+            profiles.removeAll { $0.name == profile.name }
+            profiles.append(profile)
+        }
+        return profiles
+    }
+
     /// Loads every `*.yaml` in a directory; names must be unique.
     public static func loadDirectory(_ directory: String) throws(ConfigError) -> [Profile] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else {

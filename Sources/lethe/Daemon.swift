@@ -16,7 +16,7 @@ struct Daemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the bench: detect devices, erase them as their profile says, certify, serve the API and dashboard.",
         discussion: """
-            Embedded defaults: state (store, key, station.json, bays.json) in ./var, reports in ./var/reports, profiles from ./profiles, HTTP on 127.0.0.1:8765 (dashboard at /, API under /api/v1, public verify page at /verify/{id}). SIGTERM or SIGINT stops it gracefully: running erases stop at a block boundary and are recorded as aborted, never certified.
+            Embedded defaults: state (store, key, station.json, bays.json) in $STATE_DIRECTORY, or /var/lib/lethe under systemd, else ./var; reports in its reports/; the built-in profiles (with /etc/lethe/profiles over them), HTTP on 127.0.0.1:8765 (dashboard at /, API under /api/v1, public verify page at /verify/{id}). SIGTERM or SIGINT stops it gracefully: running erases stop at a block boundary and are recorded as aborted, never certified.
 
             --demo creates a 256 MiB loop-backed demo drive (removed at exit) and, if the station has no key yet, its key; the demo-loop profile erases and certifies the drive by itself.
             """)
@@ -106,8 +106,8 @@ struct Daemon: AsyncParsableCommand {
         var profiles = profiles
         var listen = listen
         if let file {
-            if state.directory == "var", let dir = file.stateDirectory { state.directory = dir }
-            if profiles.directory == "profiles", let dir = file.profilesDirectory { profiles.directory = dir }
+            if state.explicitDirectory == nil, let dir = file.stateDirectory { state.directory = dir }
+            if profiles.directory == nil, let dir = file.profilesDirectory { profiles.directory = dir }
             if listen == "127.0.0.1:8765", let address = file.listen { listen = address }
         }
         let address: (host: String, port: Int)

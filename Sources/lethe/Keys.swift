@@ -5,8 +5,27 @@ import LetheReports
 
 /// Where the station keeps its state (key, config, bay map).
 struct StateOptions: ParsableArguments {
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("The station's state directory (keys/, station.json).", valueName: "dir"))
-    var directory = "var"
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp("The station's state directory: keys/, station.json, the store, reports/ (default: $STATE_DIRECTORY, or /var/lib/lethe under systemd, else ./var).", valueName: "dir"))
+    var explicitDirectory: String?
+
+    /// The state directory: `--state-dir`, else ``defaultDirectory``.
+    var directory: String {
+        get { explicitDirectory ?? Self.defaultDirectory }
+        set { explicitDirectory = newValue }
+    }
+
+    /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`; the first when it lists several), else
+    /// `/var/lib/lethe` when systemd itself started this process (`$INVOCATION_ID` and systemd
+    /// as the parent: a shell or CI job that merely inherited the variable is not that), else
+    /// `./var`.
+    static var defaultDirectory: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let listed = environment["STATE_DIRECTORY"], let first = listed.split(separator: ":").first { return String(first) }
+        if environment["INVOCATION_ID"] != nil, getppid() == 1 { return "/var/lib/lethe" }
+        return "var"
+    }
 
     /// `station.json`, or the defaults when there is none. A file that does not parse is an
     /// error naming it and the field.

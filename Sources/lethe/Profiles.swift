@@ -3,14 +3,18 @@ import Foundation
 import LetheConfig
 import LetheCore
 
-/// Where the profiles are.
+/// Where the profiles are: a directory named with `--profiles` (or the station file's
+/// `profiles:`), else the built-in profiles with `/etc/lethe/profiles` over them.
 struct ProfileOptions: ParsableArguments {
-    @Option(name: .customLong("profiles"), help: ArgumentHelp("The profiles directory.", valueName: "dir"))
-    var directory = "profiles"
+    @Option(
+        name: .customLong("profiles"),
+        help: ArgumentHelp("Use only the profiles in DIR (default: the built-in profiles, each replaced or added to by /etc/lethe/profiles).", valueName: "dir"))
+    var directory: String?
 
     func load() throws(LetheError) -> [Profile] {
         do {
-            return try ProfileLoader.loadDirectory(directory)
+            if let directory { return try ProfileLoader.loadDirectory(directory) }
+            return try ProfileLoader.loadDefaults()
         } catch {
             throw LetheError(.invalidArgument, path: error.location, error.detail)
         }
@@ -19,7 +23,7 @@ struct ProfileOptions: ParsableArguments {
     func named(_ name: String) throws(LetheError) -> Profile {
         let profiles = try load()
         guard let profile = profiles.first(where: { $0.name == name }) else {
-            throw LetheError(.invalidArgument, path: directory, "no profile named \"\(name)\"; profiles: \(profiles.map(\.name).joined(separator: ", "))")
+            throw LetheError(.invalidArgument, path: directory ?? "built-in profiles", "no profile named \"\(name)\"; profiles: \(profiles.map(\.name).joined(separator: ", "))")
         }
         return profile
     }
@@ -27,18 +31,27 @@ struct ProfileOptions: ParsableArguments {
 
 struct Profiles: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List, show and check erase profiles (profiles/*.yaml).",
-        discussion: "A profile matches devices (transport, rotation, model…) and says what runs on them: SMART, method, verification, thresholds, and whether the job starts by itself. Schema: profiles/README.md.",
+        abstract: "List, show and check erase profiles.",
+        discussion: """
+            A profile matches devices (transport, rotation, model…) and says what runs on them: SMART, method, verification, \
+            thresholds, and whether the job starts by itself. The binary carries the shipped profiles; a file of the same name \
+            in /etc/lethe/profiles replaces one, a new name adds one, and --profiles DIR uses only DIR. Schema: profiles/README.md.
+
+            Examples:
+              lethe profiles list                         every profile, and where it came from
+              lethe profiles show hdd
+              lethe profiles check /etc/lethe/profiles/lab.yaml
+            """,
         subcommands: [List.self, Show.self, Check.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per profile.")
+        static let configuration = CommandConfiguration(abstract: "One line per profile, with the file it came from (built-in:NAME.yaml for the built-in ones).")
         @OptionGroup var profiles: ProfileOptions
 
         func run() throws {
             do throws(LetheError) {
                 for p in try profiles.load().sorted(by: { ($0.priority, $0.name) > ($1.priority, $1.name) }) {
-                    print("\(p.name.padding(toLength: 12, withPad: " ", startingAt: 0)) priority \(String(p.priority).padding(toLength: 3, withPad: " ", startingAt: 0)) \(p.resetsPhones ? "factory-reset" : p.method.name) verify=\(p.resetsPhones ? "state" : p.verification.rawValue) start=\(p.start.rawValue)  [\(p.match.summary)]")
+                    print("\(p.name.padding(toLength: 12, withPad: " ", startingAt: 0)) priority \(String(p.priority).padding(toLength: 3, withPad: " ", startingAt: 0)) \(p.resetsPhones ? "factory-reset" : p.method.name) verify=\(p.resetsPhones ? "state" : p.verification.rawValue) start=\(p.start.rawValue)  [\(p.match.summary)]  from \(p.source)")
                 }
             } catch {
                 throw Output.fail(error, json: false)
