@@ -58,6 +58,44 @@ public struct EventHeartbeatService: Service {
     }
 }
 
+/// systemd's side of the daemon (`Type=notify`): `WATCHDOG=1` every half `WatchdogSec=`
+/// while the bench answers (its job list is read each time, so a bench wedged on its lock stops
+/// the pings and systemd restarts the daemon), and `STOPPING=1` as soon as a graceful shutdown
+/// begins. `READY=1` is sent by the daemon once the HTTP server listens. Without systemd it
+/// does nothing.
+public struct SystemdWatchdogService: Service {
+    let notifier: SystemdNotifier
+    let bench: Bench
+
+    /// Creates the service.
+    public init(notifier: SystemdNotifier, bench: Bench) {
+        self.notifier = notifier
+        self.bench = bench
+    }
+
+    public func run() async throws {
+        let notifier = notifier
+        // A service that returns early ends the whole group: without systemd, wait for the end.
+        guard notifier.isActive else {
+            try? await gracefulShutdown()
+            return
+        }
+        try? await withGracefulShutdownHandler {
+            guard let interval = notifier.watchdogInterval else {
+                try await gracefulShutdown()
+                return
+            }
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                _ = bench.jobs.count
+                notifier.notify("WATCHDOG=1")
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            }
+        } onGracefulShutdown: {
+            notifier.notify("STOPPING=1\nSTATUS=stopping: running erases end at a block boundary, recorded as aborted")
+        }
+    }
+}
+
 /// Follows the adb server's device list (`host:track-devices`) on a thread of its own and
 /// docks each phone: ready phones get a job as their profile says; a phone waiting for
 /// USB-debugging approval is listed, protected, with what to do. When the server is missing

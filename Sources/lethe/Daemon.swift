@@ -203,16 +203,18 @@ struct Daemon: AsyncParsableCommand {
         }
         let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
         let shown = listen
+        let notifier = SystemdNotifier()
         let app = Application(
             router: HTTPServer.router(bench: bench, store: store, trusted: trusted, tokens: tokens),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "lethe"),
             onServerRunning: { [demoToken, shown] _ in
                 log("serving http://\(shown)/ (dashboard), /api/v1, /verify/{id}")
                 if let demoToken { log("demo: open http://\(shown)/#token=\(demoToken) (a technician token, made for this run)") }
+                if let error = notifier.notify("READY=1\nSTATUS=serving http://\(shown)/") { log("systemd: \(error)") }
             },
             logger: logger)
         let group = ServiceGroup(
-            services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), app]
+            services: [DeviceWatchService(bench: bench, bays: bays), EventHeartbeatService(hub: bench.events), SystemdWatchdogService(notifier: notifier, bench: bench), app]
                 + (delivery.map { [CatalogDeliveryService(delivery: $0)] } ?? [])
                 + (settings.adb.map { [PhoneWatchService(bench: bench, client: $0, bays: bays)] } ?? [])
                 + (settings.iphones.map { [IPhoneWatchService(bench: bench, host: $0)] } ?? []),

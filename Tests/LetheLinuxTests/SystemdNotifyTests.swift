@@ -1,0 +1,79 @@
+import Foundation
+import LetheLinux
+import Testing
+
+/// The daemon as a `Type=notify` unit: READY=1 once it serves, WATCHDOG=1 while the bench
+/// answers, STOPPING=1 when SIGTERM starts the graceful stop. systemd's side is a datagram
+/// socket of the test's own, named by NOTIFY_SOCKET as systemd names its socket.
+@Suite struct SystemdNotifyTests {
+    @Test func theEnvironmentIsReadAsSystemdMeansIt() {
+        #expect(!SystemdNotifier(environment: [:]).isActive)
+        #expect(SystemdNotifier(environment: [:]).notify("READY=1") == nil)
+        let ours = SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "42"], pid: 42)
+        #expect(ours.watchdogInterval == .seconds(15))
+        // The watchdog is for another process (a parent shell), or there is none.
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "41"], pid: 42).watchdogInterval == nil)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": "/run/x"]).watchdogInterval == nil)
+        #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "30000000"]).watchdogInterval == nil)
+    }
+
+    /// `systemd-analyze verify` on deploy/lethe.service, its binary pointed at this build:
+    /// no error and no warning (an unknown or misspelt key is only a warning to systemd).
+    @Test(.enabled(if: Host.which("systemd-analyze") != nil)) func theUnitVerifies() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let unit = try String(contentsOf: repo.appendingPathComponent("deploy/lethe.service"), encoding: .utf8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-unit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try unit.replacingOccurrences(of: "/usr/local/bin/lethe", with: Host.lethe).write(toFile: "\(dir)/lethe.service", atomically: true, encoding: .utf8)
+        let verified = try Host.run("systemd-analyze", ["verify", "\(dir)/lethe.service"])
+        #expect(verified.status == 0 && verified.stderr.isEmpty && verified.stdout.isEmpty, "\(verified.stdout)\(verified.stderr)")
+        #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec="))
+    }
+
+    @Test func theDaemonSaysReadyAliveAndStopping() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-notify-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let socketPath = "\(dir)/notify"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var messages: [String] = []
+        func receive(until seconds: Double, _ done: ([String]) -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while Date() < deadline {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+                if done(messages) { return true }
+            }
+            return done(messages)
+        }
+
+        let state = "\(dir)/state"
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let port = Host.freePort()
+        let daemon = try LineWatcher(
+            Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--listen", "127.0.0.1:\(port)"],
+            environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"])
+        defer { daemon.stop() }
+        let alive = receive(until: 30) { got in
+            got.contains { $0.hasPrefix("READY=1") } && got.filter { $0 == "WATCHDOG=1" }.count >= 2
+        }
+        #expect(alive, "\(messages) \(daemon.stderr)")
+        let ready = messages.first { $0.hasPrefix("READY=1") } ?? ""
+        #expect(ready.contains("STATUS=serving http://127.0.0.1:\(port)/"), "\(ready)")
+        daemon.process.terminate()
+        #expect(receive(until: 20) { $0.contains { $0.hasPrefix("STOPPING=1") } }, "\(messages) \(daemon.stderr)")
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0, "\(daemon.stderr)")
+    }
+}
