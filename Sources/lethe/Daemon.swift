@@ -91,7 +91,13 @@ struct Daemon: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "lethe")
         logger.logLevel = .info
-        let log: @Sendable (String) -> Void = { message in Output.err("lethe: \(message)") }
+        // Under systemd with stderr on the journal, each line also carries DEVICE and JOB_ID
+        // fields (journalctl -u lethe JOB_ID=...); elsewhere, plain lines on stderr.
+        let journal = JournalWriter()
+        let log: @Sendable (String) -> Void = { message in
+            if let journal, journal.log(message) { return }
+            Output.err("lethe: \(message)")
+        }
 
         var file: DaemonConfig?
         if let config {

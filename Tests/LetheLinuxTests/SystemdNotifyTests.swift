@@ -1,4 +1,5 @@
 import Foundation
+import LetheCore
 import LetheLinux
 import Testing
 
@@ -75,5 +76,80 @@ import Testing
         #expect(receive(until: 20) { $0.contains { $0.hasPrefix("STOPPING=1") } }, "\(messages) \(daemon.stderr)")
         daemon.process.waitUntilExit()
         #expect(daemon.process.terminationStatus == 0, "\(daemon.stderr)")
+    }
+}
+
+/// journald's side: the daemon's lines as native-protocol entries with DEVICE and JOB_ID, when
+/// (and only when) its stderr is the stream `$JOURNAL_STREAM` names.
+@Suite struct JournalTests {
+    @Test func linesAndEntriesAreReadAsJournaldReadsThem() {
+        let line = LogLine("/dev/sdb: job 01KAQ2M7Y8Z3B4C5D6E7F8G9H0: erasing with zero")
+        #expect(line.device == "/dev/sdb" && line.jobId == "01KAQ2M7Y8Z3B4C5D6E7F8G9H0")
+        #expect(LogLine("ios:00008030-001: phone docked").device == "ios:00008030-001")
+        let other = LogLine("serving http://127.0.0.1:8765/ (dashboard)")
+        #expect(other.device == nil && other.jobId == nil)
+        #expect(LogLine("/dev/sdb: job not-an-id: x").jobId == nil)
+        let entry = JournalWriter.encode([("MESSAGE", "two\nlines"), ("JOB_ID", "X"), ("bad name", "dropped")])
+        var expected = Array("MESSAGE\n".utf8) + [9, 0, 0, 0, 0, 0, 0, 0] + Array("two\nlines\n".utf8)
+        expected += Array("JOB_ID=X\n".utf8)
+        #expect(entry == expected)
+        // Not the journal's stream: no writer, plain stderr.
+        #expect(JournalWriter(environment: [:]) == nil)
+        #expect(JournalWriter(environment: ["JOURNAL_STREAM": "1:2"]) == nil)
+    }
+
+    @Test(.enabled(if: Host.canLoop)) func theDemoJobIsFoundByItsJobId() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-journal-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let socketPath = "\(dir)/journal"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+
+        // stderr is a file; JOURNAL_STREAM names it, as systemd names the journal's stream.
+        let errPath = "\(dir)/stderr"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let errHandle = try #require(FileHandle(forWritingAtPath: errPath))
+        var status = stat()
+        #expect(fstat(errHandle.fileDescriptor, &status) == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Host.lethe)
+        process.arguments = ["daemon", "--demo", "--no-phones", "--state-dir", "\(dir)/state", "--listen", "127.0.0.1:\(Host.freePort())"]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)", "LETHE_JOURNAL_SOCKET": socketPath,
+        ]) { $1 }
+        process.standardError = errHandle
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { process.interrupt() }
+            process.waitUntilExit()
+        }
+        var entries: [String] = []
+        let deadline = Date().addingTimeInterval(60)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline, !entries.contains(where: { $0.contains("erased, certificate") }) {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { entries.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+        }
+        let certified = try #require(entries.first { $0.contains("erased, certificate") }, "\(entries) \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+        let fields = Dictionary(certified.split(separator: "\n").compactMap { line -> (String, String)? in
+            guard let eq = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+        }, uniquingKeysWith: { a, _ in a })
+        #expect(fields["SYSLOG_IDENTIFIER"] == "lethe" && fields["DEVICE"]?.hasPrefix("/dev/loop") == true, "\(fields)")
+        let job = try #require(fields["JOB_ID"])
+        // Every line about that job carries the field: journalctl -u lethe JOB_ID=... finds them all.
+        let aboutJob = entries.filter { $0.contains("job \(job)") }
+        #expect(aboutJob.count >= 2 && aboutJob.allSatisfy { $0.contains("JOB_ID=\(job)\n") }, "\(aboutJob)")
+        // Nothing of those lines went to stderr as well.
+        #expect(!((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").contains("erased, certificate"))
     }
 }

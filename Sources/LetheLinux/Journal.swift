@@ -1,0 +1,71 @@
+import Foundation
+import LetheCore
+
+/// journald's native protocol: one datagram per entry, `KEY=value` lines (a value holding a
+/// newline is sent as `KEY`, newline, its length as 64-bit little-endian, the bytes, newline).
+/// Used only when systemd connected stderr to the journal (`$JOURNAL_STREAM` names stderr's
+/// device and inode), so fields such as `JOB_ID` reach `journalctl -u lethe JOB_ID=…`.
+public struct JournalWriter: Sendable {
+    /// journald's socket (`$LETHE_JOURNAL_SOCKET` replaces it, for tests).
+    public let socketPath: String
+
+    /// The writer when stderr goes to the journal, else nil (write to stderr as usual).
+    public init?(environment: [String: String] = ProcessInfo.processInfo.environment, stderr descriptor: Int32 = STDERR_FILENO) {
+        guard let stream = environment["JOURNAL_STREAM"] else { return nil }
+        let parts = stream.split(separator: ":")
+        var status = stat()
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), fstat(descriptor, &status) == 0,
+            UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode
+        else { return nil }
+        socketPath = environment["LETHE_JOURNAL_SOCKET"] ?? "/run/systemd/journal/socket"
+    }
+
+    /// The datagram for `fields` (names are upper-case letters, digits and `_`; others are
+    /// dropped, as journald would).
+    public static func encode(_ fields: [(name: String, value: String)]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, value) in fields where !name.isEmpty && name.utf8.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) {
+            out.append(contentsOf: Array(name.utf8))
+            let bytes = Array(value.utf8)
+            if bytes.contains(0x0a) {
+                out.append(0x0a)
+                withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { out.append(contentsOf: $0) }
+                out.append(contentsOf: bytes)
+            } else {
+                out.append(UInt8(ascii: "="))
+                out.append(contentsOf: bytes)
+            }
+            out.append(0x0a)
+        }
+        return out
+    }
+
+    /// Sends one entry; false when journald did not take it (the caller writes to stderr).
+    public func send(_ fields: [(name: String, value: String)]) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
+        let payload = Self.encode(fields)
+        let sent = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return sent == payload.count
+    }
+
+    /// One log line of the daemon as an entry: the message, priority 6 (info), the identifier,
+    /// and `DEVICE` and `JOB_ID` when the line names them (``LogLine``).
+    public func log(_ message: String, identifier: String = "lethe") -> Bool {
+        let line = LogLine(message)
+        var fields: [(name: String, value: String)] = [("MESSAGE", "\(identifier): \(message)"), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", identifier)]
+        if let device = line.device { fields.append(("DEVICE", device)) }
+        if let job = line.jobId { fields.append(("JOB_ID", job)) }
+        return send(fields)
+    }
+}
