@@ -42,21 +42,8 @@ public struct JournalWriter: Sendable {
 
     /// Sends one entry; false when journald did not take it (the caller writes to stderr).
     public func send(_ fields: [(name: String, value: String)]) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
-        let payload = Self.encode(fields)
-        let sent = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return sent == payload.count
+        if case .sent = UnixDatagram.send(Self.encode(fields), to: socketPath, flags: Int32(MSG_NOSIGNAL)) { return true }
+        return false
     }
 
     /// One log line of the daemon as an entry: the message, priority 6 (info), the identifier,

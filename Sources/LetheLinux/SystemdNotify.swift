@@ -32,22 +32,36 @@ public struct SystemdNotifier: Sendable {
     @discardableResult
     public func notify(_ state: String) -> LetheError? {
         guard let socketPath else { return nil }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return LetheError(.ioFailure, path: socketPath, errno: ErrorNumber(errno), "cannot make a socket for sd_notify") }
-        defer { close(fd) }
+        let sent = UnixDatagram.send(Array(state.utf8), to: socketPath, flags: Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        if case .tooLong = sent { return LetheError(.invalidArgument, path: socketPath, "NOTIFY_SOCKET is longer than a socket path may be") }
+        guard case .failed(let code) = sent else { return nil }
+        return LetheError(.ioFailure, path: socketPath, errno: ErrorNumber(code), "sd_notify \(state.split(separator: "\n").first ?? "") was not delivered")
+    }
+}
+
+/// One datagram to a Unix socket (a path, or `@name` in the abstract namespace): sd_notify and
+/// journald both take their messages so.
+enum UnixDatagram {
+    enum Outcome {
+        case sent
+        case tooLong
+        case failed(Int32)
+    }
+
+    static func send(_ payload: [UInt8], to path: String, flags: Int32) -> Outcome {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(socketPath.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }  // the abstract namespace
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { return LetheError(.invalidArgument, path: socketPath, "NOTIFY_SOCKET is longer than a socket path may be") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
+        var bytes = Array(path.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return .tooLong }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes.first == 0 ? 0 : 1))
-        let payload = Array(state.utf8)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failed(errno) }
+        defer { close(fd) }
         let sent = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), $0, length) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, flags, $0, length) }
         }
-        guard sent == payload.count else { return LetheError(.ioFailure, path: socketPath, errno: ErrorNumber(errno), "sd_notify \(state.split(separator: "\n").first ?? "") was not delivered") }
-        return nil
+        return sent == payload.count ? .sent : .failed(errno)
     }
 }
