@@ -298,6 +298,22 @@ enum Hex {
     static func sha256(_ data: Data) -> String { encode(SHA256.hash(data: data)) }
 }
 
+/// A prepared statement whose one parameter, `$1`, is the text id of what it reads (a
+/// report, a station).
+protocol HubByIdStatement: PostgresPreparedStatement {
+    var id: String { get }
+}
+
+extension HubByIdStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+}
+
 extension PostgresConnection {
     /// A statement in a transaction (the async query, without a logger of its own).
     @discardableResult

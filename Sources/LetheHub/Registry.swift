@@ -202,20 +202,13 @@ public struct HubRegistry: Sendable {
 }
 
 /// A station's secret and keys, read at every ingest: a prepared statement.
-struct CredentialsStatement: PostgresPreparedStatement {
+struct CredentialsStatement: HubByIdStatement {
     typealias Row = (Data, Date?, String?, String?, Date?, Date?, Date?)
     static let sql = """
         SELECT s.hmac_secret, s.revoked_at, k.kid, k.jwk, k.added_at, k.retired_at, k.revoked_at
         FROM station s LEFT JOIN station_key k ON k.station_id = s.id WHERE s.id = $1
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text]
     var id: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

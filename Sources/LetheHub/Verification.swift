@@ -82,7 +82,7 @@ public struct HubReportView: Encodable, Sendable {
 }
 
 /// A lookup's one query, prepared: parsed and planned once per connection, not per request.
-struct LookupStatement: PostgresPreparedStatement {
+struct LookupStatement: HubByIdStatement {
     typealias Row = (String, String, String, String, String, Date?, Date?, String, Date, String, String?, String?, Date?, String?)
     static let sql = """
         SELECT r.kind, r.station_id, s.name, r.kid, k.jwk, k.retired_at, k.revoked_at, r.file, r.received_at, r.record_id,
@@ -92,14 +92,7 @@ struct LookupStatement: PostgresPreparedStatement {
                            WHERE x.record_id = r.record_id ORDER BY x.sample_id DESC LIMIT 1) si ON true
         WHERE r.id = $1
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text]
     var id: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
