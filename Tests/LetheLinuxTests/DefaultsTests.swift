@@ -8,22 +8,10 @@ import Testing
     /// Runs `lethe` in `folder` with `environment` added (and INVOCATION_ID removed, so a test
     /// run under systemd tests the same thing).
     static func lethe(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> Host.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Host.lethe)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["INVOCATION_ID"] = nil
         if environment["STATE_DIRECTORY"] == nil { env["STATE_DIRECTORY"] = nil }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = Drain(out.fileHandleForReading), errData = Drain(err.fileHandleForReading)
-        process.waitUntilExit()
-        return Host.Result(status: process.terminationStatus, stdout: outData.text(), stderr: errData.text())
+        return try Host.run(Host.lethe, arguments, environment: env, directory: folder)
     }
 
     @Test func profilesAndStateWorkFromAnyFolder() throws {

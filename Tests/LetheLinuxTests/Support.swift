@@ -64,10 +64,16 @@ enum Host {
 
     /// Runs a program to completion (killed after `timeout` seconds).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 120, onStart: ((Process) -> Void)? = nil) throws -> Result {
+    /// `environment` replaces the test's own when given; `directory` is the working directory.
+    static func run(
+        _ executable: String, _ arguments: [String], timeout: Double = 120, environment: [String: String]? = nil, directory: String? = nil,
+        onStart: ((Process) -> Void)? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (which(executable) ?? executable))
         process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

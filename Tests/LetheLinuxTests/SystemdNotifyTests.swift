@@ -37,27 +37,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let socketPath = "\(dir)/notify"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var messages: [String] = []
-        func receive(until seconds: Double, _ done: ([String]) -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while Date() < deadline {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
-                if done(messages) { return true }
-            }
-            return done(messages)
-        }
+        let listener = try DatagramListener(path: socketPath)
 
         let state = "\(dir)/state"
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
@@ -66,14 +46,14 @@ import Testing
             Host.lethe, ["daemon", "--no-phones", "--state-dir", state, "--listen", "127.0.0.1:\(port)"],
             environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"])
         defer { daemon.stop() }
-        let alive = receive(until: 30) { got in
+        let alive = listener.receive(until: 30) { got in
             got.contains { $0.hasPrefix("READY=1") } && got.filter { $0 == "WATCHDOG=1" }.count >= 2
         }
-        #expect(alive, "\(messages) \(daemon.stderr)")
-        let ready = messages.first { $0.hasPrefix("READY=1") } ?? ""
+        #expect(alive, "\(listener.messages) \(daemon.stderr)")
+        let ready = listener.messages.first { $0.hasPrefix("READY=1") } ?? ""
         #expect(ready.contains("STATUS=serving http://127.0.0.1:\(port)/"), "\(ready)")
         daemon.process.terminate()
-        #expect(receive(until: 20) { $0.contains { $0.hasPrefix("STOPPING=1") } }, "\(messages) \(daemon.stderr)")
+        #expect(listener.receive(until: 20) { $0.contains { $0.hasPrefix("STOPPING=1") } }, "\(listener.messages) \(daemon.stderr)")
         daemon.process.waitUntilExit()
         #expect(daemon.process.terminationStatus == 0, "\(daemon.stderr)")
     }
@@ -103,15 +83,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let socketPath = "\(dir)/journal"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let listener = try DatagramListener(path: socketPath)
 
         // stderr is a file; JOURNAL_STREAM names it, as systemd names the journal's stream.
         let errPath = "\(dir)/stderr"
@@ -132,13 +104,8 @@ import Testing
             if process.isRunning { process.interrupt() }
             process.waitUntilExit()
         }
-        var entries: [String] = []
-        let deadline = Date().addingTimeInterval(60)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while Date() < deadline, !entries.contains(where: { $0.contains("erased, certificate") }) {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0 { entries.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
-        }
+        _ = listener.receive(until: 60) { $0.contains { $0.contains("erased, certificate") } }
+        let entries = listener.messages
         let certified = try #require(entries.first { $0.contains("erased, certificate") }, "\(entries) \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
         let fields = Dictionary(certified.split(separator: "\n").compactMap { line -> (String, String)? in
             guard let eq = line.firstIndex(of: "=") else { return nil }
@@ -152,4 +119,39 @@ import Testing
         // Nothing of those lines went to stderr as well.
         #expect(!((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").contains("erased, certificate"))
     }
+}
+
+/// A Unix datagram socket of the test's own, standing where systemd or journald listens; it
+/// keeps every message it receives.
+final class DatagramListener {
+    private let fd: Int32
+    private(set) var messages: [String] = []
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard bound == 0 else {
+            close(fd)
+            throw TestFailure("bind \(path): errno \(errno)")
+        }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Receives until `done` holds for the messages so far, or `seconds` pass; whether it held.
+    func receive(until seconds: Double, _ done: ([String]) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline, !done(messages) {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+        }
+        return done(messages)
+    }
+
+    deinit { close(fd) }
 }
