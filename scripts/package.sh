@@ -40,23 +40,27 @@ if [ -n "$missing" ]; then
 fi
 
 step() { echo "== package.sh: $*" >&2; }
+STAGE=$(mktemp -d)
+WORK=$(mktemp -d)
+trap 'rm -rf "$STAGE" "$WORK"' EXIT
 # Its own scratch folder: objects built for a static runtime must not mix with the dynamic
 # ones in .build (a later dynamic link there fails for want of -lCoreFoundation).
 build=(swift build -c "$CONFIGURATION" --static-swift-stdlib --scratch-path .build-package)
 step "swift build -c $CONFIGURATION --static-swift-stdlib (lethe, lethe-hub)"
 for product in lethe lethe-hub; do
-  "${build[@]}" --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] |^Building for|^Compiling|^Write ' || true
-  [ "${PIPESTATUS[0]}" = 0 ] || { echo "package.sh: the build of $product failed" >&2; exit 1; }
+  if ! "${build[@]}" --product "$product" > "$WORK/build.log" 2>&1; then
+    grep -E 'error:' -A3 "$WORK/build.log" | head -40 >&2
+    echo "package.sh: the build of $product failed (swift build -c $CONFIGURATION --static-swift-stdlib --scratch-path .build-package --product $product)" >&2
+    exit 1
+  fi
 done
 BIN=$("${build[@]}" --show-bin-path)
+[ -x "$BIN/lethe" ] && [ -x "$BIN/lethe-hub" ] || { echo "package.sh: no lethe or lethe-hub in $BIN" >&2; exit 1; }
 # A static runtime: nothing of the toolchain may be needed at run time.
 if ldd "$BIN/lethe" | grep -q '/opt/swift\|libswiftCore\|libFoundation'; then
   echo "package.sh: $BIN/lethe still links the Swift runtime dynamically" >&2; exit 1
 fi
-VERSION="$("$BIN/lethe" --version)-1"
-STAGE=$(mktemp -d)
-WORK=$(mktemp -d)
-trap 'rm -rf "$STAGE" "$WORK"' EXIT
+VERSION="$("$BIN/lethe" --version)-1" || { echo "package.sh: $BIN/lethe --version failed" >&2; exit 1; }
 chmod 0755 "$STAGE"
 
 step "staging lethe $VERSION"

@@ -3,14 +3,16 @@
 # QEMU hardware lab (real kernel, real udev, faulty disks, the fault campaign) and bounded
 # libFuzzer runs over every parser of untrusted input. Run as root on Debian 12.
 # Installs what it needs with apt-get. LETHE_SKIP_LAB=1 skips the lab (about 5 min);
-# LETHE_SKIP_FUZZ=1 skips fuzzing (about 2.5 min); LETHE_FUZZ_SECONDS sets seconds per parser.
+# LETHE_SKIP_FUZZ=1 skips fuzzing (about 2.5 min); LETHE_FUZZ_SECONDS sets seconds per parser;
+# LETHE_SKIP_PACKAGE=1 skips building the Debian package (about 5 min), and so its install tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils udev
       smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libusb-1.0-0-dev umockdev
       libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils
       python3 python3-cryptography python3-jsonschema libsqlite3-dev sqlite3 chromium curl adb
-      libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev postgresql"
+      libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev postgresql
+      dpkg-dev lintian debootstrap man-db"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
@@ -35,6 +37,13 @@ set +e
 swift build --build-tests > "$log" 2>&1
 status=$?
 grep -Ev '^\[[0-9]+/[0-9]+\] ' "$log"
+if [ "$status" = 0 ] && [ "$(id -u)" = 0 ] && [ "${LETHE_SKIP_PACKAGE:-0}" != 1 ]; then
+  # The Debian package that Tests/LabTests/PackageTests installs (debug build, static runtime,
+  # lintian must pass). It has to be built before `swift test` holds the .build folder.
+  bash scripts/package.sh --configuration debug --out .build-package/test-dist > "$log" 2>&1
+  status=$?
+  [ "$status" = 0 ] || { tail -40 "$log"; echo "test.sh: scripts/package.sh failed" >&2; }
+fi
 if [ "$status" = 0 ]; then
   # The per-test lines are kept in the log; failures, skips and the closing counts are shown.
   swift test --skip-build > "$log" 2>&1

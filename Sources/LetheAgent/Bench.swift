@@ -69,12 +69,15 @@ public final class Bench: Sendable {
     let state = Mutex(State())
     /// Log lines go here (stderr, journald-friendly).
     let log: @Sendable (String) -> Void
+    /// Bay and serial by device path, for the fields of the log's journal entries.
+    public let labels: DeviceLabels
 
     /// Creates a bench showing the store's most recent jobs (those a previous process left
     /// interrupted can be resumed).
-    public init(settings: BenchSettings, store: Store, log: @escaping @Sendable (String) -> Void) {
+    public init(settings: BenchSettings, store: Store, labels: DeviceLabels = DeviceLabels(), log: @escaping @Sendable (String) -> Void) {
         self.settings = settings
         self.store = store
+        self.labels = labels
         self.log = log
         let rows = (try? store.jobs().prefix(50).reversed()) ?? []
         state.withLock { s in
@@ -127,6 +130,7 @@ public final class Bench: Sendable {
 
     /// A device appeared: remember it, match a profile, and start or queue its job.
     public func deviceAppeared(_ device: DeviceRecord) {
+        labels.note(device)
         state.withLock { $0.devices[device.path] = device }
         events.publish(.device(device))
         do {

@@ -47,11 +47,19 @@ public struct JournalWriter: Sendable {
     }
 
     /// One log line of the daemon as an entry: the message, priority 6 (info), the identifier,
-    /// and `DEVICE` and `JOB_ID` when the line names them (``LogLine``).
-    public func log(_ message: String, identifier: String = "lethe") -> Bool {
+    /// `DEVICE` and `JOB_ID` when the line names them (``LogLine``), and `BAY` and `SERIAL`
+    /// when `label` knows them for that device.
+    public func log(
+        _ message: String, identifier: String = "lethe", label: (String) -> (bay: String?, serial: String?) = { _ in (nil, nil) }
+    ) -> Bool {
         let line = LogLine(message)
         var fields: [(name: String, value: String)] = [("MESSAGE", "\(identifier): \(message)"), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", identifier)]
-        if let device = line.device { fields.append(("DEVICE", device)) }
+        if let device = line.device {
+            fields.append(("DEVICE", device))
+            let known = label(device)
+            if let bay = known.bay { fields.append(("BAY", bay)) }
+            if let serial = known.serial { fields.append(("SERIAL", serial)) }
+        }
         if let job = line.jobId { fields.append(("JOB_ID", job)) }
         return send(fields)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import Synchronization
 
 /// The adb server on this machine: 127.0.0.1 and `ANDROID_ADB_SERVER_PORT` (else 5037), reached
 /// over TCP, and started with `adb start-server` (Debian package `adb`) when nothing listens.
@@ -32,6 +33,24 @@ public enum LocalADBServer {
             guard result.status == 0 else {
                 throw LetheError(.unavailable, path: adb, "adb start-server failed (exit \(result.status)): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
+            startedHere.withLock { _ = $0.insert(port) }
+        }
+    }
+
+    /// The ports of the servers this process started.
+    private static let startedHere = Mutex<Set<Int>>([])
+
+    /// Stops the server on `port` if this process started it (`adb -P PORT kill-server`, at
+    /// most 10 s), and says so; a server that someone else started is left running. The adb
+    /// server ignores SIGTERM, so without this a stopping daemon leaves it behind (under
+    /// systemd, the unit's stop waits out TimeoutStopSec and ends in SIGKILL).
+    public static func stopIfStartedHere(port: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard startedHere.withLock({ $0.remove(port) }) != nil, let adb = adbExecutable(environment: environment) else { return nil }
+        do throws(LetheError) {
+            let result = try Subprocess.run(adb, ["-P", String(port), "kill-server"], environment: environment, timeout: 10)
+            return result.status == 0 ? "stopped the adb server it started on 127.0.0.1:\(port)" : "adb kill-server failed (exit \(result.status))"
+        } catch {
+            return "adb kill-server: \(error.message)"
         }
     }
 }

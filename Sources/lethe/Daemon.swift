@@ -91,11 +91,12 @@ struct Daemon: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "lethe")
         logger.logLevel = .info
-        // Under systemd with stderr on the journal, each line also carries DEVICE and JOB_ID
-        // fields (journalctl -u lethe JOB_ID=...); elsewhere, plain lines on stderr.
+        // Under systemd with stderr on the journal, each line also carries DEVICE, JOB_ID, BAY
+        // and SERIAL fields (journalctl -u lethe JOB_ID=...); elsewhere, plain lines on stderr.
         let journal = JournalWriter()
+        let labels = DeviceLabels()
         let log: @Sendable (String) -> Void = { message in
-            if let journal, journal.log(message) { return }
+            if let journal, journal.log(message, label: { path in labels[path].map { ($0.bay, $0.serial) } ?? (nil, nil) }) { return }
             Output.err("lethe: \(message)")
         }
 
@@ -207,7 +208,7 @@ struct Daemon: AsyncParsableCommand {
                 starter: LocalADBServer.starter(port: port))
             settings.phoneWaitSeconds = max(1, phoneWaitSeconds)
         }
-        let bench = LetheAgent.Bench(settings: settings, store: store, log: log)
+        let bench = LetheAgent.Bench(settings: settings, store: store, labels: labels, log: log)
         let shown = listen
         let notifier = SystemdNotifier()
         let app = Application(
@@ -228,6 +229,7 @@ struct Daemon: AsyncParsableCommand {
         try await group.run()
         await settings.lookup?.shutdown()
         for job in bench.jobs where job.state == .running { _ = try? bench.abort(job.id) }
+        if settings.adb != nil, let stopped = LocalADBServer.stopIfStartedHere(port: adbPort ?? LocalADBServer.port()) { log("phones: \(stopped)") }
         log("stopped")
     }
 }

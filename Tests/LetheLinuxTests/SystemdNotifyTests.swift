@@ -1,5 +1,6 @@
 import Foundation
 import LetheCore
+import LetheAgent
 import LetheLinux
 import Testing
 
@@ -26,7 +27,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-unit-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try unit.replacingOccurrences(of: "/usr/local/bin/lethe", with: Host.lethe).write(toFile: "\(dir)/lethe.service", atomically: true, encoding: .utf8)
+        try unit.replacingOccurrences(of: "/usr/bin/lethe", with: Host.lethe).write(toFile: "\(dir)/lethe.service", atomically: true, encoding: .utf8)
         let verified = try Host.run("systemd-analyze", ["verify", "\(dir)/lethe.service"])
         #expect(verified.status == 0 && verified.stderr.isEmpty && verified.stdout.isEmpty, "\(verified.stdout)\(verified.stderr)")
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec="))
@@ -76,6 +77,31 @@ import Testing
         // Not the journal's stream: no writer, plain stderr.
         #expect(JournalWriter(environment: [:]) == nil)
         #expect(JournalWriter(environment: ["JOURNAL_STREAM": "1:2"]) == nil)
+    }
+
+    /// A line about a device the bench has seen carries its bay and serial; one about an
+    /// unknown device, or about none, carries neither.
+    @Test func entriesCarryTheBayAndSerialOfTheirDevice() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-labels-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let listener = try DatagramListener(path: "\(dir)/journal")
+        let stream = open("\(dir)/stderr", O_CREAT | O_WRONLY, 0o600)
+        defer { close(stream) }
+        var status = stat()
+        #expect(fstat(stream, &status) == 0)
+        let writer = try #require(JournalWriter(
+            environment: ["JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)", "LETHE_JOURNAL_SOCKET": "\(dir)/journal"], stderr: stream))
+        let labels = DeviceLabels()
+        labels.note(DeviceRecord(path: "/dev/sdb", kind: .drive, transport: .sata, serial: "S4EVNX0R123", bay: "Bay 3"))
+        let label: (String) -> (bay: String?, serial: String?) = { path in labels[path].map { ($0.bay, $0.serial) } ?? (nil, nil) }
+        #expect(writer.log("/dev/sdb: job 01KAQ2M7Y8Z3B4C5D6E7F8G9H0: erasing with zero", label: label))
+        #expect(writer.log("/dev/sdc: removed", label: label))
+        #expect(writer.log("serving http://127.0.0.1:8765/", label: label))
+        #expect(listener.receive(until: 10) { $0.count == 3 })
+        let entries = listener.messages
+        #expect(entries.first?.contains("BAY=Bay 3\nSERIAL=S4EVNX0R123\n") == true, "\(entries)")
+        #expect(entries.dropFirst().allSatisfy { !$0.contains("BAY=") && !$0.contains("SERIAL=") }, "\(entries)")
     }
 
     @Test(.enabled(if: Host.canLoop)) func theDemoJobIsFoundByItsJobId() throws {
