@@ -15,11 +15,20 @@ struct Stations: AsyncParsableCommand {
               lethe-hub stations add bench-07 --name "Bench 7" --jwk bench07.jwk --secret-file bench07.secret
               lethe-hub stations rotate bench-07 --jwk bench07-new.jwk      old reports stay valid
               lethe-hub stations revoke bench-07 --kid KID                  flags what it signs from now on
+
+            Examples:
+              lethe-hub stations add bench-07 --jwk bench07.jwk --secret-file bench07.secret
+              lethe-hub stations list --json
+              lethe-hub stations revoke bench-07
             """,
         subcommands: [Add.self, List.self, Rotate.self, Revoke.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enrol a station with its public key and HMAC secret.")
+        static let configuration = CommandConfiguration(abstract: "Enrol a station with its public key and HMAC secret.",
+            discussion: """
+                Examples:
+                  lethe-hub stations add bench-07 --name "Bench 7, Leeds" --jwk bench07.jwk --secret-file bench07.secret
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument(help: "The station's id, as its station config names it.") var id: String
         @Option(help: "A readable name (default: the id).") var name: String?
@@ -49,7 +58,12 @@ struct Stations: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every station and its keys.")
+        static let configuration = CommandConfiguration(abstract: "Every station and its keys.",
+            discussion: """
+                Examples:
+                  lethe-hub stations list
+                  lethe-hub stations list --json --database postgres://lethe@/lethe?host=/run/postgresql
+                """)
         @OptionGroup var db: DatabaseOption
         @Flag(help: "JSON instead of a table.") var json = false
 
@@ -67,7 +81,11 @@ struct Stations: AsyncParsableCommand {
     }
 
     struct Rotate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Give a station a new key; its old keys retire, and their reports stay valid.")
+        static let configuration = CommandConfiguration(abstract: "Give a station a new key; its old keys retire, and their reports stay valid.",
+            discussion: """
+                Examples:
+                  lethe-hub stations rotate bench-07 --jwk bench07-2027.jwk
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var id: String
         @Option(help: ArgumentHelp("The new public JWK.", valueName: "file")) var jwk: String
@@ -84,7 +102,12 @@ struct Stations: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke one key (--kid) or the whole station: nothing it signs is accepted, and reports that reach the hub after this are flagged.")
+            abstract: "Revoke one key (--kid) or the whole station: nothing it signs is accepted, and reports that reach the hub after this are flagged.",
+            discussion: """
+                Examples:
+                  lethe-hub stations revoke bench-07 --kid VGhpcyBpcyBhIGtleSB0aHVtYnByaW50
+                  lethe-hub stations revoke bench-07
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var id: String
         @Option(help: "Revoke only this key.") var kid: String?
@@ -105,11 +128,20 @@ struct Tokens: AsyncParsableCommand {
               lethe-hub tokens add alice --role qa       search, export, sample, scorecards
               lethe-hub tokens add ops --role admin      everything
               lethe-hub tokens remove alice
+
+            Examples:
+              lethe-hub tokens add alice --role qa
+              lethe-hub tokens remove alice
             """,
         subcommands: [Add.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a token; it is printed once.")
+        static let configuration = CommandConfiguration(abstract: "Make a token; it is printed once.",
+            discussion: """
+                Examples:
+                  lethe-hub tokens add alice --role qa
+                  lethe-hub tokens add bench-07 --role station
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var name: String
         @Option(help: "admin, qa or station.") var role: HubRole
@@ -122,7 +154,11 @@ struct Tokens: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a token.")
+        static let configuration = CommandConfiguration(abstract: "Remove a token.",
+            discussion: """
+                Examples:
+                  lethe-hub tokens remove alice
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var name: String
 
@@ -143,11 +179,18 @@ struct Outbox: AsyncParsableCommand {
         discussion: """
               lethe-hub outbox retry            every dead letter back in the queue
               lethe-hub outbox retry RECORD_ID  one
+
+            Examples:
+              lethe-hub outbox retry 01KAQ2M7Y8Z3B4C5D6E7F8G9H0
             """,
         subcommands: [Retry.self])
 
     struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put dead letters back in the queue.")
+        static let configuration = CommandConfiguration(abstract: "Put dead letters back in the queue.",
+            discussion: """
+                Examples:
+                  lethe-hub outbox retry 01KAQ2M7Y8Z3B4C5D6E7F8G9H0
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var id: String?
 
@@ -167,11 +210,19 @@ struct Samples: AsyncParsableCommand {
               lethe-hub samples draw LOT-2026-12-01                 5%, a fresh seed (printed, and stored)
               lethe-hub samples draw LOT-2026-12-01 --seed S        the same draw again, for an auditor
               lethe-hub samples record --serial S --passed --by "Ann (QA)" --result "lethe verify --expect zero: no differences"
+
+            Examples:
+              lethe-hub samples draw LOT-2026-12-01 --percent 5
+              lethe-hub samples record --serial S4EVNX0R123 --passed --by "QA: J. Doe"
             """,
         subcommands: [Draw.self, Record.self])
 
     struct Draw: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Draw a lot's sample; the stations hold those items.")
+        static let configuration = CommandConfiguration(abstract: "Draw a lot's sample; the stations hold those items.",
+            discussion: """
+                Examples:
+                  lethe-hub samples draw LOT-2026-12-01 --percent 5 --seed audit-2026-12 --by "QA: J. Doe"
+                """)
         @OptionGroup var db: DatabaseOption
         @Argument var lot: String
         @Option(help: "Percent of the lot (5–100).") var percent = 5.0
@@ -193,7 +244,12 @@ struct Samples: AsyncParsableCommand {
     }
 
     struct Record: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record the second result of a held item.")
+        static let configuration = CommandConfiguration(abstract: "Record the second result of a held item.",
+            discussion: """
+                Examples:
+                  lethe-hub samples record --serial S4EVNX0R123 --passed --by "QA: J. Doe"
+                  lethe-hub samples record --imei 356938035643809 --failed --result "photos readable" --by "QA: J. Doe"
+                """)
         @OptionGroup var db: DatabaseOption
         @Option var serial: String?
         @Option var imei: String?

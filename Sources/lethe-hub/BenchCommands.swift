@@ -12,11 +12,20 @@ import NIOCore
 /// and prints the rate; `ids` prints the report ids for lookups.
 struct BenchLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Load for the hub's benchmark (Benchmarks/hub.sh).", shouldDisplay: false,
+        commandName: "bench", abstract: "Load for the hub's benchmark (Benchmarks/hub.sh).",
+        discussion: """
+            Examples:
+              lethe-hub bench make --stations 4 --records 2000 /tmp/hub-load
+              lethe-hub bench post --url http://127.0.0.1:8800/v1/records --secret-file /tmp/hub-load/secret /tmp/hub-load
+            """, shouldDisplay: false,
         subcommands: [Make.self, Post.self])
 
     struct Make: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write STATIONS simulated stations and RECORDS signed records to DIR.")
+        static let configuration = CommandConfiguration(abstract: "Write STATIONS simulated stations and RECORDS signed records to DIR.",
+            discussion: """
+                Examples:
+                  lethe-hub bench make --stations 4 --records 2000 /tmp/hub-load
+                """)
         @Option var stations = 20
         @Option var records = 2000
         @Option(help: "The verify base on the records.") var verifyBase = "http://127.0.0.1:8800"
@@ -47,7 +56,11 @@ struct BenchLoad: AsyncParsableCommand {
     }
 
     struct Post: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Post every record in DIR once; print records per second as JSON.")
+        static let configuration = CommandConfiguration(abstract: "Post every record in DIR once; print records per second as JSON.",
+            discussion: """
+                Examples:
+                  lethe-hub bench post --url http://127.0.0.1:8800/v1/records --secret-file /tmp/hub-load/secret --concurrency 16 /tmp/hub-load
+                """)
         @Option(help: "Receivers' /v1/records URLs, taken in turn (two hub instances, say).") var url: [String]
         @Option(help: "One shared secret for every record (the reference receiver); else each station's own.") var secretFile: String?
         @Option var concurrency = 32

@@ -134,6 +134,10 @@ struct Serve: AsyncParsableCommand {
             Migrates the database first (one instance at a time). Without --catalog-url the hub stores and verifies but forwards nothing; the outbox keeps every record until a catalog is configured.
 
               lethe-hub serve --database postgres://lethe@127.0.0.1:5432/lethe --listen 127.0.0.1:8800
+
+            Examples:
+              lethe-hub serve --database postgres://lethe@/lethe?host=/run/postgresql --listen 0.0.0.0:8800
+              lethe-hub serve --catalog-url https://shop.example/v1/records --catalog-secret-file shop.secret --instance hub-2
             """)
 
     @OptionGroup var db: DatabaseOption
@@ -201,7 +205,11 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply the database migrations (serve does this too).")
+    static let configuration = CommandConfiguration(abstract: "Apply the database migrations (serve does this too).",
+        discussion: """
+            Examples:
+              lethe-hub migrate --database postgres://lethe@/lethe?host=/run/postgresql
+            """)
     @OptionGroup var db: DatabaseOption
 
     func run() async throws {

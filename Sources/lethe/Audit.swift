@@ -6,12 +6,23 @@ import LetheStore
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The store's tamper-evident audit log.",
-        discussion: "Every job, result and report is logged in var/lethe.sqlite; each entry's SHA-256 covers the one before it, so an edited, deleted or reordered row is found by `lethe audit verify`.",
+        discussion: """
+        Every job, result and report is logged in var/lethe.sqlite; each entry's SHA-256 covers the one before it, so an edited, deleted or reordered row is found by `lethe audit verify`.
+
+        Examples:
+          lethe audit verify
+          lethe audit log --limit 20
+        """,
         subcommands: [VerifyChain.self, Log.self])
 
     struct VerifyChain: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "verify", abstract: "Check the audit chain.", discussion: "Exit status: 0 intact, 1 broken (the first bad entry is named), 2 no store.")
+            commandName: "verify", abstract: "Check the audit chain.", discussion: """
+            Exit status: 0 intact, 1 broken (the first bad entry is named), 2 no store.
+
+            Examples:
+              lethe audit verify --state-dir /var/lib/lethe
+            """)
         @OptionGroup var state: StateOptions
 
         func run() throws {
@@ -34,7 +45,11 @@ struct Audit: ParsableCommand {
     }
 
     struct Log: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the latest audit events.")
+        static let configuration = CommandConfiguration(abstract: "Print the latest audit events.",
+            discussion: """
+                Examples:
+                  lethe audit log --limit 20
+                """)
         @Option(help: "How many.") var limit = 50
         @OptionGroup var state: StateOptions
 

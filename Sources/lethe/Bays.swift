@@ -6,10 +6,21 @@ import LetheLinux
 struct Bays: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Map the bench's sockets (udev port paths) to bay labels.",
+        discussion: """
+            Examples:
+              lethe bays learn --count 4
+              lethe bays set pci-0000:00:14.0-usb-0:1 "Bay 1"
+              lethe bays show
+            """,
         subcommands: [Show.self, Set.self, Learn.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the bay map.")
+        static let configuration = CommandConfiguration(abstract: "Print the bay map.",
+            discussion: """
+                Examples:
+                  lethe bays show
+                  lethe bays show --bays /var/lib/lethe/bays.json
+                """)
         @OptionGroup var bays: BayOptions
 
         func run() throws {
@@ -25,7 +36,11 @@ struct Bays: AsyncParsableCommand {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Label one port path (as shown by `lethe devices --json`, field portPath).")
+            abstract: "Label one port path (as shown by `lethe devices --json`, field portPath).",
+            discussion: """
+                Examples:
+                  lethe bays set pci-0000:00:14.0-usb-0:1 "Bay 1"
+                """)
         @Argument(help: "The port path.") var portPath: String
         @Argument(help: "The label, e.g. \"Bay 3\".") var label: String
         @OptionGroup var bays: BayOptions
@@ -47,6 +62,10 @@ struct Bays: AsyncParsableCommand {
             abstract: "Walk the bench: plug one device into each bay in turn, and Lethe records the socket.",
             discussion: """
                 For each bay, Lethe waits for a drive or phone to appear and writes its port path under the bay's label. Use any device (a USB stick is fine); it is only looked at, never written. USB sockets are recorded at the port, so a phone and a dock in the same socket share the bay.
+
+                Examples:
+                  lethe bays learn --count 4
+                  lethe bays learn --labels "Left,Middle,Right" --timeout 120
                 """)
         @Option(help: "How many bays.") var count: Int = 4
         @Option(help: ArgumentHelp("Labels, comma-separated (default: Bay 1, Bay 2, …).", valueName: "labels")) var labels: String?

@@ -10,12 +10,21 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure internal speeds (used by Benchmarks/wipe-vs-fio.sh).",
+        discussion: """
+            Examples:
+              lethe bench prng --seconds 3
+              lethe bench report --iterations 20 --json
+            """,
         shouldDisplay: false,
         subcommands: [PRNG.self, ReportSpeed.self, Outbox.self])
 
     struct PRNG: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "prng", abstract: "Keystream generation speed on one core, in GB/s (10^9 bytes).")
+            commandName: "prng", abstract: "Keystream generation speed on one core, in GB/s (10^9 bytes).",
+            discussion: """
+                Examples:
+                  lethe bench prng --seconds 3 --json
+                """)
 
         @Option(help: "Seconds to run.")
         var seconds: Double = 2
@@ -51,7 +60,11 @@ struct Bench: ParsableCommand {
 
     struct ReportSpeed: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "report", abstract: "Time to sign one certificate and to render its PDF (median of N, milliseconds).")
+            commandName: "report", abstract: "Time to sign one certificate and to render its PDF (median of N, milliseconds).",
+            discussion: """
+                Examples:
+                  lethe bench report --iterations 20
+                """)
 
         @Option(help: "Iterations.")
         var iterations = 30
@@ -96,7 +109,11 @@ struct Bench: ParsableCommand {
 
     /// Fills an outbox with sample records (for Benchmarks/sync.sh).
     struct Outbox: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Queue sample catalog records (signed with the TEST key) in an outbox.")
+        static let configuration = CommandConfiguration(abstract: "Queue sample catalog records (signed with the TEST key) in an outbox.",
+            discussion: """
+                Examples:
+                  lethe bench outbox --records 1000 --devices 50 --state-dir /tmp/bench-state
+                """)
         @Option(help: "How many records.") var records = 10_000
         @Option(help: "Over how many devices.") var devices = 100
         @OptionGroup var state: StateOptions

@@ -6,11 +6,21 @@ import LetheCore
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a station config file (YAML; see deploy/lethe.yaml).",
+        discussion: """
+            Examples:
+              lethe config check /etc/lethe/lethe.yaml
+            """,
         subcommands: [Check.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a station config; errors name the file, line and field.", discussion: "Exit status: 0 valid, 2 not valid.")
+            abstract: "Validate a station config; errors name the file, line and field.", discussion: """
+            Exit status: 0 valid, 2 not valid.
+
+            Examples:
+              lethe config check /etc/lethe/lethe.yaml
+              lethe config check lethe.yaml && systemctl restart lethe
+            """)
         @Argument(help: "The config file.") var file: String
 
         func run() throws {

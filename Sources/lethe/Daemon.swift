@@ -19,6 +19,12 @@ struct Daemon: AsyncParsableCommand {
             Embedded defaults: state (store, key, station.json, bays.json) in $STATE_DIRECTORY, or /var/lib/lethe under systemd, else ./var; reports in its reports/; the built-in profiles (with /etc/lethe/profiles over them), HTTP on 127.0.0.1:8765 (dashboard at /, API under /api/v1, public verify page at /verify/{id}). SIGTERM or SIGINT stops it gracefully: running erases stop at a block boundary and are recorded as aborted, never certified.
 
             --demo creates a 256 MiB loop-backed demo drive (removed at exit) and, if the station has no key yet, its key; the demo-loop profile erases and certifies the drive by itself.
+
+            Examples:
+              lethe daemon --demo
+              lethe daemon --config /etc/lethe/lethe.yaml
+              lethe daemon --listen 0.0.0.0:8765 --lot LOT-2026-12 --supplier acme-leasing
+              lethe daemon --no-phones --auto-start /dev/disk/by-id/ata-X
             """)
 
     @OptionGroup var state: StateOptions

@@ -71,11 +71,21 @@ struct Keys: ParsableCommand {
         abstract: "The station's Ed25519 signing key.",
         discussion: """
             `lethe keys init` creates the key once (keys/station.jwk, mode 0600, under the state directory); it refuses to replace an existing one. Reports carry only the key's RFC 7638 thumbprint (the JWS kid); the public key is published with `lethe keys export`.
+
+            Examples:
+              lethe keys init --state-dir /var/lib/lethe
+              lethe keys export > bench07.pub.jwk
+              lethe keys trust bench08.pub.jwk
             """,
         subcommands: [Init.self, Show.self, Export.self, Trust.self])
 
     struct Init: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create the station key (once).")
+        static let configuration = CommandConfiguration(abstract: "Create the station key (once).",
+            discussion: """
+                Examples:
+                  lethe keys init
+                  lethe keys init --state-dir /var/lib/lethe
+                """)
         @OptionGroup var state: StateOptions
 
         func run() throws {
@@ -91,7 +101,11 @@ struct Keys: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the key id and where the key is.")
+        static let configuration = CommandConfiguration(abstract: "Print the key id and where the key is.",
+            discussion: """
+                Examples:
+                  lethe keys show
+                """)
         @OptionGroup var state: StateOptions
 
         func run() throws {
@@ -108,7 +122,11 @@ struct Keys: ParsableCommand {
     }
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the station's public key as a JWK.")
+        static let configuration = CommandConfiguration(abstract: "Print the station's public key as a JWK.",
+            discussion: """
+                Examples:
+                  lethe keys export > bench07.pub.jwk
+                """)
         @OptionGroup var state: StateOptions
 
         func run() throws {
@@ -125,7 +143,11 @@ struct Keys: ParsableCommand {
     }
 
     struct Trust: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Trust another station's public JWK for `lethe report verify`.")
+        static let configuration = CommandConfiguration(abstract: "Trust another station's public JWK for `lethe report verify`.",
+            discussion: """
+                Examples:
+                  lethe keys trust bench08.pub.jwk
+                """)
         @Argument(help: "The JWK file (from `lethe keys export` on that station).") var file: String
         @OptionGroup var state: StateOptions
 

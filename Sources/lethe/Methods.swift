@@ -9,6 +9,10 @@ struct Methods: ParsableCommand {
             Overwrite methods are a list of passes; `random` passes write an AES-128-CTR keystream seeded per pass (NIST Clear).
 
             Firmware methods (ata-*, nvme-*, scsi-*) send the drive's own erase command, which also reaches the spare and remapped blocks (NIST Purge), and prove it by reading back: random data written at pseudorandom places before must be gone, and the erased pattern must be there. `nist-purge` picks the strongest one the drive supports and falls back to nist-clear, with the reason on the certificate.
+
+            Examples:
+              lethe methods
+              lethe methods --json
             """)
 
     @Flag(help: "Print JSON (one array) instead of a table.")

@@ -63,12 +63,22 @@ struct Phones: ParsableCommand {
             iPhones: Lethe is a client of Debian's usbmuxd (/var/run/usbmuxd, or USBMUXD_SOCKET_ADDRESS, or --usbmuxd). The iPhone must be unlocked and this station trusted (tap Trust). Lethe refuses to erase an iPhone whose Find My is on or that an organization manages (MDM); the certificate is issued only once the iPhone came back in setup, reading ActivationState Unactivated.
 
             The erase is a cryptographic erase (NIST SP 800-88 Purge) only on a phone with file-based encryption, so Lethe refuses others. It also refuses a phone whose FRP or Knox Guard would lock it after the reset. Flows: trade-in-mode (Android 16+), recovery-wipe-data (debuggable builds), operator-guided (the technician resets the phone; Lethe waits). A certificate is issued only when the phone restarts and comes back with device_provisioned 0, user_setup_complete 0 and no accounts.
+
+            Examples:
+              lethe phones list
+              lethe phones inspect R58N123ABC
+              lethe phones erase R58N123ABC --report-dir var/reports
             """,
         subcommands: [List.self, Inspect.self, Erase.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The phones the adb server and usbmuxd see, with their state.")
+        static let configuration = CommandConfiguration(abstract: "The phones the adb server and usbmuxd see, with their state.",
+            discussion: """
+                Examples:
+                  lethe phones list
+                  lethe phones list --json --adb-port 5038
+                """)
         @Flag(help: "JSON instead of text.") var json = false
         @OptionGroup var adb: ADBOptions
         @OptionGroup var usbmux: UsbmuxOptions
@@ -97,7 +107,12 @@ struct Phones: ParsableCommand {
     }
 
     struct Inspect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Identity, battery, locks and encryption of one phone, each value with its source.")
+        static let configuration = CommandConfiguration(abstract: "Identity, battery, locks and encryption of one phone, each value with its source.",
+            discussion: """
+                Examples:
+                  lethe phones inspect R58N123ABC
+                  lethe phones inspect 00008030-001A2B3C4D5E6F7G --json --battery-threshold 80
+                """)
         @Argument(help: "The phone's adb serial, or ios:UDID for an iPhone (from `lethe phones`).") var serial: String
         @Flag(help: "JSON instead of text.") var json = false
         @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80

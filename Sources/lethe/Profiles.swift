@@ -45,7 +45,12 @@ struct Profiles: ParsableCommand {
         subcommands: [List.self, Show.self, Check.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per profile, with the file it came from (built-in:NAME.yaml for the built-in ones).")
+        static let configuration = CommandConfiguration(abstract: "One line per profile, with the file it came from (built-in:NAME.yaml for the built-in ones).",
+            discussion: """
+                Examples:
+                  lethe profiles list
+                  lethe profiles list --profiles ./profiles
+                """)
         @OptionGroup var profiles: ProfileOptions
 
         func run() throws {
@@ -60,7 +65,11 @@ struct Profiles: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One profile in full.")
+        static let configuration = CommandConfiguration(abstract: "One profile in full.",
+            discussion: """
+                Examples:
+                  lethe profiles show nvme
+                """)
         @Argument(help: "Profile name.") var name: String
         @OptionGroup var profiles: ProfileOptions
 
@@ -76,7 +85,12 @@ struct Profiles: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate a profile file; errors name the file, line and field.",
-            discussion: "Exit status: 0 valid, 2 not valid.")
+            discussion: """
+            Exit status: 0 valid, 2 not valid.
+
+            Examples:
+              lethe profiles check /etc/lethe/profiles/hdd-site.yaml
+            """)
         @Argument(help: "The profile file.") var file: String
 
         func run() throws {

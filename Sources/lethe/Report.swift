@@ -11,6 +11,11 @@ struct Report: ParsableCommand {
         abstract: "Verify, show and render signed certificates and refurb reports.",
         discussion: """
             A report file (<reportId>.json) is a JWS in the flattened JSON serialization (RFC 7515): "payload" is the RFC 8785 canonical JSON of the document, signed with the station's Ed25519 key (alg "Ed25519", RFC 9864), and "report" is the same document, readable. Any JOSE library verifies it with the station's public JWK (`lethe keys export`).
+
+            Examples:
+              lethe report verify var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json
+              lethe report show var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json
+              lethe report render var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json --lang de --out cert-de.pdf
             """,
         subcommands: [VerifyReport.self, Show.self, Render.self, Strings.self, Sample.self])
 
@@ -25,7 +30,13 @@ struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Check a report's signature against the trusted station keys.",
-            discussion: "Exit status: 0 valid and signed by a trusted key; 1 not valid (the reason is printed); 2 unreadable input.")
+            discussion: """
+            Exit status: 0 valid and signed by a trusted key; 1 not valid (the reason is printed); 2 unreadable input.
+
+            Examples:
+              lethe report verify var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json
+              lethe report verify report.json --trust bench07.pub.jwk --json
+            """)
         @Argument(help: "The report (<reportId>.json).") var file: String
         @Option(name: .customLong("trust"), help: ArgumentHelp("Also trust this public JWK file (repeatable).", valueName: "jwk")) var trust: [String] = []
         @Flag(help: "Print the result as JSON.") var json = false
@@ -80,7 +91,11 @@ struct Report: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a readable summary of a report (and whether its signature checks out).")
+        static let configuration = CommandConfiguration(abstract: "Print a readable summary of a report (and whether its signature checks out).",
+            discussion: """
+                Examples:
+                  lethe report show var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json
+                """)
         @Argument(help: "The report (<reportId>.json).") var file: String
         @OptionGroup var state: StateOptions
 
@@ -136,7 +151,11 @@ struct Report: ParsableCommand {
     }
 
     struct Render: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Render a verified report's PDF again, e.g. in another language.")
+        static let configuration = CommandConfiguration(abstract: "Render a verified report's PDF again, e.g. in another language.",
+            discussion: """
+                Examples:
+                  lethe report render var/reports/01KAQ2M7Y8Z3B4C5D6E7F8G9H0.json --lang ja --out cert-ja.pdf
+                """)
         @Argument(help: "The report (<reportId>.json).") var file: String
         @Option(help: "Language: en or zh-CN.") var lang: ReportLanguage = .en
         @Option(help: ArgumentHelp("Where to write the PDF (default: beside the JSON, <reportId>.<lang>.pdf).", valueName: "file")) var out: String?
@@ -168,7 +187,11 @@ struct Report: ParsableCommand {
     }
 
     struct Strings: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the template strings of a language (reports/templates/<lang>.json).")
+        static let configuration = CommandConfiguration(abstract: "Print the template strings of a language (reports/templates/<lang>.json).",
+            discussion: """
+                Examples:
+                  lethe report strings --lang fr
+                """)
         @Option(help: "Language: en or zh-CN.") var lang: ReportLanguage = .en
 
         func run() {
@@ -181,7 +204,11 @@ struct Report: ParsableCommand {
 extension Report {
     /// Writes `reports/samples/` (hidden: for maintainers).
     struct Sample: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write sample reports signed with the public TEST key.", shouldDisplay: false)
+        static let configuration = CommandConfiguration(abstract: "Write sample reports signed with the public TEST key.",
+            discussion: """
+                Examples:
+                  lethe report sample --out samples/
+                """, shouldDisplay: false)
         @Option(help: "Output directory.") var out = "reports/samples"
 
         func run() throws {

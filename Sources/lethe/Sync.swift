@@ -86,6 +86,10 @@ struct Sync: AsyncParsableCommand {
               lethe sync retry ID            put a dead letter back in the queue (or --dead for all)
               lethe sync ask --serial S      what the catalog says to do with a device (two-way mode)
               lethe sync sample-result --serial S --passed --by NAME --result TEXT   the hub's verification sample, re-read
+
+            Examples:
+              lethe sync status
+              lethe sync retry --dead
             """,
         subcommands: [Status.self, Retry.self, Ask.self, SampleResult.self])
 
@@ -118,7 +122,12 @@ struct Sync: AsyncParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Counts by state, and each record not delivered yet with its tries and last error.")
+        static let configuration = CommandConfiguration(abstract: "Counts by state, and each record not delivered yet with its tries and last error.",
+            discussion: """
+                Examples:
+                  lethe sync status
+                  lethe sync status --json --state-dir /var/lib/lethe
+                """)
         @Flag(help: "JSON instead of text.") var json = false
         @OptionGroup var state: StateOptions
 
@@ -154,6 +163,10 @@ struct Sync: AsyncParsableCommand {
                   lethe sync ask --lookup-url http://127.0.0.1:8780/v1/instructions --secret-file catalog.secret --bay "Bay 2"
 
                 Exit status: 0 with instructions, 3 when the catalog has none for the device, 1 when it did not answer usably.
+
+                Examples:
+                  lethe sync ask --serial S4EVNX0R123 --model "Samsung SSD 870"
+                  lethe sync ask --device /dev/sdb --json
                 """)
         /// `--config` and `--secret-file` (shared with `lethe sync --once`) are parsed by the parent.
         @ParentCommand var sync: Sync
@@ -219,6 +232,10 @@ struct Sync: AsyncParsableCommand {
                 The hub draws at least 5% of each lot and tells the station, at dock time, to hold those items. Re-read the item (a drive: `lethe verify DEVICE --expect zero`; a phone: its out-of-box check), then record what you saw; the hub keeps it, with who and when, on the item's record.
 
                   lethe sync sample-result --config /etc/lethe/lethe.yaml --serial WD-123 --passed --by "Ann" --result "lethe verify --expect zero: no differing sector"
+
+                Examples:
+                  lethe sync sample-result --serial S4EVNX0R123 --passed --by "QA: J. Doe"
+                  lethe sync sample-result --imei 356938035643809 --failed --result "data found in /DCIM" --by "QA: J. Doe"
                 """)
         @ParentCommand var sync: Sync
         @Option(help: "The item's serial.") var serial: String?
@@ -250,7 +267,12 @@ struct Sync: AsyncParsableCommand {
     }
 
     struct Retry: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put a dead letter (or, with --dead, all of them) back in the queue, due now.")
+        static let configuration = CommandConfiguration(abstract: "Put a dead letter (or, with --dead, all of them) back in the queue, due now.",
+            discussion: """
+                Examples:
+                  lethe sync retry 01KAQ2M7Y8Z3B4C5D6E7F8G9H0
+                  lethe sync retry --dead
+                """)
         @Argument(help: "The record id (from `lethe sync status`).") var id: String?
         @Flag(help: "Every dead letter.") var dead = false
         @OptionGroup var state: StateOptions
@@ -274,6 +296,10 @@ struct Sync: AsyncParsableCommand {
 struct Catalog: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The reference catalog receiver (the other end of catalog sync).",
+        discussion: """
+            Examples:
+              lethe catalog serve --listen 127.0.0.1:9900 --secret-file catalog.secret --trust var/keys/station.pub.jwk
+            """,
         subcommands: [Serve.self])
 
     struct Serve: AsyncParsableCommand {
@@ -281,6 +307,10 @@ struct Catalog: AsyncParsableCommand {
             abstract: "Receive catalog records: check the HMAC and the signatures, deduplicate by Idempotency-Key, store in SQLite.",
             discussion: """
                 POST /v1/records (the contract: catalog-api.yaml), GET /v1/records lists what arrived, GET /v1/records/{id} returns one. GET /v1/instructions answers stations in two-way mode (load them with --instructions FILE, or PUT /v1/instructions). Reports must be signed by a trusted station key: --trust FILE.jwk (repeatable) and/or --state-dir (that station's own key and its trusted keys).
+
+                Examples:
+                  lethe catalog serve --listen 127.0.0.1:9900 --db catalog.sqlite --secret-file catalog.secret --trust var/keys/station.pub.jwk
+                  lethe catalog serve --secret-file catalog.secret --fail-first 3 --fail-status 503   (a flaky catalog, for tests)
                 """)
         @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen = "127.0.0.1:8780"
         @Option(help: ArgumentHelp("SQLite database of received records.", valueName: "file")) var db = "var/catalog/records.sqlite"

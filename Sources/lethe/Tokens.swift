@@ -19,7 +19,12 @@ struct Tokens: ParsableCommand {
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once (only its SHA-256 is kept).")
+        static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once (only its SHA-256 is kept).",
+            discussion: """
+                Examples:
+                  lethe tokens add bench-3 --role technician
+                  lethe tokens add auditor --role qa --state-dir /var/lib/lethe
+                """)
         @Argument(help: "A name for whoever holds it (replaces a token of the same name).") var name: String
         @Option(help: "technician or qa.") var role: APIRole
         @OptionGroup var state: StateOptions
@@ -37,7 +42,11 @@ struct Tokens: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a token by name; a running daemon stops accepting it within a second.")
+        static let configuration = CommandConfiguration(abstract: "Remove a token by name; a running daemon stops accepting it within a second.",
+            discussion: """
+                Examples:
+                  lethe tokens remove bench-3
+                """)
         @Argument(help: "The token's name (see `lethe tokens list`).") var name: String
         @OptionGroup var state: StateOptions
 
@@ -53,7 +62,12 @@ struct Tokens: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Names and roles of the tokens.")
+        static let configuration = CommandConfiguration(abstract: "Names and roles of the tokens.",
+            discussion: """
+                Examples:
+                  lethe tokens list
+                  lethe tokens list --state-dir /var/lib/lethe
+                """)
         @OptionGroup var state: StateOptions
 
         func run() throws {
