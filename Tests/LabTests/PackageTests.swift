@@ -5,7 +5,7 @@ import Testing
 /// (`scripts/package.sh --configuration debug --out .build-package/test-dist`); these tests
 /// install it (1) with apt into a fresh Debian 12 root made by debootstrap, which must pull in
 /// every library the package needs, and (2) into the lab guest booted with systemd as PID 1,
-/// where lethe.service runs under a real systemd.
+/// where lethe.service runs under a real systemd (that test is in LabTests, below).
 @Suite(.serialized, .enabled(if: DebianPackage.available, Comment(rawValue: DebianPackage.whyNot)))
 struct PackageTests {
     @Test func installsIntoAFreshDebianRootAndCertifiesTheDemoDrive() throws {
@@ -20,9 +20,7 @@ struct PackageTests {
         process.environment = env
         try process.run()
         process.waitUntilExit()
-        func step(_ name: String) -> (rc: String, out: String, err: String) {
-            ((try? Lab.text(out, "\(name).rc")) ?? "?", (try? Lab.text(out, "\(name).out")) ?? "", (try? Lab.text(out, "\(name).err")) ?? "")
-        }
+        func step(_ name: String) -> (rc: String, out: String, err: String) { DebianPackage.step(out, name) }
         #expect(process.terminationStatus == 0, "debootstrap-install.sh exited \(process.terminationStatus)")
         let install = step("install")
         try #require(install.rc == "0", "apt install: \(install.out.suffix(1500)) \(install.err.suffix(1500))")
@@ -47,15 +45,25 @@ struct PackageTests {
 
         let purge = step("purge")
         #expect(purge.rc == "0", "\(purge)")
-        try expectPurged(try Lab.text(out, "after-purge"))
+        try Self.expectPurged(try Lab.text(out, "after-purge"))
     }
 
-    @Test(.enabled(if: Lab.available, Comment(rawValue: Lab.whyNot)))
-    func runsAsAServiceUnderARealSystemd() throws {
-        let out = try Lab.run(scenario: "package.sh", environment: ["LAB_INIT": "systemd", "LAB_DEB": try DebianPackage.path()])
-        func step(_ name: String) -> (rc: String, out: String, err: String) {
-            ((try? Lab.text(out, "\(name).rc")) ?? "?", (try? Lab.text(out, "\(name).out")) ?? "", (try? Lab.text(out, "\(name).err")) ?? "")
+    /// Purge removes what the install added and keeps the state directory (the station key).
+    static func expectPurged(_ listing: String) throws {
+        for path in ["/usr/bin/lethe", "/usr/bin/lethe-hub", "/lib/systemd/system/lethe.service", "/etc/lethe", "/usr/share/lethe", "/usr/share/man/man1/lethe-wipe.1.gz"] {
+            #expect(listing.contains("absent \(path)\n") || listing.hasSuffix("absent \(path)"), "\(path) after purge: \(listing)")
         }
+        #expect(listing.contains("present /var/lib/lethe/keys/station.jwk"), "purge removed the state directory: \(listing)")
+    }
+}
+
+extension LabTests {
+    /// The package in the lab guest booted with systemd as PID 1: lethe.service under a real
+    /// systemd. In LabTests, so that it never boots a guest while another lab test runs one.
+    @Test(.enabled(if: DebianPackage.available, Comment(rawValue: DebianPackage.whyNot)))
+    func theDebianPackageRunsAsAServiceUnderARealSystemd() throws {
+        let out = try Lab.run(scenario: "package.sh", environment: ["LAB_INIT": "systemd", "LAB_DEB": try DebianPackage.path()])
+        func step(_ name: String) -> (rc: String, out: String, err: String) { DebianPackage.step(out, name) }
         #expect(try Lab.text(out, "pid1") == "systemd")
         try #require(step("install").rc == "0", "\(step("install"))")
         #expect(step("version").out == DebianPackage.version)
@@ -96,17 +104,16 @@ struct PackageTests {
         let bad = (try? Lab.text(out, "journal-bad.txt")) ?? ""
         #expect(bad.contains("/etc/lethe/lethe.yaml:\(line):9: listen: \"127.0.0.1:http\" is not host:port"), "\(bad.suffix(2000))")
 
-        #expect(step("purge").rc == "0", "\(step("purge"))")
-        try expectPurged(try Lab.text(out, "after-purge"))
-        #expect(try Lab.text(out, "after-purge").contains("absent /etc/systemd/system/multi-user.target.wants/lethe.service"))
-    }
+        // The unit exactly as shipped, no drop-in: a running station, then a clean stop.
+        #expect(step("plainstart").rc == "0", "\(step("plainstart"))")
+        #expect(try Lab.text(out, "show-plain").contains("ActiveState=active"), "\((try? Lab.text(out, "journal-bad.txt"))?.suffix(1500) ?? "")")
+        #expect(((try? Lab.text(out, "plain-healthz")) ?? "").contains("ok"))
+        #expect(step("plainstop").rc == "0")
+        #expect(try Lab.text(out, "show-plain-stopped").contains("Result=success"))
 
-    /// Purge removes what the install added and keeps the state directory (the station key).
-    func expectPurged(_ listing: String) throws {
-        for path in ["/usr/bin/lethe", "/usr/bin/lethe-hub", "/lib/systemd/system/lethe.service", "/etc/lethe", "/usr/share/lethe", "/usr/share/man/man1/lethe-wipe.1.gz"] {
-            #expect(listing.contains("absent \(path)\n") || listing.hasSuffix("absent \(path)"), "\(path) after purge: \(listing)")
-        }
-        #expect(listing.contains("present /var/lib/lethe/keys/station.jwk"), "purge removed the state directory: \(listing)")
+        #expect(step("purge").rc == "0", "\(step("purge"))")
+        try PackageTests.expectPurged(try Lab.text(out, "after-purge"))
+        #expect(try Lab.text(out, "after-purge").contains("absent /etc/systemd/system/multi-user.target.wants/lethe.service"))
     }
 }
 
@@ -115,6 +122,11 @@ enum DebianPackage {
     /// The version `lethe --version` prints (the package's upstream version).
     static var version: String { (try? String(contentsOfFile: Lab.repoRoot.appendingPathComponent("Sources/lethe/Lethe.swift").path, encoding: .utf8))
         .flatMap { $0.firstMatch(of: /static let string = "([^"]+)"/).map { String($0.1) } } ?? "?" }
+
+    /// One recorded step of an install script: its exit status, output and errors.
+    static func step(_ out: URL, _ name: String) -> (rc: String, out: String, err: String) {
+        ((try? Lab.text(out, "\(name).rc")) ?? "?", (try? Lab.text(out, "\(name).out")) ?? "", (try? Lab.text(out, "\(name).err")) ?? "")
+    }
 
     static func path() throws -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []

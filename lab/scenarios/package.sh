@@ -73,10 +73,20 @@ sleep 1
 systemctl show lethe -p ActiveState -p Result > $out/show-bad
 journalctl -u lethe --no-pager -o cat > $out/journal-bad.txt 2>&1
 cp /tmp/lethe.yaml.good /etc/lethe/lethe.yaml
+systemctl stop lethe 2>/dev/null
 systemctl reset-failed lethe 2>/dev/null
 
+# The unit exactly as shipped (no drop-in): it starts, answers, and stops cleanly.
+rm -rf /etc/systemd/system/lethe.service.d
+systemctl daemon-reload
+record plainstart timeout 120 systemctl start lethe
+curl -s http://127.0.0.1:8765/healthz > $out/plain-healthz
+systemctl show lethe -p ActiveState -p SubState > $out/show-plain
+record plainstop timeout 120 systemctl stop lethe
+systemctl show lethe -p Result -p ExecMainStatus > $out/show-plain-stopped
+
 # Purge: what the install added goes; the state directory stays.
-rm -rf /etc/systemd/system/lethe.service.d /etc/lethe/profiles
+rm -rf /etc/lethe/profiles
 systemctl disable lethe > /dev/null 2>&1
 record purge env DEBIAN_FRONTEND=noninteractive apt-get purge -y lethe
 for path in /usr/bin/lethe /usr/bin/lethe-hub /lib/systemd/system/lethe.service /etc/lethe \
