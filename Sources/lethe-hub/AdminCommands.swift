@@ -110,7 +110,8 @@ struct Stations: AsyncParsableCommand {
                 """)
         @OptionGroup var db: DatabaseOption
         @Argument var id: String
-        @Option(help: "Revoke only this key.") var kid: String?
+        // A kid is base64url and may begin with "-": the next word is taken whatever it looks like.
+        @Option(parsing: .unconditional, help: "Revoke only this key (its kid, as `stations list` shows it).") var kid: String?
 
         func run() async throws {
             try await hubRun {
