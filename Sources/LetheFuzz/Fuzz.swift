@@ -23,6 +23,7 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
     "http-bodies": httpBodies,
     "catalog-answer": { _ = CatalogInstructions.decode(answer: Data($0)) },
     "ios-plist": iosPlist,
+    "tcg": tcg,
 ]
 
 /// What usbmuxd and an iPhone's lockdownd and services send: a usbmux message read off the
@@ -119,4 +120,23 @@ public func letheFuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMuta
     var count = argc
     var arguments = argv
     return runDriver(&count, &arguments) { start, size in fuzz(start, size) }
+}
+
+/// What a self-encrypting drive answers: the TCG token stream and method answers, the
+/// ComPacket envelope, Level 0 Discovery, and a whole session and revert whose IF-RECV answer
+/// is the input.
+func tcg(_ bytes: [UInt8]) {
+    guard let which = bytes.first else { return }
+    let body = Array(bytes.dropFirst())
+    switch which % 4 {
+    case 0: _ = (try? TCGToken.decode(body)).map { try? TCGMethodResponse(tokens: $0) }
+    case 1: _ = try? TCGComPacket(decoding: body)
+    case 2: _ = try? TCGDiscovery(bytes: body).advice
+    default:
+        let name = DeviceCommand.securityReceive(.scsi, protocolID: 1, comID: 0x07FE).name
+        let transport = ScriptedTransport(replies: [name: .data(body), DeviceCommand.securitySend(.scsi, protocolID: 1, comID: 0x07FE, data: []).name: .data([])])
+        let host = TCGHost(transport: transport, interface: .scsi, comID: 0x07FE)
+        host.pollLimit = 3
+        _ = try? TCGRevert.run(host, authority: .psid, credential: Array("FUZZ".utf8))
+    }
 }

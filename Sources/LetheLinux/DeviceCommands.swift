@@ -54,7 +54,9 @@ public final class LinuxCommandTransport: CommandTransport {
             }
             return CommandResponse(data: command.direction == .fromDevice ? buffer : [], sense: senseBytes)
         case .nvmeAdmin(let opcode, let namespace, let cdw10, let cdw11):
-            var buffer = [UInt8](repeating: 0, count: length)
+            // The kernel takes the direction from the opcode's low bits (Security Send, 81h,
+            // is host to controller); the buffer carries the data out.
+            var buffer = command.direction == .toDevice ? command.dataOut : [UInt8](repeating: 0, count: length)
             var completion: UInt32 = 0
             let timeout = UInt32(clamping: command.timeoutSeconds * 1000)
             let rc = buffer.withUnsafeMutableBytes { data in

@@ -48,6 +48,10 @@ struct Diagnose: ParsableCommand {
         var smartError: String?
         var health: HealthAssessment
         var capabilities: FirmwareCapabilities
+        /// TCG Level 0 Discovery: the self-encrypting drive's SSC and locking state.
+        var selfEncryption: TCGDiscovery?
+        /// Why Level 0 Discovery gave nothing (no TCG subsystem, or a bridge that drops it).
+        var selfEncryptionProblem: String?
         var thresholds: HealthThresholds
         var surface: SurfaceScanReport?
         /// The worse of the SMART verdict and the surface scan's.
@@ -72,9 +76,15 @@ struct Diagnose: ParsableCommand {
         let (smart, smartError, health) = (check.result, check.error, check.assessment)
 
         let capabilities: FirmwareCapabilities
+        var selfEncryption: (discovery: TCGDiscovery?, problem: String?) = (nil, nil)
         do throws(LetheError) {
             let transport = try LinuxCommandTransport(path: target.resolvedPath)
             capabilities = FirmwareCapabilities.probe(transport: record?.transport ?? .unknown, using: transport)
+            if let interface = SecurityInterface.of(record?.transport ?? .unknown) {
+                selfEncryption = TCGDiscovery.probe(interface, using: transport)
+            } else {
+                selfEncryption.problem = "\((record?.transport ?? .unknown).rawValue) devices carry no security protocol commands"
+            }
         } catch {
             capabilities = FirmwareCapabilities(problem: error.description)
         }
@@ -95,7 +105,8 @@ struct Diagnose: ParsableCommand {
         }
         let verdict = max(health.verdict, scan?.verdict ?? .unknown)
         let report = Report(
-            device: record, smart: smart, smartError: smartError, health: health, capabilities: capabilities, thresholds: limits, surface: scan,
+            device: record, smart: smart, smartError: smartError, health: health, capabilities: capabilities,
+            selfEncryption: selfEncryption.discovery, selfEncryptionProblem: selfEncryption.problem, thresholds: limits, surface: scan,
             verdict: verdict)
         if json {
             Output.json(report)
@@ -131,6 +142,12 @@ struct Diagnose: ParsableCommand {
     func printReport(_ report: Report, path: String) {
         if let d = report.device { print(Devices.line(d)) } else { print(path) }
         print("health: \(report.health.verdict.rawValue.uppercased())")
+        if let tcg = report.selfEncryption {
+            print("self-encryption: \(tcg.summary)")
+            print("  \(tcg.advice)")
+        } else if let problem = report.selfEncryptionProblem {
+            print("self-encryption: unknown (\(problem))")
+        }
         if let scan = report.surface {
             let latency = ["p50", "p99", "max"].compactMap { key in scan.latencyMicroseconds[key].map { "\(key) \(Double($0) / 1000) ms" } }.joined(separator: ", ")
             print("surface (\(scan.mode)): \(scan.verdict.rawValue.uppercased()), \(HumanFormat.bytes(Double(scan.bytesRead))) read in \(scan.reads) reads of up to \(HumanFormat.bytes(Double(scan.readBytes))) (\(Double(scan.coverageBasisPoints) / 100)%), latency \(latency)")

@@ -1,0 +1,43 @@
+/// Revert of the Admin SP (Opal SSC 2.02 §5.2.2; TCG Storage Feature Set: PSID): the TPer
+/// goes back to its factory state, and every locking range's media key is regenerated, so
+/// what was written reads as noise. Authorised by the PSID printed on the drive's label, or by
+/// the SID password (the MSID while nobody took ownership).
+public enum TCGRevert {
+    /// Who authorises it.
+    public enum Authority: String, Sendable, Codable {
+        case psid, sid
+
+        var uid: [UInt8] { self == .psid ? TCGUID.psidAuthority : TCGUID.sidAuthority }
+        var label: String { self == .psid ? "PSID" : "SID" }
+    }
+
+    /// Runs it: a session on the Admin SP as `authority` with `credential`, then Revert on the
+    /// Admin SP. The TPer ends the session itself. The credential never appears in the
+    /// record (`host.exchanges`) nor in an error.
+    public static func run(_ host: TCGHost, authority: Authority, credential: [UInt8]) throws(TCGFailure) {
+        let start = "StartSession on the Admin SP as \(authority.label)"
+        do {
+            try host.startSession(sp: TCGUID.adminSP, authority: authority.uid, challenge: credential, step: start)
+        } catch {
+            throw explain(error, authority: authority)
+        }
+        let step = "Revert the Admin SP"
+        let response = try host.call(TCGMethodCall(invoking: TCGUID.adminSP, method: TCGUID.revert), step: step)
+        host.forgetSession()
+        guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
+    }
+
+    /// The technician's next step for the statuses a wrong or exhausted credential gives.
+    static func explain(_ failure: TCGFailure, authority: Authority) -> TCGFailure {
+        var failure = failure
+        switch failure.status {
+        case TCGMethodStatus.notAuthorized:
+            failure.detail = "the \(authority.label) was not accepted; check it against the label (32 characters for a PSID) and try again"
+        case TCGMethodStatus.authorityLockedOut:
+            failure.detail = "the drive refuses the \(authority.label) after too many wrong tries; power-cycle the drive (unplug it), then try once more with the right one"
+        default:
+            break
+        }
+        return failure
+    }
+}

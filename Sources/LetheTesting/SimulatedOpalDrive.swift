@@ -1,0 +1,248 @@
+import LetheCore
+import Synchronization
+
+/// A self-encrypting drive's TPer, answering IF-SEND and IF-RECV as the TCG specifications
+/// (Core 2.01, Opal SSC 2.02) say: Level 0 Discovery bytes laid out by hand from the
+/// specification's tables, sessions on the Admin SP, the PSID and SID authorities with a try
+/// limit, and Revert. Faults: a revert that leaves the data readable, a truncated or garbage
+/// answer, a drive without a TCG subsystem, a bridge that drops security commands.
+public final class SimulatedOpalDrive: CommandTransport {
+    /// How the simulated drive misbehaves.
+    public enum Fault: Sendable, Equatable {
+        case none
+        /// Revert answers SUCCESS but the media key is kept: the data stays readable.
+        case revertKeepsData
+        /// Every method answer is cut after 30 bytes of its ComPacket.
+        case truncatedAnswers
+        /// Every method answer is random bytes.
+        case garbageAnswers
+        /// No TCG subsystem: IF-RECV and IF-SEND fail with ILLEGAL REQUEST.
+        case noSecuritySubsystem
+    }
+
+    /// What the drive is.
+    public struct Setup: Sendable {
+        public var ssc: UInt16 = 0x0203  // Opal 2
+        public var comID: UInt16 = 0x07FE
+        public var lockingEnabled = false
+        public var locked = false
+        public var mbrEnabled = false
+        public var mbrDone = false
+        public var psid: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUV".utf8)
+        public var msid: [UInt8] = Array("MSID-LABEL-0001".utf8)
+        /// The owner's SID password; nil means unowned (SID = MSID).
+        public var sid: [UInt8]?
+        /// Wrong PSID or SID tries before AUTHORITY_LOCKED_OUT (until a power cycle).
+        public var tryLimit = 5
+        public var fault: Fault = .none
+
+        public init() {}
+    }
+
+    public let path: String
+    private struct State {
+        var setup: Setup
+        var triesLeft: Int
+        var pending: [UInt8]?
+        var session: (host: UInt32, tper: UInt32, authority: [UInt8])?
+        var nextTPerSession: UInt32 = 0x1000
+        var reverts = 0
+        var methods: [String] = []
+    }
+    private let state: Mutex<State>
+    /// Runs when a Revert erases the media (the test's in-memory data changes).
+    private let onErase: @Sendable () -> Void
+
+    public init(path: String = "/dev/sim-opal", setup: Setup = Setup(), onErase: @escaping @Sendable () -> Void = {}) {
+        self.path = path
+        state = Mutex(State(setup: setup, triesLeft: setup.tryLimit))
+        self.onErase = onErase
+    }
+
+    /// How many Reverts took effect.
+    public var reverts: Int { state.withLock { $0.reverts } }
+    /// The methods called, in order ("StartSession", "Revert", ...).
+    public var methods: [String] { state.withLock { $0.methods } }
+    /// Whether the drive is locked now.
+    public var locked: Bool { state.withLock { $0.setup.locked } }
+
+    public func send(_ command: DeviceCommand) throws(CommandFailure) -> CommandResponse {
+        let fault = state.withLock { $0.setup.fault }
+        guard case .scsi(let cdb) = command.operation, cdb.first == 0x85 || cdb.first == 0xa2 || cdb.first == 0xb5 else {
+            if case .nvmeAdmin(let opcode, _, _, _) = command.operation, opcode == 0x81 || opcode == 0x82 {
+                return try answer(command, isSend: opcode == 0x81, protocolID: UInt8(command.cdw10 >> 24), comID: UInt16((command.cdw10 >> 8) & 0xFFFF), fault: fault)
+            }
+            throw CommandFailure(command: command.name, path: path, status: "not a security command")
+        }
+        let isSend = cdb[0] == 0xb5 || (cdb[0] == 0x85 && cdb[14] == 0x5e)
+        let protocolID = cdb[0] == 0x85 ? cdb[4] : cdb[1]
+        let comID = cdb[0] == 0x85 ? UInt16(cdb[12]) << 8 | UInt16(cdb[10]) : UInt16(cdb[2]) << 8 | UInt16(cdb[3])
+        return try answer(command, isSend: isSend, protocolID: protocolID, comID: comID, fault: fault)
+    }
+
+    private func answer(_ command: DeviceCommand, isSend: Bool, protocolID: UInt8, comID: UInt16, fault: Fault) throws(CommandFailure) -> CommandResponse {
+        if fault == .noSecuritySubsystem {
+            throw CommandFailure(command: command.name, path: path, status: "CHECK CONDITION, sense ILLEGAL REQUEST, INVALID FIELD IN CDB")
+        }
+        if !isSend && protocolID == 1 && comID == 1 {
+            return CommandResponse(data: pad(discovery(), to: command.transferLength))
+        }
+        let setup = state.withLock { $0.setup }
+        guard protocolID == 1, comID == setup.comID else {
+            throw CommandFailure(command: command.name, path: path, status: "CHECK CONDITION, sense ILLEGAL REQUEST, INVALID FIELD IN CDB (ComID 0x\(String(comID, radix: 16)))")
+        }
+        if isSend {
+            receive(command.dataOut)
+            return CommandResponse()
+        }
+        var out = state.withLock { s -> [UInt8] in
+            defer { s.pending = nil }
+            // Nothing queued: an empty ComPacket (length 0), as a TPer says "no answer yet".
+            return s.pending ?? (be16(0) + be16(0) + be16(setup.comID) + [UInt8](repeating: 0, count: 14))
+        }
+        switch fault {
+        case .truncatedAnswers where out.count > 30: out = Array(out.prefix(30))
+        case .garbageAnswers: out = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 73 &+ 19) }
+        default: break
+        }
+        return CommandResponse(data: pad(out, to: command.transferLength))
+    }
+
+    /// Level 0 Discovery, laid out from the tables of Core 2.01 §3.3.6 and Opal SSC 2.02 §3.1.1.
+    private func discovery() -> [UInt8] {
+        let setup = state.withLock { $0.setup }
+        var features: [UInt8] = []
+        // TPer feature (0001h), version 1, 12 bytes: sync supported, streaming supported.
+        features += [0x00, 0x01, 0x10, 0x0C, 0x11] + [UInt8](repeating: 0, count: 11)
+        // Locking feature (0002h): supported, enabled, locked, media encryption, MBR enabled, MBR done.
+        var flags: UInt8 = 0x01 | 0x08
+        if setup.lockingEnabled { flags |= 0x02 }
+        if setup.locked { flags |= 0x04 }
+        if setup.mbrEnabled { flags |= 0x10 }
+        if setup.mbrDone { flags |= 0x20 }
+        features += [0x00, 0x02, 0x10, 0x0C, flags] + [UInt8](repeating: 0, count: 11)
+        // The SSC's feature (e.g. Opal SSC V2.00, 0203h), 16 bytes: base ComID, one ComID, no
+        // range crossing, 4 admins, 8 users, initial C_PIN_SID indicator, revert behaviour.
+        features += [UInt8(setup.ssc >> 8), UInt8(setup.ssc & 0xFF), 0x10, 0x10]
+        features += [UInt8(setup.comID >> 8), UInt8(setup.comID & 0xFF), 0x00, 0x01, 0x00, 0x00, 0x04, 0x00, 0x08]
+        features += [setup.sid == nil ? 0x00 : 0xFF, 0x00, 0, 0, 0, 0, 0]
+        // Header: length of what follows the length field, revision 1, reserved, vendor.
+        var header = be32(UInt32(44 + features.count)) + be32(1)
+        header += [UInt8](repeating: 0, count: 40)
+        return header + features
+    }
+
+    private func receive(_ data: [UInt8]) {
+        let setup = state.withLock { $0.setup }
+        guard let packet = try? TCGComPacket(decoding: data), let tokens = try? TCGToken.decode(packet.payload) else {
+            queue(status: .invalidParameter, tper: 0, host: 0)
+            return
+        }
+        if tokens == [.endOfSession] {
+            state.withLock { $0.session = nil }
+            queuePayload([.endOfSession], tper: packet.tperSession, host: packet.hostSession, comID: setup.comID)
+            return
+        }
+        guard tokens.count >= 3, tokens[0] == .call, case .bytes(let invoking) = tokens[1], case .bytes(let method) = tokens[2] else {
+            queue(status: .invalidParameter, tper: packet.tperSession, host: packet.hostSession)
+            return
+        }
+        if invoking == TCGUID.sessionManager && method == TCGUID.startSession {
+            startSession(tokens, setup: setup)
+        } else if method == TCGUID.revert && invoking == TCGUID.adminSP {
+            revert(packet, setup: setup)
+        } else {
+            record("unknown method \(TCGUID.text(method))")
+            queue(status: .invalidParameter, tper: packet.tperSession, host: packet.hostSession)
+        }
+    }
+
+    private func startSession(_ tokens: [TCGToken], setup: Setup) {
+        record("StartSession")
+        guard tokens.count > 6, case .uint(let host) = tokens[4], case .bytes(let sp) = tokens[5] else {
+            return queueSync(status: .invalidParameter, host: 0, tper: 0)
+        }
+        var challenge: [UInt8]?
+        var authority: [UInt8]?
+        var index = 7
+        while index + 3 < tokens.count, tokens[index] == .startName {
+            if case .uint(let key) = tokens[index + 1], case .bytes(let value) = tokens[index + 2] {
+                if key == 0 { challenge = value } else if key == 3 { authority = value }
+            }
+            index += 4
+        }
+        guard sp == TCGUID.adminSP else { return queueSync(status: .invalidParameter, host: UInt32(host), tper: 0) }
+        if let authority {
+            let expected: [UInt8]? = authority == TCGUID.psidAuthority ? setup.psid : authority == TCGUID.sidAuthority ? (setup.sid ?? setup.msid) : nil
+            let outcome = state.withLock { s -> TCGMethodStatus in
+                if s.triesLeft <= 0 { return .authorityLockedOut }
+                guard let expected, challenge == expected else {
+                    s.triesLeft -= 1
+                    return s.triesLeft <= 0 ? .authorityLockedOut : .notAuthorized
+                }
+                return .success
+            }
+            guard outcome == .success else { return queueSync(status: outcome, host: UInt32(host), tper: 0) }
+        }
+        let tper = state.withLock { s -> UInt32 in
+            s.nextTPerSession += 1
+            s.session = (UInt32(host), s.nextTPerSession, authority ?? TCGUID.anybody)
+            return s.nextTPerSession
+        }
+        queueSync(status: .success, host: UInt32(host), tper: tper)
+    }
+
+    private func revert(_ packet: TCGComPacket, setup: Setup) {
+        record("Revert")
+        let session = state.withLock { $0.session }
+        guard let session, session.tper == packet.tperSession, session.host == packet.hostSession,
+            session.authority == TCGUID.psidAuthority || session.authority == TCGUID.sidAuthority
+        else {
+            return queue(status: .notAuthorized, tper: packet.tperSession, host: packet.hostSession)
+        }
+        state.withLock { s in
+            s.reverts += 1
+            s.setup.locked = false
+            s.setup.lockingEnabled = false
+            s.setup.mbrEnabled = false
+            s.setup.mbrDone = false
+            s.setup.sid = nil
+            s.session = nil
+        }
+        if setup.fault != .revertKeepsData { onErase() }
+        queue(status: .success, tper: packet.tperSession, host: packet.hostSession)
+    }
+
+    private func record(_ method: String) { state.withLock { $0.methods.append(method) } }
+
+    private func queueSync(status: TCGMethodStatus, host: UInt32, tper: UInt32) {
+        let arguments: [TCGToken] = status == .success ? [.uint(UInt64(host)), .uint(UInt64(tper))] : []
+        let tokens: [TCGToken] = [.call, .bytes(TCGUID.sessionManager), .bytes(TCGUID.syncSession), .startList] + arguments
+            + [.endList, .endOfData, .startList, .uint(UInt64(status.rawValue)), .uint(0), .uint(0), .endList]
+        queuePayload(tokens, tper: 0, host: 0, comID: state.withLock { $0.setup.comID })
+    }
+
+    private func queue(status: TCGMethodStatus, tper: UInt32, host: UInt32) {
+        let tokens: [TCGToken] = [.startList, .endList, .endOfData, .startList, .uint(UInt64(status.rawValue)), .uint(0), .uint(0), .endList]
+        queuePayload(tokens, tper: tper, host: host, comID: state.withLock { $0.setup.comID })
+    }
+
+    private func queuePayload(_ tokens: [TCGToken], tper: UInt32, host: UInt32, comID: UInt16) {
+        let bytes = TCGComPacket(comID: comID, tperSession: tper, hostSession: host, payload: TCGToken.encode(tokens)).encoded()
+        state.withLock { $0.pending = bytes }
+    }
+
+    private func pad(_ bytes: [UInt8], to length: Int) -> [UInt8] {
+        bytes.count >= length ? Array(bytes.prefix(length)) : bytes + [UInt8](repeating: 0, count: length - bytes.count)
+    }
+}
+
+extension DeviceCommand {
+    var cdw10: UInt32 {
+        if case .nvmeAdmin(_, _, let cdw10, _) = operation { return cdw10 }
+        return 0
+    }
+}
+
+private func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
+private func be32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
