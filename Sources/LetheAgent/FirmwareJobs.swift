@@ -22,6 +22,11 @@ public enum FirmwarePlanner {
         public var ignoreCapabilities = false
         public var timeLimitSeconds: Int?
         public var seed: UInt64?
+        /// The PSID or SID password for a TCG revert (never stored or logged).
+        public var credential: [UInt8]?
+        /// The caller gives the credential after planning (`FirmwarePurge.credential`), once the
+        /// drive passed every check: the CLI asks the technician only then.
+        public var credentialLater = false
 
         /// Defaults: hidden areas closed, capabilities checked, the drive's own time estimates.
         public init() {}
@@ -64,6 +69,19 @@ public enum FirmwarePlanner {
             }
             erase = strongest
             choice = "nist-purge chose \(strongest.rawValue), the strongest the drive supports" + (passedOver.isEmpty ? "" : "; passed over: " + passedOver.joined(separator: "; "))
+        } else if method.firmware?.family == .tcg {
+            erase = method.firmware!
+            // TCG travels in the interface's own security commands; Level 0 Discovery says
+            // whether the drive speaks it, and how it is locked.
+            if let interface = SecurityInterface.of(kind) {
+                let (discovery, problem) = TCGDiscovery.probe(interface, using: transport)
+                capabilities.tcg = discovery
+                capabilities.tcgInterface = interface
+                capabilities.tcgProblem = problem
+            }
+            if erase == .tcgPsidRevert, !settings.credentialLater, settings.credential?.isEmpty ?? true {
+                throw LetheError(.invalidArgument, path: target.path, "\(erase.rawValue) needs the PSID printed on the drive's label. Nothing was sent")
+            }
         } else {
             erase = method.firmware!
             let family = capabilities.family(transport: kind)
@@ -80,6 +98,7 @@ public enum FirmwarePlanner {
         options.ignoreCapabilities = settings.ignoreCapabilities
         options.timeLimitSeconds = settings.timeLimitSeconds
         options.choice = choice
+        options.credential = settings.credential
         if let seed = settings.seed { options.seed = seed }
         let purge = FirmwarePurge(device: device, transport: transport, capabilities: capabilities, options: options, cancellation: cancellation)
         if let refusal = purge.refusal() {

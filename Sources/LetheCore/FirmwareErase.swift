@@ -15,9 +15,13 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
     case scsiSanitizeBlock = "scsi-sanitize-block"
     case scsiSanitizeOverwrite = "scsi-sanitize-overwrite"
     case scsiFormatUnit = "scsi-format-unit"
+    /// TCG Opal: Revert of the Admin SP authorised by the PSID on the drive's label.
+    case tcgPsidRevert = "tcg-psid-revert"
+    /// TCG Opal: Revert of the Admin SP authorised by the SID (the MSID while unowned).
+    case tcgRevertSP = "tcg-revert-sp"
 
-    /// Which command set carries it.
-    public enum Family: String, Sendable, Codable { case ata, nvme, scsi }
+    /// Which command set carries it (TCG travels in each interface's security commands).
+    public enum Family: String, Sendable, Codable { case ata, nvme, scsi, tcg }
 
     /// What the medium holds afterwards, which decides the read-back check.
     public enum Effect: String, Sendable, Codable {
@@ -34,12 +38,13 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .ataSanitizeCrypto, .ataSanitizeBlock, .ataSanitizeOverwrite, .ataSecureErase, .ataSecureEraseEnhanced: .ata
         case .nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeSanitizeOverwrite, .nvmeFormatUserData, .nvmeFormatCrypto: .nvme
         case .scsiSanitizeCrypto, .scsiSanitizeBlock, .scsiSanitizeOverwrite, .scsiFormatUnit: .scsi
+        case .tcgPsidRevert, .tcgRevertSP: .tcg
         }
     }
 
     public var effect: Effect {
         switch self {
-        case .ataSanitizeCrypto, .nvmeSanitizeCrypto, .nvmeFormatCrypto, .scsiSanitizeCrypto: .crypto
+        case .ataSanitizeCrypto, .nvmeSanitizeCrypto, .nvmeFormatCrypto, .scsiSanitizeCrypto, .tcgPsidRevert, .tcgRevertSP: .crypto
         case .ataSanitizeOverwrite, .nvmeSanitizeOverwrite, .scsiSanitizeOverwrite: .overwrite
         case .ataSanitizeBlock, .nvmeSanitizeBlock, .scsiSanitizeBlock, .nvmeFormatUserData, .ataSecureErase, .ataSecureEraseEnhanced, .scsiFormatUnit: .block
         }
@@ -65,6 +70,8 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .scsiSanitizeBlock: "SCSI SANITIZE, BLOCK ERASE"
         case .scsiSanitizeOverwrite: "SCSI SANITIZE, OVERWRITE (one pass of zeros)"
         case .scsiFormatUnit: "SCSI FORMAT UNIT"
+        case .tcgPsidRevert: "TCG Opal Revert with the PSID (cryptographic erase)"
+        case .tcgRevertSP: "TCG Opal Revert with the SID (cryptographic erase)"
         }
     }
 
@@ -79,6 +86,9 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .scsi: self == .scsiFormatUnit
             ? "SBC-4 §5.4 FORMAT UNIT (not a NIST Purge method: Clear at best, and only if read-back shows it)"
             : "SBC-4 §5.30 SANITIZE; NIST SP 800-88 Rev. 1 Table A-7 (Purge)"
+        case .tcg: self == .tcgPsidRevert
+            ? "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the PSID authority (TCG PSID Feature Set); NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
+            : "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the SID authority; NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
         }
     }
 
@@ -90,6 +100,9 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         switch self {
         case .nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeSanitizeOverwrite: true
         case .nvmeFormatUserData, .nvmeFormatCrypto: formatAttributes & 0x3 != 0
+        // A Revert regenerates the key of every locking range: the whole drive, on NVMe every
+        // namespace.
+        case .tcgPsidRevert, .tcgRevertSP: true
         default: false
         }
     }
@@ -102,6 +115,8 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .ata: [.ataSanitizeCrypto, .ataSanitizeBlock, .ataSanitizeOverwrite, .ataSecureEraseEnhanced, .ataSecureErase]
         case .nvme: [.nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeFormatCrypto, .nvmeFormatUserData, .nvmeSanitizeOverwrite]
         case .scsi: [.scsiSanitizeCrypto, .scsiSanitizeBlock, .scsiSanitizeOverwrite]
+        // Not chosen by nist-purge yet: a revert needs the label's PSID or the owner's SID.
+        case .tcg: []
         }
     }
 }
@@ -463,6 +478,11 @@ public struct PurgeCapabilities: Sendable, Equatable {
     public var scsiSanitize: [FirmwareErase: Bool]
     /// Why the drive could not be asked (a USB bridge without ATA pass-through, …).
     public var problem: String?
+    /// TCG Level 0 Discovery, for the TCG methods, and the interface it travelled on.
+    public var tcg: TCGDiscovery?
+    public var tcgInterface: SecurityInterface?
+    /// Why Level 0 Discovery gave nothing.
+    public var tcgProblem: String?
 
     /// Capabilities from a probe.
     public init(_ probe: FirmwareCapabilities, scsiSanitize: [FirmwareErase: Bool] = [:]) {
@@ -523,7 +543,28 @@ public struct PurgeCapabilities: Sendable, Equatable {
             case false?: return "the drive reports no \(method.title) (REPORT SUPPORTED OPERATION CODES: not supported)"
             case nil: return "the drive did not say whether it supports \(method.title) (REPORT SUPPORTED OPERATION CODES gave no answer)"
             }
+        case .tcg:
+            return tcgRefusal(method)
         }
+    }
+
+    /// Why a TCG revert cannot run: no TCG subsystem, one that does not encrypt (Pyrite), no
+    /// ComID, or (for the SID) SID authentication blocked by the BIOS until a power cycle.
+    func tcgRefusal(_ method: FirmwareErase) -> String? {
+        guard let tcg, tcgInterface != nil else {
+            return "the drive did not answer TCG Level 0 Discovery" + (tcgProblem.map { ": \($0)" } ?? "")
+        }
+        guard let ssc = tcg.primarySSC, ssc != .enterprise else {
+            return tcg.sscs.isEmpty ? "the drive has no TCG Opal-family security subsystem" : "TCG Enterprise drives have no PSID Revert; use the drive's sanitize"
+        }
+        guard ssc.encrypts, tcg.mediaEncryption else {
+            return "\(ssc.displayName) locks but does not encrypt the media, so a revert is no cryptographic erase"
+        }
+        guard tcg.baseComID != nil else { return "Level 0 Discovery gave no ComID for a session" }
+        if method == .tcgRevertSP, tcg.sidBlocked == true {
+            return "SID authentication is blocked (Block SID feature, set by the BIOS at power-on) until the drive is power-cycled; re-plug it on the bench, or use tcg-psid-revert"
+        }
+        return nil
     }
 
     /// The command set a drive on this transport speaks: NVMe; ATA when IDENTIFY answered

@@ -151,6 +151,13 @@ public final class SimulatedOpalDrive: CommandTransport {
             startSession(tokens, setup: setup)
         } else if method == TCGUID.revert && invoking == TCGUID.adminSP {
             revert(packet, setup: setup)
+        } else if method == TCGUID.get && invoking == TCGUID.msidPIN {
+            record("Get C_PIN_MSID")
+            let inSession = state.withLock { $0.session?.tper == packet.tperSession && packet.tperSession != 0 }
+            guard inSession else { return queue(status: .notAuthorized, tper: packet.tperSession, host: packet.hostSession) }
+            let tokens: [TCGToken] = [.startList, .startList, .startName, .uint(3), .bytes(setup.msid), .endName, .endList, .endList,
+                                      .endOfData, .startList, .uint(0), .uint(0), .uint(0), .endList]
+            queuePayload(tokens, tper: packet.tperSession, host: packet.hostSession, comID: setup.comID)
         } else {
             record("unknown method \(TCGUID.text(method))")
             queue(status: .invalidParameter, tper: packet.tperSession, host: packet.hostSession)
@@ -246,3 +253,33 @@ extension DeviceCommand {
 
 private func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
 private func be32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
+
+/// The media behind a simulated self-encrypting drive: reads and writes fail with EIO while
+/// the drive is locked, as a locked Opal drive's do (its range is read- and write-locked).
+public final class SimulatedOpalMedia: BlockDevice {
+    public let base: MemoryBlockDevice
+    public let drive: SimulatedOpalDrive
+
+    public init(base: MemoryBlockDevice, drive: SimulatedOpalDrive) {
+        self.base = base
+        self.drive = drive
+    }
+
+    public var path: String { base.path }
+    public var sizeBytes: UInt64 { base.sizeBytes }
+    public var logicalSectorSize: Int { base.logicalSectorSize }
+    public var physicalSectorSize: Int { base.physicalSectorSize }
+    public var bufferAlignment: Int { base.bufferAlignment }
+
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
+        guard !drive.locked else { throw IOFailure(operation: .write, path: path, errno: .io, offset: offset, length: buffer.count) }
+        return try base.write(buffer, at: offset)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
+        guard !drive.locked else { throw IOFailure(operation: .read, path: path, errno: .io, offset: offset, length: buffer.count) }
+        return try base.read(into: buffer, at: offset)
+    }
+
+    public func synchronize() throws(IOFailure) { try base.synchronize() }
+}

@@ -27,6 +27,9 @@ public struct FirmwarePurgeOptions: Sendable {
     /// the one being erased).
     public var namespaces: [String]?
 
+    /// The PSID or SID password for a TCG revert: used for the session, never recorded.
+    public var credential: [UInt8]?
+
     /// Options for `method`.
     public init(method: FirmwareErase) { self.method = method }
 }
@@ -42,7 +45,10 @@ public final class FirmwarePurge: @unchecked Sendable {
     let device: any BlockDevice
     let transport: any CommandTransport
     let capabilities: PurgeCapabilities
-    let options: FirmwarePurgeOptions
+    public let options: FirmwarePurgeOptions
+    /// The PSID or SID password, when it comes after planning (it replaces
+    /// `options.credential`). Used for the session, never recorded.
+    public var credential: [UInt8]?
     /// Stops the wait for a drive (SIGINT, abort). A command already sent runs on in the drive.
     public let cancellation: WipeCancellation
     private var record: FirmwareEraseRecord
@@ -91,6 +97,7 @@ public final class FirmwarePurge: @unchecked Sendable {
             if let refusal = refusal() { throw Failure(message: "refused before anything was sent: \(refusal)") }
             if cancellation.isCancelled { throw Failure(message: "stopped before anything was sent to the drive", cancelled: true) }
             if method.family == .ata { try hiddenAreas() }
+            if method.family == .tcg { try tcgOpenIfLocked() }
             samples = try writeCanaries()
             try erase(progress: progress)
             (verification, checks) = try readBack(samples)
@@ -130,8 +137,10 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     /// Adds a command and the drive's answer to the certificate's record.
     func log(_ command: DeviceCommand, answer: String, succeeded: Bool) {
-        record.commands.append(.init(name: command.name, sent: command.wire, answer: answer, succeeded: succeeded))
+        appendCommand(.init(name: command.name, sent: command.wire, answer: answer, succeeded: succeeded))
     }
+
+    func appendCommand(_ command: FirmwareEraseRecord.Command) { record.commands.append(command) }
 
     /// Sends a command and records it with the drive's answer.
     @discardableResult
@@ -334,6 +343,8 @@ public final class FirmwarePurge: @unchecked Sendable {
             report(progress, fraction: 0)
             try send(ScsiCommand.formatUnit(timeoutSeconds: options.timeLimitSeconds ?? 3600))
             report(progress, fraction: 1)
+        case .tcgPsidRevert, .tcgRevertSP:
+            try tcgRevert(progress)
         }
     }
 
@@ -449,6 +460,8 @@ public final class FirmwarePurge: @unchecked Sendable {
     /// The drive's own estimate for the running operation, when it gives one.
     private var driveEstimateSeconds: Int?
     private var sanitizeFailed = false
+    /// How many of the TCG host's exchanges are in the record already.
+    var tcgRecorded = 0
 
     /// Never leave a drive locked; take a failed sanitize out of its failure state.
     func cleanUp() {
@@ -467,6 +480,7 @@ public final class FirmwarePurge: @unchecked Sendable {
             case .ata: _ = try? send(AtaCommand.sanitizeStatus(clearFailure: true))
             case .nvme: _ = try? send(NvmeCommand.sanitizeExitFailureMode)
             case .scsi: _ = try? send(ScsiCommand.sanitizeExitFailureMode)
+            case .tcg: break
             }
         }
     }

@@ -43,6 +43,7 @@ struct Wipe: ParsableCommand {
               lethe wipe /dev/sdb --method nist-clear
               lethe wipe /dev/disk/by-id/ata-X --method dod-3 --verify sample --serial X --yes
               lethe wipe disk.img --method zero --allow-file --yes --json
+              lethe wipe /dev/nvme0n1 --method tcg-psid-revert --report-dir reports   (asks for the label's PSID)
             """)
 
     @Argument(help: "Block device to erase (/dev/sdX, /dev/nvmeXnY, /dev/disk/by-id/...).")
@@ -156,7 +157,12 @@ struct Wipe: ParsableCommand {
                 settings.ignoreCapabilities = ignoreCapabilities
                 settings.timeLimitSeconds = firmwareTimeLimit
                 settings.seed = sampleSeed
+                settings.credentialLater = true
                 plan = try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: settings)
+                // A TCG revert's PSID or SID: asked for only now that the drive passed every check.
+                if case .firmware(let purge, _)? = plan, purge.options.method.family == .tcg, !dryRun {
+                    purge.credential = try CredentialPrompt.read(for: purge.options.method)
+                }
             }
             if case .overwrite(let clear, let choice)? = plan {
                 method = clear

@@ -236,6 +236,12 @@ extension LabTests {
         #expect((format["verification"] as? [String: Any])?["mode"] as? String == "readback")
         #expect(try Lab.text(out, "nvme-format-certificate.txt").contains("NVMe Format NVM, User Data Erase (SES=1)"))
 
+        // TCG: the controller refuses Level 0 Discovery, so the PSID revert is refused by name,
+        // before a PSID is asked for.
+        let psid = ((try? Lab.text(out, "nvme-psid.json")) ?? "") + ((try? Lab.text(out, "nvme-psid.err")) ?? "")
+        #expect(try Lab.text(out, "nvme-psid.rc") == "2" && psid.contains("did not answer TCG Level 0 Discovery") && psid.contains("Invalid Command Opcode"), "\(psid)")
+        #expect(!psid.contains("PSID of the drive"))
+
         // Sanitize: refused before anything is sent; forced, the controller's answer is named.
         #expect(try Lab.text(out, "nvme-sanitize.rc") == "2")
         #expect(try Lab.text(out, "nvme-sanitize.err").contains("SANICAP 0x0, bit 0 clear"))

@@ -30,6 +30,9 @@ run nvme-sanitize wipe $nvme --method nvme-sanitize-crypto --yes --json --state-
 # ...sent anyway on request: the controller answers Invalid Command Opcode; not erased.
 run nvme-sanitize-forced wipe $nvme --method nvme-sanitize-crypto --ignore-capabilities --yes --json --report-dir $state/reports --state-dir $state
 report nvme-sanitize-forced
+# A TCG revert on a drive without TCG (QEMU refuses Security Receive): refused by Level 0
+# Discovery before a PSID is asked for or anything is sent.
+run nvme-psid wipe $nvme --method tcg-psid-revert --yes --json --state-dir $state
 # nist-purge passes over sanitize (and says why) and takes Format NVM.
 run nvme-nist-purge wipe $nvme --method nist-purge --yes --json --report-dir $state/reports --state-dir $state
 report nvme-nist-purge

@@ -14,17 +14,37 @@ public enum TCGRevert {
     /// Runs it: a session on the Admin SP as `authority` with `credential`, then Revert on the
     /// Admin SP. The TPer ends the session itself. The credential never appears in the
     /// record (`host.exchanges`) nor in an error.
-    public static func run(_ host: TCGHost, authority: Authority, credential: [UInt8]) throws(TCGFailure) {
-        let start = "StartSession on the Admin SP as \(authority.label)"
+    /// `purpose` prefixes the record's step names ("to unlock: ").
+    public static func run(_ host: TCGHost, authority: Authority, credential: [UInt8], purpose: String = "") throws(TCGFailure) {
+        let start = "\(purpose)StartSession on the Admin SP as \(authority.label)"
         do {
             try host.startSession(sp: TCGUID.adminSP, authority: authority.uid, challenge: credential, step: start)
         } catch {
             throw explain(error, authority: authority)
         }
-        let step = "Revert the Admin SP"
+        let step = "\(purpose)Revert the Admin SP"
         let response = try host.call(TCGMethodCall(invoking: TCGUID.adminSP, method: TCGUID.revert), step: step)
         host.forgetSession()
         guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
+    }
+
+    /// Reads the MSID, the SID's factory value, which anybody may read (C_PIN_MSID, column 3,
+    /// PIN) in an unauthenticated session on the Admin SP.
+    public static func readMSID(_ host: TCGHost) throws(TCGFailure) -> [UInt8] {
+        try host.startSession(sp: TCGUID.adminSP, step: "StartSession on the Admin SP (Anybody)")
+        defer { host.endSession() }
+        let step = "Get the MSID (C_PIN_MSID, column PIN)"
+        let cells: [TCGToken] = [.startList, .startName, .uint(3), .uint(3), .endName, .startName, .uint(4), .uint(3), .endName, .endList]
+        let response = try host.call(TCGMethodCall(invoking: TCGUID.msidPIN, method: TCGUID.get, arguments: cells), step: step)
+        guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
+        // [ { 3 : h'MSID' } ]
+        let results = response.results
+        guard let at = results.firstIndex(of: .startName), at + 3 < results.count, results[at + 1] == .uint(3),
+            case .bytes(let pin) = results[at + 2], results[at + 3] == .endName, !pin.isEmpty
+        else {
+            throw TCGFailure(step: step, detail: "the answer carries no PIN column: \(results.map(\.description).joined(separator: " "))")
+        }
+        return pin
     }
 
     /// The technician's next step for the statuses a wrong or exhausted credential gives.

@@ -28,6 +28,8 @@ public struct TCGExchange: Codable, Sendable, Equatable {
     public var request: String
     /// The answer's tokens, or the failure.
     public var answer: String
+    /// The TPer answered SUCCESS (or ended the session as asked).
+    public var succeeded: Bool
 }
 
 /// The host side of TCG sessions on one ComID, over any transport (commands as data).
@@ -59,7 +61,7 @@ public final class TCGHost {
         do throws(TCGFailure) {
             answer = try exchange(TCGToken.encode(request), step: step)
         } catch {
-            exchanges.append(TCGExchange(step: step, request: shown, answer: error.detail))
+            exchanges.append(TCGExchange(step: step, request: shown, answer: error.detail, succeeded: false))
             throw error
         }
         let tokens: [TCGToken]
@@ -68,10 +70,11 @@ public final class TCGHost {
             tokens = try TCGToken.decode(answer)
             response = try TCGMethodResponse(tokens: tokens)
         } catch {
-            exchanges.append(TCGExchange(step: step, request: shown, answer: "unreadable: \(error)"))
+            exchanges.append(TCGExchange(step: step, request: shown, answer: "unreadable: \(error)", succeeded: false))
             throw TCGFailure(step: step, detail: "the answer is not a TCG method response: \(error)")
         }
-        exchanges.append(TCGExchange(step: step, request: shown, answer: tokens.map(\.description).joined(separator: " ")))
+        exchanges.append(TCGExchange(
+            step: step, request: shown, answer: tokens.map(\.description).joined(separator: " "), succeeded: response.status == .success))
         return response
     }
 
