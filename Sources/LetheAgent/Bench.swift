@@ -176,7 +176,10 @@ public final class Bench: Sendable {
                 chosen = profile
             }
         }
-        let auto = (chosen.start == .auto || settings.autoStartPaths.contains(device.path)) && docking.hold == nil
+        // A locked self-encrypting drive: named now, with the next step, and never started into
+        // an overwrite that could only fail.
+        let lockedStep = chosen.method.firmware?.family == .tcg ? nil : device.lockedNextStep
+        let auto = (chosen.start == .auto || settings.autoStartPaths.contains(device.path)) && docking.hold == nil && lockedStep == nil
         if let earlier = resumableJob(for: device) {
             if auto {
                 log("\(device.path): job \(earlier.id) on this device was interrupted at \(Int(earlier.percent))%: resuming it")
@@ -186,11 +189,13 @@ public final class Bench: Sendable {
             }
         }
         let source = docking.profile != nil ? "the catalog chose profile" : "matched profile"
-        let waiting = docking.hold != nil ? "held for the technician" : auto ? "starting" : "waiting for the technician"
+        let waiting = lockedStep != nil ? "held: locked" : docking.hold != nil ? "held for the technician" : auto ? "starting" : "waiting for the technician"
         log("\(device.path): \(device.model ?? device.transport.rawValue) \(source) \(chosen.name) (\(waiting))\(docking.row?.detail.map { "; \($0)" } ?? "")")
+        if let lockedStep { log("\(device.path): \(lockedStep)") }
         let id = enqueue(device: device, profile: chosen) { view in
             view.sku = docking.row?.sku
             view.catalogNote = docking.row?.detail
+            view.message = lockedStep
         }
         if var row = docking.row {
             row.jobId = id
@@ -293,6 +298,11 @@ public final class Bench: Sendable {
     public func start(_ id: String) throws(StartError) -> JobView {
         let cancellation = WipeCancellation()
         guard let path = job(id)?.device else { throw StartError(status: 404, message: "no job \(id)") }
+        if let job = job(id), job.state == .waiting, WipeMethod.named(job.method)?.firmware?.family != .tcg,
+            let locked = state.withLock({ $0.devices[path] })?.lockedNextStep
+        {
+            throw StartError(status: 409, message: "job \(id) refused: \(path) is \(locked)")
+        }
         let changes = identityChanges(id, path: path)
         let view: JobView = try {
             () throws(StartError) -> JobView in

@@ -105,6 +105,19 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
     /// The serial of the USB-SATA bridge (dock) in front of the drive, when it is not the
     /// drive's own: never used as the drive's identity.
     public var bridgeSerial: String?
+    /// A self-encrypting drive's TCG Level 0 Discovery in words ("TCG Opal 2, LOCKED, MBR
+    /// shadow active"); nil for a drive that does not speak TCG or was not asked.
+    public var selfEncryption: String?
+    /// The drive is locked by its owner (a locked range, or an MBR shadow not yet done): reads
+    /// and writes fail until it is unlocked or reverted.
+    public var encryptionLocked: Bool?
+
+    /// What the technician must do with a locked self-encrypting drive, or nil.
+    public var lockedNextStep: String? {
+        guard encryptionLocked == true else { return nil }
+        return "LOCKED by its owner (\(selfEncryption ?? "TCG self-encrypting drive")): every read and write fails, so an overwrite cannot work. "
+            + "Revert it with the PSID printed on its label: `lethe wipe \(path) --method tcg-psid-revert` (a cryptographic erase, certified as Purge)"
+    }
 
     /// What identifies this device beyond its path.
     public var identity: DriveIdentity {
@@ -261,7 +274,7 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case path, kind, transport, model, vendor, serial, wwn, firmware, sizeBytes, logicalSectorSize
         case physicalSectorSize, rotational, removable, portPath, bay, `protected`, protectionReason, usb, notes
-        case deviceNumber, backingFile, serialSource, bridgeSerial
+        case deviceNumber, backingFile, serialSource, bridgeSerial, selfEncryption, encryptionLocked
     }
 
     /// Encodes every field, unknown ones as `null`, so scripts can rely on the keys.
@@ -290,6 +303,8 @@ public struct DeviceRecord: Codable, Sendable, Equatable {
         try c.encode(backingFile, forKey: .backingFile)
         try c.encode(serialSource, forKey: .serialSource)
         try c.encode(bridgeSerial, forKey: .bridgeSerial)
+        try c.encode(selfEncryption, forKey: .selfEncryption)
+        try c.encode(encryptionLocked, forKey: .encryptionLocked)
     }
 
     /// A phone seen on USB before its own protocol is up: listed at once, with what the

@@ -51,12 +51,23 @@ public enum DeviceDiscovery {
             let reasons = SafetyGuard.reasons(for: number)
             record.protected = !reasons.isEmpty
             record.protectionReason = reasons.isEmpty ? nil : reasons.map(\.description).joined(separator: "; ")
+            if !record.protected { selfEncryption(of: &record) }
         } else {
             record.protected = true
             record.protectionReason = "device number unknown, so the guard cannot clear it"
             record.notes.append("\(name): no dev attribute or MAJOR/MINOR property")
         }
         return record
+    }
+
+    /// TCG Level 0 Discovery, read-only (IF-RECV): a locked self-encrypting drive is named at
+    /// dock time, before an overwrite fails on it. Drives that do not speak TCG, or a bridge
+    /// that drops the command, leave the fields nil.
+    static func selfEncryption(of record: inout DeviceRecord) {
+        guard let interface = SecurityInterface.of(record.transport), let transport = try? LinuxCommandTransport(path: record.path) else { return }
+        guard let discovery = TCGDiscovery.probe(interface, using: transport).discovery, discovery.primarySSC != nil else { return }
+        record.selfEncryption = discovery.summary
+        record.encryptionLocked = discovery.locked || (discovery.mbrEnabled && !discovery.mbrDone)
     }
 
     /// The serial of the ATA drive behind a USB-SATA bridge: ATA IDENTIFY DEVICE through SAT

@@ -132,6 +132,7 @@ struct Devices: AsyncParsableCommand {
         let size = d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?"
         var text = "\(d.path)  \(d.transport.rawValue)  \(size)  \(d.model ?? "-")  serial \(d.serial ?? "-")  bay \(d.bay ?? "-")"
         if d.protected { text += "  PROTECTED: \(d.protectionReason ?? "")" }
+        if let sed = d.selfEncryption { text += "  \(sed)" }
         return text
     }
 
@@ -144,7 +145,9 @@ struct Devices: AsyncParsableCommand {
             [
                 d.path, d.kind.rawValue, d.transport.rawValue, d.sizeBytes.map { HumanFormat.bytes(Double($0)) } ?? "?", d.model ?? "-",
                 d.serial ?? "-", d.bay ?? "-",
-                d.kind == .phone ? (d.protected ? "WAITING: \(d.protectionReason ?? "")" : "ready") : d.protected ? "PROTECTED: \(d.protectionReason ?? "")" : "erasable",
+                d.kind == .phone ? (d.protected ? "WAITING: \(d.protectionReason ?? "")" : "ready") : d.protected ? "PROTECTED: \(d.protectionReason ?? "")"
+                    : d.encryptionLocked == true ? "LOCKED (\(d.selfEncryption ?? "TCG")): revert with its PSID, --method tcg-psid-revert"
+                    : d.selfEncryption.map { "erasable (\($0))" } ?? "erasable",
             ]
         }
         let header = ["PATH", "KIND", "TRANSPORT", "SIZE", "MODEL", "SERIAL", "BAY", "STATUS"]

@@ -18,16 +18,17 @@ struct BenchTests {
         var all: [String] { lines.withLock { $0 } }
     }
 
-    func bench(_ state: String) throws -> (Bench, Log) {
+    func bench(_ state: String, autoStart: Set<String> = []) throws -> (Bench, Log) {
         #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
         var match = ProfileMatch()
         match.transports = [.loop]
         let profile = Profile(
             name: "loop-manual", description: "test", priority: 1, match: match, smart: false, thresholds: HealthThresholds(),
             method: WipeMethod.named("zero")!, verification: .last, start: .manual, source: "test")
-        let settings = BenchSettings(
+        var settings = BenchSettings(
             stateDirectory: state, reportDirectory: "\(state)/reports", station: StationConfig(), profiles: [profile], language: .en,
             toolVersion: "test")
+        settings.autoStartPaths = autoStart
         let log = Log()
         let bench = Bench(settings: settings, store: try Store(stateDirectory: state), log: { line in log.lines.withLock { $0.append(line) } })
         return (bench, log)
@@ -95,5 +96,32 @@ struct BenchTests {
         bench.deviceChanged(record)
         #expect(bench.job(first.id)?.state == .interrupted)
         #expect(bench.jobs.filter { $0.device == loop.path && $0.state == .waiting }.count == 1)
+    }
+
+    /// A locked self-encrypting drive (Level 0 Discovery says so at dock time): named, with
+    /// the next step, held even when it would start by itself, and a start is refused before
+    /// anything is written.
+    @Test func aLockedDriveIsNamedAtDockTimeAndNeverOverwritten() throws {
+        let state = NSTemporaryDirectory() + "lethe-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let loop = try LoopDevice(sizeBytes: 8 * Self.mib, fill: 0x11)
+        let (bench, lines) = try bench(state, autoStart: [loop.path])
+        var record = try #require(DeviceDiscovery.drive(named: (loop.path as NSString).lastPathComponent))
+        #expect(record.selfEncryption == nil && record.encryptionLocked == nil, "a loop device speaks no TCG")
+        record.selfEncryption = "TCG Opal 2, LOCKED, MBR shadow active"
+        record.encryptionLocked = true
+        bench.deviceAppeared(record)
+        let job = try #require(bench.jobs.first { $0.device == loop.path })
+        #expect(job.state == .waiting && job.message?.contains("LOCKED by its owner (TCG Opal 2, LOCKED, MBR shadow active)") == true, "\(job)")
+        #expect(job.message?.contains("--method tcg-psid-revert") == true)
+        #expect(lines.all.contains { $0.contains("(held: locked)") }, "\(lines.all)")
+        #expect {
+            try bench.start(job.id)
+        } throws: { error in
+            let refusal = error as? Bench.StartError
+            return refusal?.status == 409 && refusal?.message.contains("every read and write fails, so an overwrite cannot work") == true
+        }
+        #expect(bench.job(job.id)?.state == .waiting)
+        #expect(try loop.contents().allSatisfy { $0 == 0x11 }, "nothing was written")
     }
 }

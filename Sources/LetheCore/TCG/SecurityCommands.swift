@@ -70,6 +70,8 @@ extension DeviceCommand {
     public static func tcgDiscovery(_ interface: SecurityInterface) -> DeviceCommand {
         var command = securityReceive(interface, protocolID: 1, comID: 1, length: 2048)
         command.name = "TCG Level 0 Discovery"
+        // Sent at dock time too: a drive that does not answer must not hold discovery long.
+        command.timeoutSeconds = 10
         return command
     }
 }
