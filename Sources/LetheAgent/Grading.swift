@@ -53,7 +53,7 @@ extension Bench {
         let graded = report
         let imeis = report.device.imeis ?? []
         let station = settings.station
-        let certificate = (try? store.read { db in try ReportRow.filter(Column("jobId") == id && Column("schema") == WipeCertificate.schemaName).fetchOne(db) }) ?? nil
+        let certificate = (try? store.read { db in try ReportRow.filter(Column("jobId") == id && WipeCertificate.schemaNames.contains(Column("schema"))).fetchOne(db) }) ?? nil
         let devicePath = job(id)?.device ?? "?"
         do {
             try store.write { db in

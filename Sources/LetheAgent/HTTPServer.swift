@@ -285,9 +285,9 @@ public enum HTTPServer {
             } else {
                 digestLine = ""
             }
-            let title = verified.schema == WipeCertificate.schemaName
+            let title = WipeCertificate.isCertificate(schema: verified.schema)
                 ? (certified ? "Erase certified: \(status)" : "NOT certified: \(status)") : "Refurb report: grade \(status)"
-            return page(title, certified || verified.schema != WipeCertificate.schemaName ? "#17803d" : "#b00", """
+            return page(title, certified || !WipeCertificate.isCertificate(schema: verified.schema) ? "#17803d" : "#b00", """
                 <p>Report <code>\(escape(id))</code>, signed by station key <code>\(escape(verified.keyId))</code>: the signature is valid.</p>
                 \(digestLine)
                 <p>Device: \(escape(model)), serial <code>\(escape(serial))</code></p>

@@ -125,12 +125,13 @@ public final class PhoneReporting: @unchecked Sendable {
             result: outcome.checks.isEmpty ? "notRun" : outcome.checks.allSatisfy(\.passed) ? "passed" : "failed",
             bytesVerified: 0, coverageBasisPoints: 0, mismatchedSectors: 0)
         verification.checks = outcome.checks.isEmpty ? nil : outcome.checks
-        let sanitization = ReportSanitization(
+        var sanitization = ReportSanitization(
             category: "Purge", method: Self.methodName,
-            description: "\(isIOS ? IOSErase.methodTitle : FactoryReset.methodTitle): \(outcome.flow.title)\(outcome.commands.isEmpty ? "" : "; sent: " + outcome.commands.joined(separator: ", ")); NIST SP 800-88 Rev. 1",
+            description: "\(isIOS ? IOSErase.methodTitle : FactoryReset.methodTitle): \(outcome.flow.title)\(outcome.commands.isEmpty ? "" : "; sent: " + outcome.commands.joined(separator: ", ")); NIST SP 800-88 Rev. 2, Cryptographic Erase",
             technique: "factory reset (crypto erase)", passes: [], bytesWritten: 0, startedAt: Reporting.iso(outcome.startedAt),
             finishedAt: Reporting.iso(outcome.finishedAt), badSectors: [],
             errors: outcome.error.map { [$0] } ?? [])
+        sanitization.standards = .phoneReset(category: sanitization.category)
         let party = performedBy
         let certificate = WipeCertificate(
             reportId: ReportID.make(date: finished), issuedAt: Reporting.iso(finished), status: outcome.certified ? .erased : outcome.status == .erased ? .notErased : outcome.status,

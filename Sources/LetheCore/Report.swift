@@ -200,12 +200,17 @@ public struct ReportSanitization: Codable, Sendable, Equatable {
     /// For an erase with exceptions: which sectors were not overwritten (they may still hold
     /// data), and what to do next. Nil when every sector was overwritten.
     public var exceptions: String?
+    /// Schema 2: the NIST SP 800-88 Rev. 2 category and the IEEE 2883 technique, with their
+    /// editions. Absent from schema 1 documents, whose `category` meant the same.
+    public var standards: SanitizationStandards?
 
     /// Creates a sanitization record.
     public init(
         category: String, method: String, description: String, technique: String, passes: [ReportPass],
-        bytesWritten: UInt64, startedAt: String, finishedAt: String, badSectors: [SectorRange], errors: [String]
+        bytesWritten: UInt64, startedAt: String, finishedAt: String, badSectors: [SectorRange], errors: [String],
+        standards: SanitizationStandards? = nil
     ) {
+        self.standards = standards
         self.category = category
         self.method = method
         self.description = description
@@ -235,7 +240,8 @@ public struct ReportTool: Codable, Sendable, Equatable {
 /// passes, errors and exceptions. Integers only (no floating point), so its canonical JSON is
 /// the same on every machine.
 public struct WipeCertificate: Codable, Sendable, Equatable {
-    /// Document type and version: `lethe.wipe-certificate/1`.
+    /// Document type and version: `lethe.wipe-certificate/2` (schema 1 documents, without
+    /// `sanitization.standards`, still verify and render).
     public var schema: String
     public var reportId: String
     public var issuedAt: String
@@ -257,7 +263,12 @@ public struct WipeCertificate: Codable, Sendable, Equatable {
     /// Post-sanitization destination (NIST): `resale`, `reuse`, `recycling`, `destruction`.
     public var destination: String
 
-    public static let schemaName = "lethe.wipe-certificate/1"
+    public static let schemaName = "lethe.wipe-certificate/2"
+    /// Every version a station has signed: all of them verify and render.
+    public static let schemaNames: Set<String> = ["lethe.wipe-certificate/1", schemaName]
+
+    /// Whether a signed document is a wipe certificate, of any version.
+    public static func isCertificate(schema: String) -> Bool { schemaNames.contains(schema) }
 
     /// The certification rule, in one place: erased, verified as asked and found as expected,
     /// and no sector left out.
@@ -615,6 +626,7 @@ extension WipeCertificate {
             badSectors: o.badSectors, errors: o.error.map { [$0] } ?? [])
         sanitization.choice = o.methodChoice
         sanitization.exceptions = o.exceptionsAdvice
+        sanitization.standards = SanitizationStandards(method: method)
         sanitization.hiddenAreas = o.hiddenAreas
         if let firmware = o.firmware {
             sanitization.technique = "firmware erase (the drive's own command)"

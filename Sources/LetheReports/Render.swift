@@ -66,7 +66,7 @@ public enum ReportRenderer {
         let s = c.sanitization
         let v = c.verification
         var sanitization: [PageDocument.Row] = [
-            .init(label: t("field.category"), value: s.category),
+            .init(label: t("field.category"), value: s.standards.map { "\($0.summary) (\($0.nist); \($0.ieee2883))" } ?? "\(s.category) (NIST SP 800-88 Rev. 1)"),
             .init(label: t("field.method"), value: s.method),
             .init(label: t("field.description"), value: s.description),
             .init(label: t("field.technique"), value: s.technique),

@@ -35,7 +35,7 @@ public enum ReportWriter {
     public static func renderPDF(_ verified: VerifiedReport, verifyBase: String, language: ReportLanguage) throws -> Data {
         let decoder = JSONDecoder()
         switch verified.schema {
-        case WipeCertificate.schemaName:
+        case let schema where WipeCertificate.isCertificate(schema: schema):
             let certificate = try decoder.decode(WipeCertificate.self, from: verified.signed.payload)
             return try ReportRenderer.certificatePDF(verified.signed, certificate: certificate, verifyBase: verifyBase, language: language)
         case RefurbReport.schemaName:

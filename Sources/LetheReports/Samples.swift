@@ -35,7 +35,7 @@ public enum ReportSamples {
             sanitization: ReportSanitization(
                 category: "Clear", method: "dod-3", description: "DoD 5220.22-M (3 passes): DoD 5220.22-M (ECE) as in nwipe",
                 technique: "overwrite", passes: passes, bytesWritten: 3_000_614_658_048, startedAt: "2026-11-22T09:24:10Z",
-                finishedAt: "2026-11-22T14:05:09Z", badSectors: [], errors: []),
+                finishedAt: "2026-11-22T14:05:09Z", badSectors: [], errors: [], standards: SanitizationStandards(method: WipeMethod.named("dod-3")!)),
             verification: ReportVerification(
                 mode: "sample", method: "NIST SP 800-88 sampling: 1000 subsections with a pseudorandom run of sectors in each, plus the first and last sectors, read with O_DIRECT",
                 result: "passed", bytesVerified: 100_020_488_704, coverageBasisPoints: 1000, mismatchedSectors: 0,

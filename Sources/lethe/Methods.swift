@@ -10,6 +10,8 @@ struct Methods: ParsableCommand {
 
             Firmware methods (ata-*, nvme-*, scsi-*) send the drive's own erase command, which also reaches the spare and remapped blocks (NIST Purge), and prove it by reading back: random data written at pseudorandom places before must be gone, and the erased pattern must be there. `nist-purge` picks the strongest one the drive supports and falls back to nist-clear, with the reason on the certificate.
 
+            Each method also names its category under NIST SP 800-88 Rev. 2 and its technique under IEEE 2883-2022, as its certificates do.
+
             Examples:
               lethe methods
               lethe methods --json
@@ -28,6 +30,9 @@ struct Methods: ParsableCommand {
         var reference: String
         /// `overwrite` or `firmware`.
         var technique: String
+        /// The NIST SP 800-88 Rev. 2 category and the IEEE 2883 technique, as certificates name
+        /// them: `Purge — IEEE 2883: NVMe Sanitize, Crypto Erase`.
+        var standard: String
     }
 
     func run() {
@@ -35,7 +40,10 @@ struct Methods: ParsableCommand {
             Entry(
                 name: $0.name, title: $0.title, category: $0.category.rawValue, passCount: $0.passes.count,
                 passes: $0.passes.map(\.summary), defaultVerification: $0.usesFirmware ? "readback" : $0.defaultVerification.rawValue,
-                reference: $0.reference, technique: $0.usesFirmware ? "firmware" : "overwrite")
+                reference: $0.reference, technique: $0.usesFirmware ? "firmware" : "overwrite",
+                standard: $0.picksStrongestPurge
+                    ? "Purge — IEEE 2883: the drive's strongest supported technique (Clear — IEEE 2883: Overwrite, when it has none)"
+                    : SanitizationStandards(method: $0).summary)
         }
         if json {
             Output.json(entries)
@@ -47,6 +55,7 @@ struct Methods: ParsableCommand {
             if entry.technique == "firmware" {
                 print("\(name)  firmware  \(entry.category)  verify=readback")
                 print("\(String(repeating: " ", count: nameWidth))  \(entry.title): \(entry.reference)")
+                print("\(String(repeating: " ", count: nameWidth))  \(entry.standard)")
                 continue
             }
             let passes = entry.passCount > 8
@@ -54,6 +63,7 @@ struct Methods: ParsableCommand {
                 : entry.passes.joined(separator: ", ")
             print("\(name)  \(entry.passCount) pass\(entry.passCount == 1 ? " " : "es")  verify=\(entry.defaultVerification)  \(passes)")
             print("\(String(repeating: " ", count: nameWidth))  \(entry.title): \(entry.reference)")
+            print("\(String(repeating: " ", count: nameWidth))  \(entry.standard)")
         }
     }
 }
