@@ -50,6 +50,22 @@ import Testing
         // The PSID is nowhere in what is kept.
         let json = String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self)
         #expect(!json.contains(String(decoding: Self.psid, as: UTF8.self)) && json.contains("<masked>"))
+
+        // The certificate: certified, Purge, its IEEE 2883 technique, the exchanges on it.
+        let method = WipeMethod.firmware(.tcgPsidRevert)
+        let certificate = WipeCertificate(
+            outcome: outcome, method: method, device: ReportDevice(
+                manufacturer: nil, model: "Simulated Opal 2 SSD", serial: "SIMOPAL0001", mediaType: "solid state (SATA)", transport: "sata",
+                sizeBytes: 8 << 20, logicalSectorSize: 512, source: "test", path: "/dev/sim-opal"),
+            reportId: "01KAQ2M7Y8Z3B4C5D6E7F8G9H2", issuedAt: "2026-12-07T02:00:00Z", startedAt: "2026-12-07T01:59:00Z", finishedAt: "2026-12-07T02:00:00Z",
+            station: ReportStation(id: "bench-01", name: "test", location: "test", contact: "test", keyId: "test"), performedBy: ReportParty(name: "A. Technician", role: "technician"),
+            destination: "resale", toolVersion: "test")
+        #expect(certificate.certified && certificate.sanitization.category == "Purge")
+        #expect(certificate.sanitization.standards?.summary == "Purge — IEEE 2883: TCG Opal Revert with the PSID (Crypto Erase)")
+        #expect(certificate.sanitization.commands?.contains { $0.name == "Revert the Admin SP" && $0.succeeded } == true)
+        #expect(certificate.verification.result == "passed" && certificate.verification.mode == "readback")
+        let signedPart = String(decoding: try JSONEncoder().encode(certificate), as: UTF8.self)
+        #expect(!signedPart.contains(String(decoding: Self.psid, as: UTF8.self)))
     }
 
     @Test func aRevertThatLeavesTheDataIsCaughtByTheReadBack() {
