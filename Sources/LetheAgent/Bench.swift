@@ -295,10 +295,27 @@ public final class Bench: Sendable {
 
     /// Starts a waiting job on its own thread. The start is guarded: when the drive at the
     /// job's path is not the one docked for it, the job is refused and nothing is written.
-    public func start(_ id: String) throws(StartError) -> JobView {
+    /// `method` may replace the profile's method with a TCG revert (for a locked
+    /// self-encrypting drive), and `credential` carries its PSID or SID password: kept in
+    /// memory for the job's session only, never logged or stored.
+    public func start(_ id: String, method override: String? = nil, credential: [UInt8]? = nil) throws(StartError) -> JobView {
         let cancellation = WipeCancellation()
         guard let path = job(id)?.device else { throw StartError(status: 404, message: "no job \(id)") }
-        if let job = job(id), job.state == .waiting, WipeMethod.named(job.method)?.firmware?.family != .tcg,
+        var replacement: WipeMethod?
+        if let override {
+            guard let method = WipeMethod.named(override), method.firmware?.family == .tcg else {
+                throw StartError(status: 400, message: "method: only tcg-psid-revert or tcg-revert-sp may replace the profile's method at start, not \"\(override)\"")
+            }
+            replacement = method
+        }
+        let effective = replacement?.firmware ?? job(id).flatMap { WipeMethod.named($0.method)?.firmware }
+        if effective == .tcgPsidRevert {
+            let text = String(decoding: credential ?? [], as: UTF8.self)
+            guard text.count == 32, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+                throw StartError(status: 400, message: "psid: a PSID is 32 letters and digits (the label shows it after \"PSID:\"); nothing was sent")
+            }
+        }
+        if let job = job(id), job.state == .waiting, effective?.family != .tcg,
             let locked = state.withLock({ $0.devices[path] })?.lockedNextStep
         {
             throw StartError(status: 409, message: "job \(id) refused: \(path) is \(locked)")
@@ -312,6 +329,7 @@ public final class Bench: Sendable {
                     throw StartError(status: 409, message: "job \(id): \(error.description)")
                 }
                 if let changes { job.error = Self.notTheDockedDrive(path, changes) }
+                if let replacement, changes == nil { job.method = replacement.name }
                 s.jobs[id] = job
                 if job.state == .running { s.cancellations[id] = cancellation }
                 return job
@@ -322,8 +340,12 @@ public final class Bench: Sendable {
             log("\(path): job \(id): refused: \(Self.notTheDockedDrive(path, changes))")
             throw StartError(status: 409, message: "job \(id) refused: \(Self.notTheDockedDrive(path, changes))")
         }
-        let profile = settings.profiles.first { $0.name == view.profile }!
-        launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: nil)
+        var profile = settings.profiles.first { $0.name == view.profile }!
+        if let replacement {
+            profile.method = replacement
+            log("\(path): job \(id): started with \(replacement.name) in place of the profile's \(profile.name) method")
+        }
+        launch(id, device: view.device, profile: profile, cancellation: cancellation, resume: nil, credential: credential)
         return view
     }
 
@@ -348,14 +370,14 @@ public final class Bench: Sendable {
         return result.job
     }
 
-    func launch(_ id: String, device: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
+    func launch(_ id: String, device: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?, credential: [UInt8]? = nil) {
         let thread = Thread { [self] in
             if profile.resetsPhones, device.hasPrefix("ios:") {
                 runIPhone(jobId: id, device: device, profile: profile)
             } else if profile.resetsPhones {
                 runPhone(jobId: id, device: device, profile: profile)
             } else {
-                run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume)
+                run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume, credential: credential)
             }
         }
         thread.name = "lethe-job"

@@ -10,7 +10,7 @@ import LetheWipe
 
 extension Bench {
     /// The whole job: guard, diagnose, erase, verify, certify, record. Blocking; own thread.
-    func run(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?) {
+    func run(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation, resume: WipeCheckpoint?, credential: [UInt8]? = nil) {
         func fail(_ message: String, refused: Bool = false, gone: Bool = false) {
             log("\(path): job \(jobId): \(message)")
             transition(jobId, refused ? .refused : .failed(deviceGone: gone)) { $0.error = message }
@@ -55,6 +55,7 @@ extension Bench {
             if method.usesFirmware {
                 var firmwareSettings = FirmwarePlanner.Settings()
                 firmwareSettings.openHiddenAreas = profile.openHiddenAreas
+                firmwareSettings.credential = credential
                 switch try FirmwarePlanner.plan(target: target, device: opened, method: method, settings: firmwareSettings, cancellation: cancellation) {
                 case .firmware(let purge, let firmware):
                     firmwarePurge = purge

@@ -86,6 +86,14 @@ public enum HTTPServer {
     /// `POST /api/v1/jobs/{id}/ACTION` with a JSON body, for technicians: 401/403 from the
     /// token, 400 naming the problem (with `example`) for a body that is not the JSON asked for,
     /// then the bench's answer or its error's status and message.
+    /// The optional body of a start.
+    struct StartRequest: Decodable, Sendable {
+        /// A TCG revert in place of the profile's method (for a locked self-encrypting drive).
+        var method: String?
+        /// The PSID (tcg-psid-revert) or the owner's SID password (tcg-revert-sp).
+        var psid: String?
+    }
+
     static func jobPost<Body: Decodable & Sendable>(
         _ router: Router<BasicRequestContext>, _ action: String, tokens: TokenStore, example: String,
         _ perform: @escaping @Sendable (String, Body, TokenFile.Entry) throws(Bench.StartError) -> JobView
@@ -134,8 +142,30 @@ public enum HTTPServer {
             guard let job = bench.job(id) else { return problem(.notFound, "no job \(id)") }
             return json(job)
         }
+        // Start: no body, or {"method": "tcg-psid-revert", "psid": "…"} for a self-encrypting
+        // drive. The PSID goes to the job's session and nowhere else: not logged, not stored.
+        router.post("api/v1/jobs/:id/start") { request, context in
+            if let denied = deny(request, .technician, tokens: tokens) { return denied }
+            let id = try context.parameters.require("id")
+            var start = StartRequest()
+            do {
+                let buffer = try await request.body.collect(upTo: 4 << 10)
+                if buffer.readableBytes > 0 { start = try JSONDecoder().decode(StartRequest.self, from: Data(buffer.readableBytesView)) }
+            } catch let error as DecodingError {
+                return problem(.badRequest, "the body must be empty, or JSON like {\"method\": \"tcg-psid-revert\", \"psid\": \"…\"}: \(describe(error))")
+            } catch {
+                return problem(.badRequest, "the body could not be read (at most 4 KiB of JSON)")
+            }
+            let request = start
+            let result: Result<JobView, Bench.StartError> = try await blocking {
+                Result { () throws(Bench.StartError) in try bench.start(id, method: request.method, credential: request.psid.map { Array($0.utf8) }) }
+            }
+            switch result {
+            case .success(let job): return json(job, status: .accepted)
+            case .failure(let error): return problem(HTTPResponse.Status(code: error.status), error.message)
+            }
+        }
         let actions: [(String, @Sendable (String) throws(Bench.StartError) -> JobView)] = [
-            ("start", { @Sendable id throws(Bench.StartError) in try bench.start(id) }),
             ("abort", { @Sendable id throws(Bench.StartError) in try bench.abort(id) }),
             ("resume", { @Sendable id throws(Bench.StartError) in try bench.resume(id) }),
         ]

@@ -123,5 +123,16 @@ struct BenchTests {
         }
         #expect(bench.job(job.id)?.state == .waiting)
         #expect(try loop.contents().allSatisfy { $0 == 0x11 }, "nothing was written")
+
+        // The dashboard's way out: a PSID revert in place of the profile's overwrite. The PSID
+        // reaches the job and nothing else (this loop drive has no TCG, so the job says so).
+        let psid = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+        #expect(throws: Bench.StartError.self) { try bench.start(job.id, method: "tcg-psid-revert", credential: Array("short".utf8)) }
+        let started = try bench.start(job.id, method: "tcg-psid-revert", credential: Array(psid.utf8))
+        #expect(started.method == "tcg-psid-revert")
+        let ended = try #require(finished(bench, job.id))
+        #expect(ended.state == .refused && ended.error?.contains("no firmware erase commands") == true, "\(ended)")
+        #expect(!lines.all.joined().contains(psid) && !(ended.error ?? "").contains(psid))
+        #expect(try loop.contents().allSatisfy { $0 == 0x11 }, "nothing was written")
     }
 }

@@ -73,7 +73,10 @@ import Testing
         defer { events.stop() }
         let loop = try LoopDevice(sizeBytes: 32 << 20, fill: 0x77)
         let job: [String: Any]? = Self.poll(10) {
-            (Self.http("GET", "\(base)/api/v1/jobs", token: qa)?.json as? [[String: Any]])?.first { $0["device"] as? String == loop.path }
+            // Another suite's loop device may have had this path a moment ago: its job is not ours.
+            (Self.http("GET", "\(base)/api/v1/jobs", token: qa)?.json as? [[String: Any]])?.first {
+                $0["device"] as? String == loop.path && $0["state"] as? String == "waiting"
+            }
         }
         let waiting = try #require(job, "no job for \(loop.path): \(daemon.stderr)")
         #expect(waiting["state"] as? String == "waiting")
@@ -85,6 +88,15 @@ import Testing
         #expect(forbidden?.status == 403)
         let forbiddenText = String(decoding: forbidden?.body ?? Data(), as: UTF8.self)
         #expect(forbiddenText.contains("role qa"))
+        // A start's optional body: only a TCG revert may replace the method, a PSID is 32
+        // letters and digits, and a body that is not JSON is named; none of them starts it.
+        let startNotJSON = Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech, body: "psid=123")
+        #expect(startNotJSON?.status == 400 && String(decoding: startNotJSON?.body ?? Data(), as: UTF8.self).contains("the body must be empty, or JSON"))
+        let otherMethod = Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech, body: #"{"method": "gutmann"}"#)
+        #expect(otherMethod?.status == 400 && String(decoding: otherMethod?.body ?? Data(), as: UTF8.self).contains("only tcg-psid-revert or tcg-revert-sp"))
+        let shortPSID = Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech, body: #"{"method": "tcg-psid-revert", "psid": "1234"}"#)
+        #expect(shortPSID?.status == 400 && String(decoding: shortPSID?.body ?? Data(), as: UTF8.self).contains("a PSID is 32 letters and digits"))
+        #expect((Self.http("GET", "\(base)/api/v1/jobs/\(id)", token: qa)?.json as? [String: Any])?["state"] as? String == "waiting")
         #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
         #expect(Self.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 409)
         #expect(Self.http("GET", "\(base)/api/v1/jobs/NOSUCHJOB", token: qa)?.status == 404)
