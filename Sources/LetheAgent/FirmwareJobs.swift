@@ -62,6 +62,14 @@ public enum FirmwarePlanner {
 
         let erase: FirmwareErase
         var choice: String?
+        // TCG travels in the interface's own security commands; Level 0 Discovery says whether
+        // the drive speaks it, and how it is locked (nist-purge prefers an unowned drive's revert).
+        if method.picksStrongestPurge || method.firmware?.family == .tcg, let interface = SecurityInterface.of(kind) {
+            let (discovery, problem) = TCGDiscovery.probe(interface, using: transport)
+            capabilities.tcg = discovery
+            capabilities.tcgInterface = interface
+            capabilities.tcgProblem = problem
+        }
         if method.picksStrongestPurge {
             let (strongest, passedOver) = capabilities.strongestPurge(transport: kind)
             guard let strongest else {
@@ -71,14 +79,6 @@ public enum FirmwarePlanner {
             choice = "nist-purge chose \(strongest.rawValue), the strongest the drive supports" + (passedOver.isEmpty ? "" : "; passed over: " + passedOver.joined(separator: "; "))
         } else if method.firmware?.family == .tcg {
             erase = method.firmware!
-            // TCG travels in the interface's own security commands; Level 0 Discovery says
-            // whether the drive speaks it, and how it is locked.
-            if let interface = SecurityInterface.of(kind) {
-                let (discovery, problem) = TCGDiscovery.probe(interface, using: transport)
-                capabilities.tcg = discovery
-                capabilities.tcgInterface = interface
-                capabilities.tcgProblem = problem
-            }
             if erase == .tcgPsidRevert, !settings.credentialLater, settings.credential?.isEmpty ?? true {
                 throw LetheError(.invalidArgument, path: target.path, "\(erase.rawValue) needs the PSID printed on the drive's label. Nothing was sent")
             }

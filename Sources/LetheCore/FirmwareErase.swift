@@ -575,9 +575,22 @@ public struct PurgeCapabilities: Sendable, Equatable {
     }
 
     /// `nist-purge`: the strongest supported method in NIST's order, with why each stronger
-    /// one was passed over; nil method when none can run (the erase falls back to Clear).
+    /// one was passed over; nil method when none can run (the erase falls back to Clear). An
+    /// unowned self-encrypting drive comes first: its TCG revert with the MSID.
     public func strongestPurge(transport: Transport) -> (method: FirmwareErase?, passedOver: [String]) {
         var passedOver: [String] = []
+        // A self-encrypting drive nobody owns: a revert with its MSID is a cryptographic erase
+        // that needs nothing from the technician. An owned one needs its SID or PSID, which
+        // nist-purge cannot ask for. Drives that do not speak TCG add nothing here.
+        if let tcg, tcgInterface != nil, tcg.primarySSC != nil {
+            if tcg.lockingEnabled {
+                passedOver.append("tcg-revert-sp: the drive has an owner (locking enabled), so a revert needs the owner's SID password, or the label's PSID (tcg-psid-revert)")
+            } else if let reason = refusal(.tcgRevertSP) {
+                passedOver.append("tcg-revert-sp: \(reason)")
+            } else {
+                return (.tcgRevertSP, passedOver)
+            }
+        }
         for method in FirmwareErase.purgeOrder(for: family(transport: transport)) {
             guard let reason = refusal(method) else { return (method, passedOver) }
             passedOver.append("\(method.rawValue): \(reason)")

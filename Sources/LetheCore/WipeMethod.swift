@@ -184,7 +184,7 @@ extension WipeMethod {
         var method = WipeMethod(
             name: "nist-purge", title: "NIST SP 800-88 Purge (the drive's strongest own erase)", passes: [], defaultVerification: .sample,
             category: .purge,
-            reference: "NIST SP 800-88 Rev. 1 Table A-6/A-8: crypto erase, then block erase, then the drive's overwrite or security erase; falls back to nist-clear (overwrite, Clear) with the reason on the certificate when the drive has none")
+            reference: "NIST SP 800-88 Rev. 1 Table A-6/A-8: an unowned self-encrypting drive's TCG revert (MSID), then crypto erase, then block erase, then the drive's overwrite or security erase; falls back to nist-clear (overwrite, Clear) with the reason on the certificate when the drive has none")
         method.picksStrongestPurge = true
         return method
     }()

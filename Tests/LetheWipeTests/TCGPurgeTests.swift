@@ -113,6 +113,17 @@ import Testing
         opal.tcg?.sidBlocked = true
         #expect(opal.refusal(.tcgRevertSP)?.contains("Block SID") == true && opal.refusal(.tcgPsidRevert) == nil)
         #expect(FirmwareErase.tcgPsidRevert.reachesEveryNamespace(formatAttributes: 0))
+
+        // nist-purge: an unowned Opal drive's revert comes first; an owned one is passed over
+        // with the reason; a drive without TCG adds nothing to the list.
+        #expect(opal.strongestPurge(transport: .nvme).passedOver.first?.contains("Block SID") == true)
+        opal.tcg?.sidBlocked = false
+        #expect(opal.strongestPurge(transport: .nvme).method == .tcgRevertSP)
+        var owned = opal
+        owned.tcg = try TCGDiscovery(bytes: TCGDiscoveryBytes.opal(lockingFlags: 0x0B, ssc: 0x0203))
+        let ownedChoice = owned.strongestPurge(transport: .nvme)
+        #expect(ownedChoice.method != .tcgRevertSP && ownedChoice.passedOver.first?.contains("the drive has an owner") == true, "\(ownedChoice)")
+        #expect(none.strongestPurge(transport: .nvme).passedOver.allSatisfy { !$0.hasPrefix("tcg") })
         #expect(WipeMethod.named("tcg-psid-revert")?.category == .purge)
     }
 }
