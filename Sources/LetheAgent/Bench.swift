@@ -310,8 +310,7 @@ public final class Bench: Sendable {
         }
         let effective = replacement?.firmware ?? job(id).flatMap { WipeMethod.named($0.method)?.firmware }
         if effective == .tcgPsidRevert {
-            let text = String(decoding: credential ?? [], as: UTF8.self)
-            guard text.count == 32, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            guard TCGRevert.isPSID(String(decoding: credential ?? [], as: UTF8.self)) else {
                 throw StartError(status: 400, message: "psid: a PSID is 32 letters and digits (the label shows it after \"PSID:\"); nothing was sent")
             }
         }

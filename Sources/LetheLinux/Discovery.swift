@@ -28,15 +28,19 @@ public enum DeviceDiscovery {
         return records.sorted { $0.path < $1.path }
     }
 
-    /// One drive by kernel name (`sdb`), or nil when it is gone or ignored.
+    /// One drive by kernel name (`sdb`), or nil when it is gone or ignored. Without the TCG
+    /// probe: its callers (a job's start and identity checks, the firmware planner, `lethe
+    /// diagnose`) ask the drive themselves when they need its Level 0 Discovery.
     public static func drive(named name: String, bays: BayMap = BayMap()) -> DeviceRecord? {
         guard let udev = try? UdevContext(), let device = udev.device(subsystem: "block", sysname: name) else { return nil }
-        return record(for: device, bays: bays)
+        return record(for: device, bays: bays, probeSelfEncryption: false)
     }
 
     /// The record for a libudev block device; nil for partitions, ignored kinds, and empty
     /// slots (unbound loop devices, card readers without a card).
-    static func record(for device: UdevDevice, bays: BayMap) -> DeviceRecord? {
+    /// `probeSelfEncryption` reads TCG Level 0 Discovery of a drive the guard clears: at dock
+    /// time (coldplug, hotplug and change events) and for `lethe devices`.
+    static func record(for device: UdevDevice, bays: BayMap, probeSelfEncryption: Bool = true) -> DeviceRecord? {
         let name = device.sysname
         guard !ignoredPrefixes.contains(where: name.hasPrefix) else { return nil }
         let facts = facts(of: device)
@@ -51,7 +55,7 @@ public enum DeviceDiscovery {
             let reasons = SafetyGuard.reasons(for: number)
             record.protected = !reasons.isEmpty
             record.protectionReason = reasons.isEmpty ? nil : reasons.map(\.description).joined(separator: "; ")
-            if !record.protected { selfEncryption(of: &record) }
+            if probeSelfEncryption, !record.protected { selfEncryption(of: &record) }
         } else {
             record.protected = true
             record.protectionReason = "device number unknown, so the guard cannot clear it"

@@ -22,7 +22,7 @@ enum CredentialPrompt {
         let text = (line ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard psid else { return text.isEmpty ? nil : Array(text.utf8) }
         // Every wrong try spends one of the drive's few: a mistyped length is refused here.
-        guard text.count == 32, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+        guard TCGRevert.isPSID(text) else {
             throw LetheError(
                 .invalidArgument, path: "PSID",
                 text.isEmpty ? "no PSID given; nothing was sent" : "a PSID is 32 letters and digits; this is \(text.count) character(s). Nothing was sent (each wrong PSID spends one of the drive's tries)")

@@ -24,8 +24,7 @@ import Testing
     @Test(.enabled(if: Host.which("systemd-analyze") != nil)) func theUnitVerifies() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let unit = try String(contentsOf: repo.appendingPathComponent("deploy/lethe.service"), encoding: .utf8)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-unit-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("lethe-unit")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try unit.replacingOccurrences(of: "/usr/bin/lethe", with: Host.lethe).write(toFile: "\(dir)/lethe.service", atomically: true, encoding: .utf8)
         let verified = try Host.run("systemd-analyze", ["verify", "\(dir)/lethe.service"])
@@ -34,8 +33,7 @@ import Testing
     }
 
     @Test func theDaemonSaysReadyAliveAndStopping() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-notify-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("lethe-notify")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let socketPath = "\(dir)/notify"
         let listener = try DatagramListener(path: socketPath)
@@ -82,8 +80,7 @@ import Testing
     /// A line about a device the bench has seen carries its bay and serial; one about an
     /// unknown device, or about none, carries neither.
     @Test func entriesCarryTheBayAndSerialOfTheirDevice() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-labels-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("lethe-labels")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let listener = try DatagramListener(path: "\(dir)/journal")
         let stream = open("\(dir)/stderr", O_CREAT | O_WRONLY, 0o600)
@@ -105,8 +102,7 @@ import Testing
     }
 
     @Test(.enabled(if: Host.canLoop)) func theDemoJobIsFoundByItsJobId() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-journal-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try scratchDirectory("lethe-journal")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let socketPath = "\(dir)/journal"
         let listener = try DatagramListener(path: socketPath)
@@ -180,4 +176,11 @@ final class DatagramListener {
     }
 
     deinit { close(fd) }
+}
+
+/// A new empty folder under the temporary directory, named `PREFIX-UUID`; the caller removes it.
+func scratchDirectory(_ prefix: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
 }

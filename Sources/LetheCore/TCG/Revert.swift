@@ -28,6 +28,12 @@ public enum TCGRevert {
         guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
     }
 
+    /// Whether `text` has a PSID's form: 32 ASCII letters and digits, as drive labels print it.
+    /// Checked before anything is sent, because each wrong PSID spends one of the drive's tries.
+    public static func isPSID(_ text: String) -> Bool {
+        text.count == 32 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+
     /// Reads the MSID, the SID's factory value, which anybody may read (C_PIN_MSID, column 3,
     /// PIN) in an unauthenticated session on the Admin SP.
     public static func readMSID(_ host: TCGHost) throws(TCGFailure) -> [UInt8] {

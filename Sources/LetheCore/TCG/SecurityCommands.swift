@@ -28,10 +28,9 @@ extension DeviceCommand {
         let name = "IF-RECV protocol \(protocolID) ComID 0x\(String(comID, radix: 16))"
         switch interface {
         case .ata:
-            let blocks = UInt8(clamping: length / 512)
-            return .scsi(
-                name: name, cdb: [0x85, 4 << 1, 0x0e, 0, protocolID, 0, blocks, 0, 0, 0, UInt8(comID & 0xFF), 0, UInt8(comID >> 8), 0, 0x5c, 0],
-                direction: .fromDevice, transferLength: Int(blocks) * 512, timeoutSeconds: 30)
+            return AtaCommand.passThrough(
+                name: name, protocol: .pioDataIn, command: 0x5c, features: UInt16(protocolID), count: UInt16(min(255, length / 512)),
+                lba: UInt64(comID) << 8, device: 0, extend: false, timeoutSeconds: 30)
         case .scsi:
             let n = UInt32(length)
             return .scsi(
@@ -50,11 +49,9 @@ extension DeviceCommand {
         let name = "IF-SEND protocol \(protocolID) ComID 0x\(String(comID, radix: 16))"
         switch interface {
         case .ata:
-            let blocks = UInt8(clamping: data.count / 512)
-            // PIO data-out: PROTOCOL 5, T_DIR 0, BYT_BLOK 1, T_LENGTH in COUNT.
-            return .scsi(
-                name: name, cdb: [0x85, 5 << 1, 0x06, 0, protocolID, 0, blocks, 0, 0, 0, UInt8(comID & 0xFF), 0, UInt8(comID >> 8), 0, 0x5e, 0],
-                dataOut: data, timeoutSeconds: 30)
+            return AtaCommand.passThrough(
+                name: name, protocol: .pioDataOut, command: 0x5e, features: UInt16(protocolID), count: UInt16(min(255, data.count / 512)),
+                lba: UInt64(comID) << 8, device: 0, extend: false, dataOut: data, timeoutSeconds: 30)
         case .scsi:
             return .scsi(
                 name: name, cdb: [0xb5, protocolID, UInt8(comID >> 8), UInt8(comID & 0xFF), 0, 0] + be32(UInt32(data.count)) + [0, 0],
