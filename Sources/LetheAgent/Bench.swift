@@ -296,7 +296,7 @@ public final class Bench: Sendable {
     /// Starts a waiting job on its own thread. The start is guarded: when the drive at the
     /// job's path is not the one docked for it, the job is refused and nothing is written.
     /// `method` may replace the profile's method with a TCG revert (for a locked
-    /// self-encrypting drive), and `credential` carries its PSID or SID password: kept in
+    /// self-encrypting drive), and `credential` carries its PSID, SID or Admin1 password: kept in
     /// memory for the job's session only, never logged or stored.
     public func start(_ id: String, method override: String? = nil, credential: [UInt8]? = nil) throws(StartError) -> JobView {
         let cancellation = WipeCancellation()
@@ -304,7 +304,7 @@ public final class Bench: Sendable {
         var replacement: WipeMethod?
         if let override {
             guard let method = WipeMethod.named(override), method.firmware?.family == .tcg else {
-                throw StartError(status: 400, message: "method: only tcg-psid-revert or tcg-revert-sp may replace the profile's method at start, not \"\(override)\"")
+                throw StartError(status: 400, message: "method: only tcg-psid-revert, tcg-revert-sp or tcg-crypto-erase may replace the profile's method at start, not \"\(override)\"")
             }
             replacement = method
         }
@@ -313,6 +313,9 @@ public final class Bench: Sendable {
             guard TCGRevert.isPSID(String(decoding: credential ?? [], as: UTF8.self)) else {
                 throw StartError(status: 400, message: "psid: a PSID is 32 letters and digits (the label shows it after \"PSID:\"); nothing was sent")
             }
+        }
+        if effective == .tcgCryptoErase, credential?.isEmpty ?? true {
+            throw StartError(status: 400, message: "password: tcg-crypto-erase needs the owner's Admin1 password of the drive's Locking SP; nothing was sent")
         }
         if let job = job(id), job.state == .waiting, effective?.family != .tcg,
             let locked = state.withLock({ $0.devices[path] })?.lockedNextStep

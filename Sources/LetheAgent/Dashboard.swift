@@ -31,6 +31,7 @@ enum Dashboard {
         async function outbox(){try{const r=await fetch('/api/v1/outbox?state=dead',auth);if(r.ok){dead=(await r.json()).records;draw()}}catch(e){}}
         async function retryDead(){const r=await fetch('/api/v1/outbox/dead/retry',{method:'POST',...auth});if(!r.ok)alert((await r.json()).message);outbox()}
         function psidStart(id){const f=document.getElementById('psid-'+id);const psid=f.value.trim();f.value='';act(id,'start',{method:'tcg-psid-revert',psid})}
+        function adminStart(id){const f=document.getElementById('admin-'+id);const password=f.value;f.value='';act(id,'start',{method:'tcg-crypto-erase',password})}
         async function act(id,what,body){const r=await fetch('/api/v1/jobs/'+id+'/'+what,{method:'POST',headers:{...auth.headers,'Content-Type':'application/json'},body:body?JSON.stringify(body):undefined});if(!r.ok)alert((await r.json()).message);else{jobs.set(id,await r.json());draw()}}
         const scale={A:'like new',B:'light wear',C:'moderate wear',D:'heavy wear',E:'damaged'};
         function grade(id,g){const notes=prompt('Cosmetic grade '+g+' ('+scale[g]+'). Notes (optional):','');if(notes!==null)act(id,'grade',{grade:g,notes})}
@@ -51,7 +52,8 @@ enum Dashboard {
             <div>${h(j.step)} ${j.pass?('pass '+j.pass+'/'+j.passCount):''} · ${j.percent.toFixed(1)}% ${rate(j.bytesPerSecond)} ${eta(j.etaSeconds)}</div>
             <div class="verdict">${h(j.state)}${j.certified?' · certified':''}</div>
             ${j.error?`<div class="muted">${h(j.error)}</div>`:''}
-            ${j.state==='waiting'&&((j.message||'').includes('LOCKED')||j.method==='tcg-psid-revert')?`<div>PSID <input id="psid-${j.id}" type="password" autocomplete="off" size="34" maxlength="32" placeholder="type it, or scan the label's barcode"> <button onclick="psidStart('${j.id}')">Revert with the PSID</button></div>`:''}
+            ${j.state==='waiting'&&((j.message||'').includes('LOCKED')||j.method==='tcg-psid-revert')?`<div>PSID <input id="psid-${j.id}" type="password" autocomplete="off" size="34" maxlength="32" placeholder="type it, or scan the label's barcode"> <button onclick="psidStart('${j.id}')">Revert with the PSID</button></div>
+            <div>or the owner's Admin1 password <input id="admin-${j.id}" type="password" autocomplete="off" size="20"> <button onclick="adminStart('${j.id}')">Crypto-erase (keeps the owner's setup)</button></div>`:''}
             <div>${j.state==='waiting'?`<button onclick="act('${j.id}','start')">Start</button>`:''}
             ${j.state==='running'||j.state==='waiting'?`<button onclick="act('${j.id}','abort')">Abort</button>`:''}
             ${j.resumable?`<button onclick="act('${j.id}','resume')">Resume</button>`:''}
@@ -71,7 +73,7 @@ enum Dashboard {
             <button onclick="retryDead()">Retry dead letters</button></div>`:'';
           // A PSID being typed or scanned survives the redraws other bays cause.
           const typing={};let focused=null;
-          document.querySelectorAll('input[id^="psid-"]').forEach(i=>{typing[i.id]=i.value;if(document.activeElement===i)focused=i.id});
+          document.querySelectorAll('input[id^="psid-"],input[id^="admin-"]').forEach(i=>{typing[i.id]=i.value;if(document.activeElement===i)focused=i.id});
           document.getElementById('grid').innerHTML=letters+(html||'<p style="padding:1em">No devices docked.</p>');
           for(const [k,v] of Object.entries(typing)){const i=document.getElementById(k);if(i)i.value=v}
           if(focused){const i=document.getElementById(focused);if(i)i.focus()}

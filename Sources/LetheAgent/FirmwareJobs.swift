@@ -79,8 +79,9 @@ public enum FirmwarePlanner {
             choice = "nist-purge chose \(strongest.rawValue), the strongest the drive supports" + (passedOver.isEmpty ? "" : "; passed over: " + passedOver.joined(separator: "; "))
         } else if method.firmware?.family == .tcg {
             erase = method.firmware!
-            if erase == .tcgPsidRevert, !settings.credentialLater, settings.credential?.isEmpty ?? true {
-                throw LetheError(.invalidArgument, path: target.path, "\(erase.rawValue) needs the PSID printed on the drive's label. Nothing was sent")
+            if erase != .tcgRevertSP, !settings.credentialLater, settings.credential?.isEmpty ?? true {
+                let what = erase == .tcgPsidRevert ? "the PSID printed on the drive's label" : "the owner's Admin1 password of the drive's Locking SP"
+                throw LetheError(.invalidArgument, path: target.path, "\(erase.rawValue) needs \(what). Nothing was sent")
             }
         } else {
             erase = method.firmware!

@@ -90,8 +90,10 @@ public enum HTTPServer {
     struct StartRequest: Decodable, Sendable {
         /// A TCG revert in place of the profile's method (for a locked self-encrypting drive).
         var method: String?
-        /// The PSID (tcg-psid-revert) or the owner's SID password (tcg-revert-sp).
+        /// The PSID (tcg-psid-revert).
         var psid: String?
+        /// The owner's SID password (tcg-revert-sp) or Admin1 password (tcg-crypto-erase).
+        var password: String?
     }
 
     static func jobPost<Body: Decodable & Sendable>(
@@ -142,8 +144,9 @@ public enum HTTPServer {
             guard let job = bench.job(id) else { return problem(.notFound, "no job \(id)") }
             return json(job)
         }
-        // Start: no body, or {"method": "tcg-psid-revert", "psid": "…"} for a self-encrypting
-        // drive. The PSID goes to the job's session and nowhere else: not logged, not stored.
+        // Start: no body, or {"method": "tcg-psid-revert", "psid": "…"} (or
+        // {"method": "tcg-crypto-erase", "password": "…"}) for a self-encrypting drive. The
+        // PSID or password goes to the job's session and nowhere else: not logged, not stored.
         router.post("api/v1/jobs/:id/start") { request, context in
             if let denied = deny(request, .technician, tokens: tokens) { return denied }
             let id = try context.parameters.require("id")
@@ -158,7 +161,7 @@ public enum HTTPServer {
             }
             let request = start
             let result: Result<JobView, Bench.StartError> = try await blocking {
-                Result { () throws(Bench.StartError) in try bench.start(id, method: request.method, credential: request.psid.map { Array($0.utf8) }) }
+                Result { () throws(Bench.StartError) in try bench.start(id, method: request.method, credential: (request.psid ?? request.password).map { Array($0.utf8) }) }
             }
             switch result {
             case .success(let job): return json(job, status: .accepted)

@@ -19,6 +19,9 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
     case tcgPsidRevert = "tcg-psid-revert"
     /// TCG Opal: Revert of the Admin SP authorised by the SID (the MSID while unowned).
     case tcgRevertSP = "tcg-revert-sp"
+    /// TCG Opal: GenKey on every locking range's key, authorised by the Locking SP's Admin1
+    /// (the owner's password); the owner's configuration stays.
+    case tcgCryptoErase = "tcg-crypto-erase"
 
     /// Which command set carries it (TCG travels in each interface's security commands).
     public enum Family: String, Sendable, Codable { case ata, nvme, scsi, tcg }
@@ -38,13 +41,13 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .ataSanitizeCrypto, .ataSanitizeBlock, .ataSanitizeOverwrite, .ataSecureErase, .ataSecureEraseEnhanced: .ata
         case .nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeSanitizeOverwrite, .nvmeFormatUserData, .nvmeFormatCrypto: .nvme
         case .scsiSanitizeCrypto, .scsiSanitizeBlock, .scsiSanitizeOverwrite, .scsiFormatUnit: .scsi
-        case .tcgPsidRevert, .tcgRevertSP: .tcg
+        case .tcgPsidRevert, .tcgRevertSP, .tcgCryptoErase: .tcg
         }
     }
 
     public var effect: Effect {
         switch self {
-        case .ataSanitizeCrypto, .nvmeSanitizeCrypto, .nvmeFormatCrypto, .scsiSanitizeCrypto, .tcgPsidRevert, .tcgRevertSP: .crypto
+        case .ataSanitizeCrypto, .nvmeSanitizeCrypto, .nvmeFormatCrypto, .scsiSanitizeCrypto, .tcgPsidRevert, .tcgRevertSP, .tcgCryptoErase: .crypto
         case .ataSanitizeOverwrite, .nvmeSanitizeOverwrite, .scsiSanitizeOverwrite: .overwrite
         case .ataSanitizeBlock, .nvmeSanitizeBlock, .scsiSanitizeBlock, .nvmeFormatUserData, .ataSecureErase, .ataSecureEraseEnhanced, .scsiFormatUnit: .block
         }
@@ -72,6 +75,7 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .scsiFormatUnit: "SCSI FORMAT UNIT"
         case .tcgPsidRevert: "TCG Opal Revert with the PSID (cryptographic erase)"
         case .tcgRevertSP: "TCG Opal Revert with the SID (cryptographic erase)"
+        case .tcgCryptoErase: "TCG Opal GenKey on every locking range (cryptographic erase)"
         }
     }
 
@@ -86,9 +90,12 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         case .scsi: self == .scsiFormatUnit
             ? "SBC-4 §5.4 FORMAT UNIT (not a NIST Purge method: Clear at best, and only if read-back shows it)"
             : "SBC-4 §5.30 SANITIZE; NIST SP 800-88 Rev. 1 Table A-7 (Purge)"
-        case .tcg: self == .tcgPsidRevert
-            ? "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the PSID authority (TCG PSID Feature Set); NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
-            : "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the SID authority; NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
+        case .tcg:
+            switch self {
+            case .tcgPsidRevert: "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the PSID authority (TCG PSID Feature Set); NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
+            case .tcgRevertSP: "TCG Opal SSC 2.02 §5.2.2 Revert (Admin SP) with the SID authority; NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
+            default: "TCG Core 2.01 §5.3.3.16 GenKey on each Locking table row's ActiveKey (Opal SSC 2.02 §4.3.5.2), as Admin1 of the Locking SP; NIST SP 800-88 Rev. 1 §2.6 Cryptographic Erase (Purge)"
+            }
         }
     }
 
@@ -100,9 +107,9 @@ public enum FirmwareErase: String, CaseIterable, Sendable, Codable {
         switch self {
         case .nvmeSanitizeCrypto, .nvmeSanitizeBlock, .nvmeSanitizeOverwrite: true
         case .nvmeFormatUserData, .nvmeFormatCrypto: formatAttributes & 0x3 != 0
-        // A Revert regenerates the key of every locking range: the whole drive, on NVMe every
-        // namespace.
-        case .tcgPsidRevert, .tcgRevertSP: true
+        // A Revert regenerates the key of every locking range, and tcg-crypto-erase does so
+        // one range at a time: the whole drive, on NVMe every namespace.
+        case .tcgPsidRevert, .tcgRevertSP, .tcgCryptoErase: true
         default: false
         }
     }
@@ -561,6 +568,9 @@ public struct PurgeCapabilities: Sendable, Equatable {
             return "\(ssc.displayName) locks but does not encrypt the media, so a revert is no cryptographic erase"
         }
         guard tcg.baseComID != nil else { return "Level 0 Discovery gave no ComID for a session" }
+        if method == .tcgCryptoErase, !tcg.lockingEnabled {
+            return "the drive's Locking SP is not active (nobody took ownership), so no Admin1 can authorise GenKey; tcg-revert-sp erases an unowned drive with its MSID"
+        }
         if method == .tcgRevertSP, tcg.sidBlocked == true {
             return "SID authentication is blocked (Block SID feature, set by the BIOS at power-on) until the drive is power-cycled; re-plug it on the bench, or use tcg-psid-revert"
         }
@@ -584,7 +594,7 @@ public struct PurgeCapabilities: Sendable, Equatable {
         // nist-purge cannot ask for. Drives that do not speak TCG add nothing here.
         if let tcg, tcgInterface != nil, tcg.primarySSC != nil {
             if tcg.lockingEnabled {
-                passedOver.append("tcg-revert-sp: the drive has an owner (locking enabled), so a revert needs the owner's SID password, or the label's PSID (tcg-psid-revert)")
+                passedOver.append("tcg-revert-sp: the drive has an owner (locking enabled), so a revert needs the owner's SID password, or the label's PSID (tcg-psid-revert); tcg-crypto-erase needs the owner's Admin1 password")
             } else if let reason = refusal(.tcgRevertSP) {
                 passedOver.append("tcg-revert-sp: \(reason)")
             } else {

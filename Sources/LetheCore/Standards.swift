@@ -70,6 +70,7 @@ extension FirmwareErase {
         case .scsiFormatUnit: "SCSI Format Unit"
         case .tcgPsidRevert: "TCG Opal Revert with the PSID (Crypto Erase)"
         case .tcgRevertSP: "TCG Opal Revert with the SID (Crypto Erase)"
+        case .tcgCryptoErase: "TCG Opal GenKey on every locking range (Crypto Erase)"
         }
     }
 }

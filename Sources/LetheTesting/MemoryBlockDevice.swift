@@ -92,9 +92,14 @@ public final class MemoryBlockDevice: BlockDevice {
 
     /// Replaces every byte with noise (what reading a drive after a cryptographic erase gives).
     public func scrambleAll() {
+        scramble(0..<Int(sizeBytes))
+    }
+
+    /// Replaces the bytes in `range` with noise (one locking range's new key).
+    public func scramble(_ range: Range<Int>) {
         var generator = SystemRandomNumberGenerator()
         state.withLock { s in
-            for index in s.bytes.indices { s.bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+            for index in range.clamped(to: s.bytes.indices) { s.bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         }
     }
 

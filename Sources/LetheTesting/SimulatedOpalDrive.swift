@@ -18,6 +18,10 @@ public final class SimulatedOpalDrive: CommandTransport {
         case garbageAnswers
         /// No TCG subsystem: IF-RECV and IF-SEND fail with ILLEGAL REQUEST.
         case noSecuritySubsystem
+        /// GenKey answers SUCCESS but the key is kept: the range's data stays readable.
+        case genKeyKeepsData
+        /// GenKey on this range's key answers FAIL.
+        case genKeyFails(range: Int)
     }
 
     /// What the drive is.
@@ -32,7 +36,15 @@ public final class SimulatedOpalDrive: CommandTransport {
         public var msid: [UInt8] = Array("MSID-LABEL-0001".utf8)
         /// The owner's SID password; nil means unowned (SID = MSID).
         public var sid: [UInt8]?
-        /// Wrong PSID or SID tries before AUTHORITY_LOCKED_OUT (until a power cycle).
+        /// The Locking SP's Admin1 password (the Locking SP is active while locking is enabled).
+        public var admin1: [UInt8]?
+        /// LockingInfo's MaxRanges: Locking_Range1 … MaxRanges besides the global range.
+        public var maxRanges = 8
+        /// Configured ranges: number → LBAs (the global range has every other LBA).
+        public var ranges: [Int: Range<UInt64>] = [:]
+        /// The media's size in 512-byte LBAs, for the global range's extent.
+        public var lbaCount: UInt64 = 16384
+        /// Wrong PSID, SID or Admin1 tries before AUTHORITY_LOCKED_OUT (until a power cycle).
         public var tryLimit = 5
         public var fault: Fault = .none
 
@@ -44,19 +56,31 @@ public final class SimulatedOpalDrive: CommandTransport {
         var setup: Setup
         var triesLeft: Int
         var pending: [UInt8]?
-        var session: (host: UInt32, tper: UInt32, authority: [UInt8])?
+        var session: (host: UInt32, tper: UInt32, authority: [UInt8], sp: [UInt8])?
         var nextTPerSession: UInt32 = 0x1000
         var reverts = 0
         var methods: [String] = []
+        /// Ranges (0: global) whose reads and writes fail now.
+        var lockedRanges: Set<Int> = []
     }
     private let state: Mutex<State>
     /// Runs when a Revert erases the media (the test's in-memory data changes).
     private let onErase: @Sendable () -> Void
+    /// Runs when GenKey gives a range a new key, with the byte extents that range covers.
+    private let onRekey: @Sendable ([Range<UInt64>]) -> Void
 
-    public init(path: String = "/dev/sim-opal", setup: Setup = Setup(), onErase: @escaping @Sendable () -> Void = {}) {
+    /// A drive; `onErase` scrambles the test's media for a Revert, `onRekey` the extents of
+    /// one range for a GenKey.
+    public init(
+        path: String = "/dev/sim-opal", setup: Setup = Setup(), onErase: @escaping @Sendable () -> Void = {},
+        onRekey: @escaping @Sendable ([Range<UInt64>]) -> Void = { _ in }
+    ) {
         self.path = path
-        state = Mutex(State(setup: setup, triesLeft: setup.tryLimit))
+        var initial = State(setup: setup, triesLeft: setup.tryLimit)
+        if setup.locked { initial.lockedRanges = Set([0] + setup.ranges.keys) }
+        state = Mutex(initial)
         self.onErase = onErase
+        self.onRekey = onRekey
     }
 
     /// How many Reverts took effect.
@@ -151,13 +175,13 @@ public final class SimulatedOpalDrive: CommandTransport {
             startSession(tokens, setup: setup)
         } else if method == TCGUID.revert && invoking == TCGUID.adminSP {
             revert(packet, setup: setup)
+        } else if state.withLock({ $0.session?.sp == TCGUID.lockingSP }) {
+            lockingSP(invoking: invoking, method: method, arguments: Array(tokens.dropFirst(3)), packet: packet, setup: setup)
         } else if method == TCGUID.get && invoking == TCGUID.msidPIN {
             record("Get C_PIN_MSID")
             let inSession = state.withLock { $0.session?.tper == packet.tperSession && packet.tperSession != 0 }
             guard inSession else { return queue(status: .notAuthorized, tper: packet.tperSession, host: packet.hostSession) }
-            let tokens: [TCGToken] = [.startList, .startList, .startName, .uint(3), .bytes(setup.msid), .endName, .endList, .endList,
-                                      .endOfData, .startList, .uint(0), .uint(0), .uint(0), .endList]
-            queuePayload(tokens, tper: packet.tperSession, host: packet.hostSession, comID: setup.comID)
+            queueRow([3: .bytes(setup.msid)], tper: packet.tperSession, host: packet.hostSession)
         } else {
             record("unknown method \(TCGUID.text(method))")
             queue(status: .invalidParameter, tper: packet.tperSession, host: packet.hostSession)
@@ -178,9 +202,17 @@ public final class SimulatedOpalDrive: CommandTransport {
             }
             index += 4
         }
-        guard sp == TCGUID.adminSP else { return queueSync(status: .invalidParameter, host: UInt32(host), tper: 0) }
+        // The Locking SP is Manufactured-Inactive until somebody takes ownership.
+        guard sp == TCGUID.adminSP || (sp == TCGUID.lockingSP && setup.lockingEnabled) else {
+            return queueSync(status: .invalidParameter, host: UInt32(host), tper: 0)
+        }
         if let authority {
-            let expected: [UInt8]? = authority == TCGUID.psidAuthority ? setup.psid : authority == TCGUID.sidAuthority ? (setup.sid ?? setup.msid) : nil
+            let expected: [UInt8]? = switch (sp == TCGUID.lockingSP, authority) {
+            case (false, TCGUID.psidAuthority): setup.psid
+            case (false, TCGUID.sidAuthority): setup.sid ?? setup.msid
+            case (true, TCGUID.admin1Authority): setup.admin1
+            default: nil
+            }
             let outcome = state.withLock { s -> TCGMethodStatus in
                 if s.triesLeft <= 0 { return .authorityLockedOut }
                 guard let expected, challenge == expected else {
@@ -193,7 +225,7 @@ public final class SimulatedOpalDrive: CommandTransport {
         }
         let tper = state.withLock { s -> UInt32 in
             s.nextTPerSession += 1
-            s.session = (UInt32(host), s.nextTPerSession, authority ?? TCGUID.anybody)
+            s.session = (UInt32(host), s.nextTPerSession, authority ?? TCGUID.anybody, sp)
             return s.nextTPerSession
         }
         queueSync(status: .success, host: UInt32(host), tper: tper)
@@ -214,10 +246,95 @@ public final class SimulatedOpalDrive: CommandTransport {
             s.setup.mbrEnabled = false
             s.setup.mbrDone = false
             s.setup.sid = nil
+            s.setup.admin1 = nil
+            s.setup.ranges = [:]
+            s.lockedRanges = []
             s.session = nil
         }
         if setup.fault != .revertKeepsData { onErase() }
         queue(status: .success, tper: packet.tperSession, host: packet.hostSession)
+    }
+
+    /// Get, Set and GenKey in a session on the Locking SP, which only Admin1 may call.
+    private func lockingSP(invoking: [UInt8], method: [UInt8], arguments: [TCGToken], packet: TCGComPacket, setup: Setup) {
+        let (tper, host) = (packet.tperSession, packet.hostSession)
+        let admin = state.withLock { $0.session.map { $0.tper == tper && $0.authority == TCGUID.admin1Authority } ?? false }
+        let range: Int? = switch Array(invoking.prefix(6)) {
+        case [0, 0, 0x08, 0x02, 0, 0] where invoking[7] == 1, [0, 0, 0x08, 0x06, 0, 0] where invoking[7] == 1: 0
+        case [0, 0, 0x08, 0x02, 0, 0x03], [0, 0, 0x08, 0x06, 0, 0x03]: Int(invoking[6]) << 8 | Int(invoking[7])
+        default: nil
+        }
+        let status: TCGMethodStatus
+        switch method {
+        case TCGUID.get where invoking == TCGUID.lockingInfo:
+            record("Get LockingInfo")
+            return queueRow([4: .uint(UInt64(setup.maxRanges))], tper: tper, host: host)
+        case TCGUID.get:
+            record("Get range \(range.map(String.init) ?? "?")")
+            guard admin else { return queue(status: .notAuthorized, tper: tper, host: host) }
+            guard let range, range <= setup.maxRanges, invoking[3] == 0x02 else { return queue(status: .invalidParameter, tper: tper, host: host) }
+            let extent = setup.ranges[range] ?? 0..<0
+            let locked = state.withLock { $0.lockedRanges.contains(range) }
+            let enabled = setup.lockingEnabled && (range == 0 || !extent.isEmpty)
+            let key: [UInt8] = [0, 0, 0x08, 0x06, 0, range == 0 ? 0 : 0x03, UInt8(range >> 8), range == 0 ? 1 : UInt8(range & 0xFF)]
+            return queueRow([
+                3: .uint(extent.lowerBound), 4: .uint(UInt64(extent.count)), 5: .uint(enabled ? 1 : 0), 6: .uint(enabled ? 1 : 0),
+                7: .uint(locked ? 1 : 0), 8: .uint(locked ? 1 : 0), 10: .bytes(key),
+            ], tper: tper, host: host)
+        case TCGUID.set:
+            record("Set \(invoking == TCGUID.mbrControl ? "MBRControl" : "range \(range.map(String.init) ?? "?")")")
+            guard admin else { return queue(status: .notAuthorized, tper: tper, host: host) }
+            var values: [UInt64: UInt64] = [:]
+            for index in arguments.indices.dropLast(3) where arguments[index] == .startName {
+                if case .uint(let column) = arguments[index + 1], case .uint(let value) = arguments[index + 2], arguments[index + 3] == .endName {
+                    values[column] = value
+                }
+            }
+            state.withLock { s in
+                if invoking == TCGUID.mbrControl, let done = values[2] {
+                    s.setup.mbrDone = done == 1
+                } else if let range, values[7] == 0 || values[8] == 0 {
+                    s.lockedRanges.remove(range)
+                }
+                s.setup.locked = !s.lockedRanges.isEmpty
+            }
+            status = .success
+        case TCGUID.genKey:
+            record("GenKey range \(range.map(String.init) ?? "?")")
+            guard admin else { return queue(status: .notAuthorized, tper: tper, host: host) }
+            guard let range, invoking[3] == 0x06 else { return queue(status: .invalidParameter, tper: tper, host: host) }
+            if setup.fault == .genKeyFails(range: range) { return queue(status: .fail, tper: tper, host: host) }
+            if setup.fault != .genKeyKeepsData { onRekey(extents(of: range, setup: setup)) }
+            status = .success
+        default:
+            record("unknown Locking SP method \(TCGUID.text(method))")
+            status = .invalidParameter
+        }
+        queue(status: status, tper: tper, host: host)
+    }
+
+    /// The bytes a range covers: its LBAs, or for the global range every LBA no other range has.
+    private func extents(of range: Int, setup: Setup) -> [Range<UInt64>] {
+        if range != 0 { return setup.ranges[range].map { [$0.lowerBound * 512..<$0.upperBound * 512] } ?? [] }
+        var extents: [Range<UInt64>] = []
+        var from: UInt64 = 0
+        for other in setup.ranges.values.filter({ !$0.isEmpty }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if other.lowerBound > from { extents.append(from * 512..<other.lowerBound * 512) }
+            from = max(from, other.upperBound)
+        }
+        if from < setup.lbaCount { extents.append(from * 512..<setup.lbaCount * 512) }
+        return extents
+    }
+
+    /// A Get's answer: `[ [ {column: value} … ] ]`, with LockOnReset (column 9) as a list.
+    private func queueRow(_ cells: [UInt64: TCGToken], tper: UInt32, host: UInt32) {
+        var row: [TCGToken] = []
+        for column in cells.keys.sorted() {
+            if column == 10 { row += [.startName, .uint(9), .startList, .uint(0), .endList, .endName] }
+            row += [.startName, .uint(column), cells[column]!, .endName]
+        }
+        let tokens: [TCGToken] = [.startList, .startList] + row + [.endList, .endList, .endOfData, .startList, .uint(0), .uint(0), .uint(0), .endList]
+        queuePayload(tokens, tper: tper, host: host, comID: state.withLock { $0.setup.comID })
     }
 
     private func record(_ method: String) { state.withLock { $0.methods.append(method) } }

@@ -27,7 +27,8 @@ public struct FirmwarePurgeOptions: Sendable {
     /// the one being erased).
     public var namespaces: [String]?
 
-    /// The PSID or SID password for a TCG revert: used for the session, never recorded.
+    /// The PSID or SID password for a TCG revert, or the Admin1 password for
+    /// tcg-crypto-erase: used for the session, never recorded.
     public var credential: [UInt8]?
 
     /// Options for `method`.
@@ -101,6 +102,7 @@ public final class FirmwarePurge: @unchecked Sendable {
             samples = try writeCanaries()
             try erase(progress: progress)
             (verification, checks) = try readBack(samples)
+            checks += tcgChecks
         } catch let error as Failure {
             failure = error
         } catch {
@@ -345,6 +347,8 @@ public final class FirmwarePurge: @unchecked Sendable {
             report(progress, fraction: 1)
         case .tcgPsidRevert, .tcgRevertSP:
             try tcgRevert(progress)
+        case .tcgCryptoErase:
+            try tcgRegenerateKeys(progress)
         }
     }
 
@@ -462,6 +466,10 @@ public final class FirmwarePurge: @unchecked Sendable {
     private var sanitizeFailed = false
     /// How many of the TCG host's exchanges are in the record already.
     var tcgRecorded = 0
+    /// tcg-crypto-erase: the locking ranges read before the known data went on.
+    var tcgRanges: [TCGLockingRange] = []
+    /// Checks of the TCG exchange itself, for the certificate beside the read-back's.
+    var tcgChecks: [ReportCheck] = []
 
     /// Never leave a drive locked; take a failed sanitize out of its failure state.
     func cleanUp() {

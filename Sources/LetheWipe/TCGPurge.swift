@@ -1,7 +1,8 @@
 import LetheCore
 
-/// The TCG methods of a firmware purge: a Revert of the Admin SP by PSID or SID, proven as
-/// every firmware erase is, by known data written before and read back after.
+/// The TCG methods of a firmware purge: a Revert of the Admin SP by PSID or SID, or GenKey on
+/// every locking range as the owner's Admin1, proven as every firmware erase is, by known data
+/// written before and read back after.
 ///
 /// A locked drive refuses reads and writes, so no known data can go on it: it is reverted once
 /// to open it, then the known data is written, then it is reverted again, and that second
@@ -11,6 +12,7 @@ extension FirmwarePurge {
     /// Opens a locked drive (or one whose MBR shadow hides the start of the media) with a first
     /// revert, so the known data can be written. Nothing happens to an unlocked drive.
     func tcgOpenIfLocked() throws(Failure) {
+        if options.method == .tcgCryptoErase { return try tcgReadRangesAndUnlock() }
         guard let tcg = capabilities.tcg, tcg.locked || (tcg.mbrEnabled && !tcg.mbrDone) else { return }
         try tcgRevertOnce(purpose: "to unlock (the drive was locked, so no known data could be written): ")
         let after = try tcgDiscovery()
@@ -83,5 +85,61 @@ extension FirmwarePurge {
             appendCommand(.init(name: exchange.step, sent: exchange.request, answer: exchange.answer, succeeded: exchange.succeeded))
         }
         tcgRecorded = host.exchanges.count
+    }
+
+    // MARK: - tcg-crypto-erase
+
+    /// Reads every locking range (as Admin1 of the Locking SP) and opens the locked ones, and a
+    /// shadow MBR that hides the first LBAs, so the known data can go on. The keys stay.
+    func tcgReadRangesAndUnlock() throws(Failure) {
+        let host = try tcgHost()
+        let password = try tcgAdminPassword()
+        let mbrHides = capabilities.tcg.map { $0.mbrEnabled && !$0.mbrDone } ?? false
+        do {
+            try TCGCryptoErase.startSession(host, password: password)
+            tcgRanges = try TCGCryptoErase.ranges(host)
+            try TCGCryptoErase.unlock(host, tcgRanges, mbrDone: mbrHides)
+            host.endSession()
+            tcgRecord(host)
+        } catch {
+            host.endSession()
+            tcgRecord(host)
+            throw Failure(message: error.description)
+        }
+        if tcgRanges.contains(where: \.locked) || mbrHides {
+            let after = try tcgDiscovery()
+            guard !after.locked else { throw Failure(message: "the drive is still locked after every range was unlocked (Level 0 Discovery: \(after.summary))") }
+        }
+    }
+
+    /// The erase: GenKey on the key of every range read before, in one session.
+    func tcgRegenerateKeys(_ progress: (WipeProgress) -> Void) throws(Failure) {
+        report(progress, fraction: 0)
+        let host = try tcgHost()
+        let password = try tcgAdminPassword()
+        do {
+            try TCGCryptoErase.startSession(host, password: password)
+            try TCGCryptoErase.regenerateKeys(host, tcgRanges)
+            host.endSession()
+            tcgRecord(host)
+        } catch {
+            host.endSession()
+            tcgRecord(host)
+            throw Failure(message: error.description)
+        }
+        let names = tcgRanges.map(\.description).joined(separator: "; ")
+        tcgChecks.append(ReportCheck(
+            name: "Every locking range has a new key", expected: "GenKey SUCCESS for the global range and every range up to MaxRanges",
+            observed: "\(tcgRanges.count) of \(tcgRanges.count) ranges: \(names). The owner's Locking SP configuration and passwords stay; revert the drive (tcg-revert-sp, tcg-psid-revert) before it changes hands",
+            passed: true))
+        report(progress, fraction: 1)
+    }
+
+    /// The owner's Admin1 password, given by the technician.
+    func tcgAdminPassword() throws(Failure) -> [UInt8] {
+        guard let password = credential ?? options.credential, !password.isEmpty else {
+            throw Failure(message: "tcg-crypto-erase needs the Admin1 password of the drive's Locking SP (from its owner); nothing was sent")
+        }
+        return password
     }
 }

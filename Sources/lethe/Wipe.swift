@@ -44,6 +44,7 @@ struct Wipe: ParsableCommand {
               lethe wipe /dev/disk/by-id/ata-X --method dod-3 --verify sample --serial X --yes
               lethe wipe disk.img --method zero --allow-file --yes --json
               lethe wipe /dev/nvme0n1 --method tcg-psid-revert --report-dir reports   (asks for the label's PSID)
+              lethe wipe /dev/nvme0n1 --method tcg-crypto-erase --report-dir reports   (asks for the owner's Admin1 password)
             """)
 
     @Argument(help: "Block device to erase (/dev/sdX, /dev/nvmeXnY, /dev/disk/by-id/...).")

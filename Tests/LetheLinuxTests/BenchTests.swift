@@ -128,6 +128,7 @@ struct BenchTests {
         // reaches the job and nothing else (this loop drive has no TCG, so the job says so).
         let psid = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
         #expect(throws: Bench.StartError.self) { try bench.start(job.id, method: "tcg-psid-revert", credential: Array("short".utf8)) }
+        #expect(throws: Bench.StartError.self) { try bench.start(job.id, method: "tcg-crypto-erase", credential: nil) }
         let started = try bench.start(job.id, method: "tcg-psid-revert", credential: Array(psid.utf8))
         #expect(started.method == "tcg-psid-revert")
         let ended = try #require(finished(bench, job.id))

@@ -142,11 +142,11 @@ public struct TCGDiscovery: Codable, Sendable, Equatable {
         guard let ssc = primarySSC else { return "not a self-encrypting drive: overwrite or firmware erase as usual" }
         if locked || (mbrEnabled && !mbrDone) {
             return "locked by its owner (BitLocker/eDrive or pre-boot authentication): reads and writes fail, so an overwrite cannot work. "
-                + "Revert it with the PSID printed on its label (method tcg-psid-revert), which erases it cryptographically"
+                + "Revert it with the PSID printed on its label (method tcg-psid-revert), which erases it cryptographically; or, with its owner's Admin1 password, tcg-crypto-erase (the owner's setup stays)"
         }
         if !ssc.encrypts { return "\(ssc.displayName) locks but does not encrypt: no cryptographic erase; overwrite or firmware erase" }
         if lockingEnabled {
-            return "owned (locking enabled) but unlocked: tcg-revert-sp with the owner's SID password, or tcg-psid-revert with the label's PSID"
+            return "owned (locking enabled) but unlocked: tcg-revert-sp with the owner's SID password, tcg-psid-revert with the label's PSID, or tcg-crypto-erase with the owner's Admin1 password"
         }
         return "unowned: a cryptographic erase takes seconds (tcg-psid-revert with the label's PSID, or tcg-revert-sp with the MSID)"
     }

@@ -11,10 +11,13 @@ public enum TCGUID {
     public static let msidPIN: [UInt8] = [0, 0, 0, 0x0B, 0, 0, 0x84, 0x02]
     public static let globalRange: [UInt8] = [0, 0, 0x08, 0x02, 0, 0, 0, 0x01]
     public static let globalRangeKeyAES256: [UInt8] = [0, 0, 0x08, 0x06, 0, 0, 0, 0x01]
+    public static let lockingInfo: [UInt8] = [0, 0, 0x08, 0x01, 0, 0, 0, 0x01]
+    public static let mbrControl: [UInt8] = [0, 0, 0x08, 0x03, 0, 0, 0, 0x01]
 
     public static let startSession: [UInt8] = [0, 0, 0, 0, 0, 0, 0xFF, 0x02]
     public static let syncSession: [UInt8] = [0, 0, 0, 0, 0, 0, 0xFF, 0x03]
     public static let get: [UInt8] = [0, 0, 0, 0x06, 0, 0, 0, 0x16]
+    public static let set: [UInt8] = [0, 0, 0, 0x06, 0, 0, 0, 0x17]
     public static let genKey: [UInt8] = [0, 0, 0, 0x06, 0, 0, 0, 0x10]
     public static let revert: [UInt8] = [0, 0, 0, 0x06, 0, 0, 0x02, 0x02]
     public static let revertSP: [UInt8] = [0, 0, 0, 0x06, 0, 0, 0, 0x11]

@@ -40,15 +40,9 @@ public enum TCGRevert {
         try host.startSession(sp: TCGUID.adminSP, step: "StartSession on the Admin SP (Anybody)")
         defer { host.endSession() }
         let step = "Get the MSID (C_PIN_MSID, column PIN)"
-        let cells: [TCGToken] = [.startList, .startName, .uint(3), .uint(3), .endName, .startName, .uint(4), .uint(3), .endName, .endList]
-        let response = try host.call(TCGMethodCall(invoking: TCGUID.msidPIN, method: TCGUID.get, arguments: cells), step: step)
-        guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
-        // [ { 3 : h'MSID' } ]
-        let results = response.results
-        guard let at = results.firstIndex(of: .startName), at + 3 < results.count, results[at + 1] == .uint(3),
-            case .bytes(let pin) = results[at + 2], results[at + 3] == .endName, !pin.isEmpty
-        else {
-            throw TCGFailure(step: step, detail: "the answer carries no PIN column: \(results.map(\.description).joined(separator: " "))")
+        let cells = try host.get(TCGUID.msidPIN, columns: 3...3, step: step)
+        guard case .bytes(let pin)? = cells[3], !pin.isEmpty else {
+            throw TCGFailure(step: step, detail: "the answer carries no PIN column: \(cells)")
         }
         return pin
     }

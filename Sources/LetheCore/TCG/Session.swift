@@ -138,3 +138,23 @@ public final class TCGHost {
         hostSession = 0
     }
 }
+
+extension TCGHost {
+    /// Get on `uid`, columns `columns`: the answer's column → value pairs.
+    public func get(_ uid: [UInt8], columns: ClosedRange<UInt64>, step: String) throws(TCGFailure) -> [UInt64: TCGToken] {
+        let cellBlock: [TCGToken] = [
+            .startList, .startName, .uint(3), .uint(columns.lowerBound), .endName, .startName, .uint(4), .uint(columns.upperBound), .endName, .endList,
+        ]
+        let response = try call(TCGMethodCall(invoking: uid, method: TCGUID.get, arguments: cellBlock), step: step)
+        guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
+        return response.namedValues
+    }
+
+    /// Set on `uid`: each (column, value) pair in the Values list.
+    public func set(_ uid: [UInt8], values: [(UInt64, UInt64)], step: String) throws(TCGFailure) {
+        let pairs = values.flatMap { [TCGToken.startName, .uint($0.0), .uint($0.1), .endName] }
+        let arguments: [TCGToken] = [.startName, .uint(1), .startList] + pairs + [.endList, .endName]
+        let response = try call(TCGMethodCall(invoking: uid, method: TCGUID.set, arguments: arguments), step: step)
+        guard response.status == .success else { throw TCGFailure(step: step, status: response.status) }
+    }
+}
