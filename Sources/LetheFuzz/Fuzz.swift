@@ -123,13 +123,13 @@ public func letheFuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMuta
 }
 
 /// What a self-encrypting drive answers: the TCG token stream and method answers, the
-/// ComPacket envelope, Level 0 Discovery, and a whole session and revert whose IF-RECV answer
-/// is the input.
+/// ComPacket envelope, Level 0 Discovery, and a whole session and revert (or the reading of
+/// the locking ranges) whose IF-RECV answer is the input.
 func tcg(_ bytes: [UInt8]) {
     guard let which = bytes.first else { return }
     let body = Array(bytes.dropFirst())
     switch which % 4 {
-    case 0: _ = (try? TCGToken.decode(body)).map { try? TCGMethodResponse(tokens: $0) }
+    case 0: _ = (try? TCGToken.decode(body)).map { try? TCGMethodResponse(tokens: $0).namedValues }
     case 1: _ = try? TCGComPacket(decoding: body)
     case 2: _ = try? TCGDiscovery(bytes: body).advice
     default:
@@ -137,6 +137,10 @@ func tcg(_ bytes: [UInt8]) {
         let transport = ScriptedTransport(replies: [name: .data(body), DeviceCommand.securitySend(.scsi, protocolID: 1, comID: 0x07FE, data: []).name: .data([])])
         let host = TCGHost(transport: transport, interface: .scsi, comID: 0x07FE)
         host.pollLimit = 3
-        _ = try? TCGRevert.run(host, authority: .psid, credential: Array("FUZZ".utf8))
+        if which >= 0x80 {
+            _ = try? TCGCryptoErase.ranges(host)
+        } else {
+            _ = try? TCGRevert.run(host, authority: .psid, credential: Array("FUZZ".utf8))
+        }
     }
 }
