@@ -319,15 +319,23 @@ public struct HiddenAreas: Sendable, Hashable, Codable {
 /// NVMe admin commands for sanitize and format.
 public enum NvmeCommand {
     /// Sanitize (84h): SANACT 1 exit failure mode, 2 block erase, 3 overwrite, 4 crypto erase;
-    /// AUSE set, so a failure can be exited; one overwrite pass of zeros.
-    public static func sanitize(_ method: FirmwareErase) -> DeviceCommand {
+    /// AUSE set, so a failure can be exited; one overwrite pass of zeros. With
+    /// `enterMediaVerification`, EMVS (bit 10, NVMe 2.1): the controller keeps the sanitized
+    /// media readable, before deallocating it, until told to exit.
+    public static func sanitize(_ method: FirmwareErase, enterMediaVerification: Bool = false) -> DeviceCommand {
         let action: UInt32 = switch method {
         case .nvmeSanitizeBlock: 2
         case .nvmeSanitizeOverwrite: 3 | 1 << 4
         default: 4
         }
-        return .nvmeAdmin(name: method.title, opcode: 0x84, namespace: 0, cdw10: action | 1 << 3, cdw11: 0, timeoutSeconds: 60)
+        let emvs: UInt32 = enterMediaVerification ? 1 << 10 : 0
+        return .nvmeAdmin(name: method.title, opcode: 0x84, namespace: 0, cdw10: action | 1 << 3 | emvs, cdw11: 0, timeoutSeconds: 60)
     }
+
+    /// Sanitize with SANACT 5: Exit Media Verification State (NVMe 2.1); the controller then
+    /// deallocates the media (Post-Verification Deallocation).
+    public static let sanitizeExitMediaVerification = DeviceCommand.nvmeAdmin(
+        name: "NVMe Sanitize, Exit Media Verification State", opcode: 0x84, namespace: 0, cdw10: 5, timeoutSeconds: 30)
 
     /// Sanitize with SANACT 1: Exit Failure Mode.
     public static let sanitizeExitFailureMode = DeviceCommand.nvmeAdmin(
@@ -407,6 +415,9 @@ public struct NvmeSanitizeStatus: Sendable, Equatable {
     public var state: Int
     /// Estimated seconds for this kind of sanitize (nil: the controller does not say).
     public var estimatedSeconds: Int?
+    /// SSI bits 3:0 (NVMe 2.1, byte 36): 0 idle, 1/3 processing, 2/4 failure, 5 Media
+    /// Verification, 6 Post-Verification Deallocation; nil when the log is too short to say.
+    public var sanitizeState: Int?
 
     /// Parses the log page; `method` picks which time estimate applies.
     public init(bytes: [UInt8], method: FirmwareErase) throws(IdentifyParseError) {
@@ -420,7 +431,13 @@ public struct NvmeSanitizeStatus: Sendable, Equatable {
         default: u32(16)
         }
         estimatedSeconds = estimate == 0xFFFF_FFFF || estimate == 0 ? nil : Int(estimate)
+        sanitizeState = bytes.count > 36 ? Int(bytes[36] & 0x0F) : nil
     }
+
+    /// The sanitized media is readable by the host, not yet deallocated (SSI 5h).
+    public var inMediaVerification: Bool { sanitizeState == 5 }
+    /// The controller is deallocating after the Media Verification state (SSI 6h).
+    public var deallocatingAfterVerification: Bool { sanitizeState == 6 }
 
     public var inProgress: Bool { state == 2 }
     public var completed: Bool { state == 1 || state == 4 }

@@ -127,6 +127,9 @@ public struct NvmeIdentify: Codable, Sendable, Equatable {
     public var blockEraseSanitize: Bool
     /// SANICAP bit 2.
     public var overwriteSanitize: Bool
+    /// SANICAP bit 3 (VERS, NVMe 2.1): the Media Verification state, in which the host reads
+    /// the sanitized media before the controller deallocates it.
+    public var mediaVerification: Bool
     /// FNA bit 2.
     public var cryptoEraseFormat: Bool
     /// Number of namespaces (NN, bytes 516–519).
@@ -151,6 +154,7 @@ public struct NvmeIdentify: Codable, Sendable, Equatable {
         cryptoEraseSanitize = sanitizeCapabilities & 1 != 0
         blockEraseSanitize = sanitizeCapabilities & 2 != 0
         overwriteSanitize = sanitizeCapabilities & 4 != 0
+        mediaVerification = sanitizeCapabilities & 8 != 0
         cryptoEraseFormat = formatAttributes & 4 != 0
         namespaceCount = u32(516)
     }

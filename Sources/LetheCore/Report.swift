@@ -634,7 +634,7 @@ extension WipeCertificate {
             sanitization.hiddenAreas = firmware.hiddenAreas
             sanitization.namespaces = firmware.namespaces
             verification.mode = "readback"
-            verification.method = "read-back of \(v.sampleSubsections ?? 0) blocks of 4 KiB (the first, the last, the rest chosen by the seed), written with random data before the erase and read with O_DIRECT after it: the data known before must be gone" + (o.checks?.count ?? 0 > 1 ? ", and the drive's erased pattern must be there" : "")
+            verification.method = "read-back of \(v.sampleSubsections ?? 0) blocks of 4 KiB (the first, the last, the rest chosen by the seed), written with random data before the erase and read with O_DIRECT after it: the data known before must be gone" + (method.firmware.map { $0.effect != .crypto } ?? false ? ", and the drive's erased pattern must be there" : "")
             verification.checks = o.checks
         }
         let verifier = v.mode == .off

@@ -21,6 +21,10 @@ public struct FirmwarePurgeOptions: Sendable {
     public var ignoreCapabilities = false
     /// The NVMe namespace the block device is.
     public var namespace: UInt32 = 1
+    /// NVMe sanitize: enter the Media Verification state (EMVS, NVMe 2.1) when the controller
+    /// has it (SANICAP bit 3), so the read-back reads the sanitized media itself, before the
+    /// controller deallocates it.
+    public var mediaVerification = true
     /// Why this method (what `nist-purge` passed over), for the certificate.
     public var choice: String?
     /// NVMe: every namespace the command reaches, as the certificate names them (nil: only
@@ -102,7 +106,8 @@ public final class FirmwarePurge: @unchecked Sendable {
             samples = try writeCanaries()
             try erase(progress: progress)
             (verification, checks) = try readBack(samples)
-            checks += tcgChecks
+            try exitMediaVerification()
+            checks += driveChecks
         } catch let error as Failure {
             failure = error
         } catch {
@@ -417,27 +422,6 @@ public final class FirmwarePurge: @unchecked Sendable {
         }
     }
 
-    func nvmeSanitize(_ progress: (WipeProgress) -> Void) throws(Failure) {
-        try send(NvmeCommand.sanitize(options.method))
-        try poll(progress, what: "the sanitize") { () throws(Failure) -> (done: Bool, fraction: Double?, failed: String?) in
-            let bytes = try send(NvmeCommand.sanitizeStatusLog, quiet: true).data
-            let state: NvmeSanitizeStatus
-            do throws(IdentifyParseError) {
-                state = try NvmeSanitizeStatus(bytes: bytes, method: options.method)
-            } catch {
-                throw Failure(message: error.message)
-            }
-            if driveEstimateSeconds == nil { driveEstimateSeconds = state.estimatedSeconds }
-            if state.failed {
-                sanitizeFailed = true
-                return (true, nil, "the Sanitize Status log says the sanitize failed (SSTAT 3)")
-            }
-            if state.inProgress { return (false, Double(state.progress) / 65536, nil) }
-            log(NvmeCommand.sanitizeStatusLog, answer: "SSTAT \(state.state), SPROG \(state.progress)", succeeded: state.completed)
-            return state.completed ? (true, 1, nil) : (true, nil, "the Sanitize Status log says no sanitize has completed (SSTAT \(state.state))")
-        }
-    }
-
     func ataSecurityErase(_ progress: (WipeProgress) -> Void) throws(Failure) {
         let enhanced = options.method == .ataSecureEraseEnhanced
         let minutes = enhanced ? capabilities.ata?.enhancedEraseMinutes : capabilities.ata?.eraseMinutes
@@ -462,14 +446,17 @@ public final class FirmwarePurge: @unchecked Sendable {
 
     private var passwordSet = false
     /// The drive's own estimate for the running operation, when it gives one.
-    private var driveEstimateSeconds: Int?
-    private var sanitizeFailed = false
+    var driveEstimateSeconds: Int?
+    var sanitizeFailed = false
+    /// An NVMe sanitize left the controller in the Media Verification state (EMVS).
+    var inMediaVerification = false
     /// How many of the TCG host's exchanges are in the record already.
     var tcgRecorded = 0
     /// tcg-crypto-erase: the locking ranges read before the known data went on.
     var tcgRanges: [TCGLockingRange] = []
-    /// Checks of the TCG exchange itself, for the certificate beside the read-back's.
-    var tcgChecks: [ReportCheck] = []
+    /// Checks of the drive's own exchange (TCG ranges, NVMe media verification), for the
+    /// certificate beside the read-back's.
+    var driveChecks: [ReportCheck] = []
 
     /// Never leave a drive locked; take a failed sanitize out of its failure state.
     func cleanUp() {
@@ -483,6 +470,7 @@ public final class FirmwarePurge: @unchecked Sendable {
                 log(.ataIdentify, answer: "the temporary password could not be cleared: run hdparm --user-master u --security-disable \(ataTemporaryPassword) on it", succeeded: false)
             }
         }
+        if inMediaVerification { _ = try? send(NvmeCommand.sanitizeExitMediaVerification) }
         if sanitizeFailed {
             switch options.method.family {
             case .ata: _ = try? send(AtaCommand.sanitizeStatus(clearFailure: true))

@@ -128,7 +128,7 @@ extension FirmwarePurge {
             throw Failure(message: error.description)
         }
         let names = tcgRanges.map(\.description).joined(separator: "; ")
-        tcgChecks.append(ReportCheck(
+        driveChecks.append(ReportCheck(
             name: "Every locking range has a new key", expected: "GenKey SUCCESS for the global range and every range up to MaxRanges",
             observed: "\(tcgRanges.count) of \(tcgRanges.count) ranges: \(names). The owner's Locking SP configuration and passwords stay; revert the drive (tcg-revert-sp, tcg-psid-revert) before it changes hands",
             passed: true))

@@ -173,7 +173,7 @@ struct Diagnose: ParsableCommand {
             print("ata: security \(ata.securitySupported ? "supported" : "not supported")\(ata.securityFrozen ? ", FROZEN (power-cycle the drive to unfreeze)" : "")\(ata.securityEnabled ? ", password set" : ""), enhanced erase \(ata.enhancedEraseSupported ? "yes" : "no") (\(ata.enhancedEraseMinutes.map { "\($0) min" } ?? "time not given")), sanitize \(ata.sanitizeSupported ? [ata.cryptoScrambleSupported ? "crypto" : nil, ata.blockEraseSupported ? "block" : nil, ata.overwriteSupported ? "overwrite" : nil].compactMap { $0 }.joined(separator: "/") : "no"), HPA \(ata.hpaSupported ? (ata.hpaEnabled ? "enabled" : "supported") : "no")")
         }
         if let nvme = c.nvme {
-            print("nvme: format \(nvme.formatSupported ? "yes" : "no") (crypto erase \(nvme.cryptoEraseFormat ? "yes" : "no")), sanitize \(nvme.sanitizeCapabilities == 0 ? "no" : [nvme.cryptoEraseSanitize ? "crypto" : nil, nvme.blockEraseSanitize ? "block" : nil, nvme.overwriteSanitize ? "overwrite" : nil].compactMap { $0 }.joined(separator: "/")), FNA 0x\(String(nvme.formatAttributes, radix: 16))")
+            print("nvme: format \(nvme.formatSupported ? "yes" : "no") (crypto erase \(nvme.cryptoEraseFormat ? "yes" : "no")), sanitize \(nvme.sanitizeCapabilities == 0 ? "no" : [nvme.cryptoEraseSanitize ? "crypto" : nil, nvme.blockEraseSanitize ? "block" : nil, nvme.overwriteSanitize ? "overwrite" : nil].compactMap { $0 }.joined(separator: "/"))\(nvme.mediaVerification ? " with media verification (EMVS)" : ""), FNA 0x\(String(nvme.formatAttributes, radix: 16))")
         }
         if let problem = c.problem { print("firmware: \(problem)") }
     }

@@ -64,8 +64,9 @@ import Testing
         return bytes
     }
 
-    static func sanitizeLog(state: UInt8, progress: UInt16 = 0xffff, cryptoEstimate: UInt32 = 0xffff_ffff) -> ScriptedTransport.Reply {
+    static func sanitizeLog(state: UInt8, progress: UInt16 = 0xffff, cryptoEstimate: UInt32 = 0xffff_ffff, ssi: UInt8 = 0) -> ScriptedTransport.Reply {
         var bytes = [UInt8](repeating: 0, count: 512)
+        bytes[36] = ssi
         bytes[0] = UInt8(progress & 0xff)
         bytes[1] = UInt8(progress >> 8)
         bytes[2] = state
@@ -424,6 +425,75 @@ import Testing
         #expect(outcome.status == .notErased && outcome.error?.contains("did not finish within \(limit) s (6 % done by the drive's count)") == true, "\(outcome.error ?? "")")
         let polls = outcome.firmware?.statusPolls ?? 0
         #expect(polls == limit / 60 + 1, "one poll a minute until the limit: \(polls)")
+    }
+
+    /// NVMe 2.1 media verification: EMVS set when SANICAP bit 3 says the controller has it,
+    /// the read-back done in the Media Verification state (SSI 5h), then Exit Media
+    /// Verification State and the wait for the deallocation. The exit here fills the media
+    /// with noise, so a read-back after it would fail the block erase's pattern check: the
+    /// order is proven, not assumed.
+    @Test func nvmeMediaVerificationReadsBeforeTheControllerDeallocates() throws {
+        let device = MemoryBlockDevice(path: "/dev/nvme9n1", sizeBytes: 8 * Self.mib)
+        let transport = ScriptedTransport(
+            path: "/dev/nvme9",
+            sequences: [
+                "NVMe Sanitize, Block Erase": [.data([])],
+                "NVMe Sanitize, Exit Media Verification State": [.data([])],
+                "NVMe Get Log Page (Sanitize Status)": [
+                    Self.sanitizeLog(state: 2, progress: 0x4000, ssi: 3), Self.sanitizeLog(state: 2, ssi: 5),
+                    Self.sanitizeLog(state: 2, ssi: 6), Self.sanitizeLog(state: 1, ssi: 0),
+                ],
+            ],
+            effects: ["NVMe Sanitize, Block Erase": { device.fillAll(0xFF) }, "NVMe Sanitize, Exit Media Verification State": { device.scrambleAll() }])
+        let outcome = try Self.purge(.nvmeSanitizeBlock, nvme: try Self.nvmeController(sanicap: 0x0A), device: device, transport: transport).run()
+        #expect(outcome.status == .erased, "\(outcome.error ?? "")")
+        // Sanitize 84h, SANACT 2 (block erase), AUSE (bit 3), EMVS (bit 10).
+        #expect(transport.sent.first?.operation == .nvmeAdmin(opcode: 0x84, namespace: 0, cdw10: 0x40a, cdw11: 0))
+        let exit = try #require(transport.sent.first { $0.name == "NVMe Sanitize, Exit Media Verification State" })
+        #expect(exit.operation == .nvmeAdmin(opcode: 0x84, namespace: 0, cdw10: 5, cdw11: 0))
+        #expect(transport.sent.last?.name == "NVMe Get Log Page (Sanitize Status)")
+        let check = try #require(outcome.checks?.first { $0.name == "media verification (NVMe 2.1 EMVS)" })
+        #expect(check.passed && check.observed.contains("read in the Media Verification state (SSI 5h)") && check.observed.contains("SSTAT 1h, SSI 0h"), "\(check)")
+        #expect(outcome.checks?.first { $0.name == "erased pattern" }?.observed == "0xFF in 34 of 34")
+
+        // Without SANICAP bit 3 nothing changes: no EMVS, no exit, no check.
+        let plain = MemoryBlockDevice(path: "/dev/nvme9n1", sizeBytes: 8 * Self.mib)
+        let older = ScriptedTransport(
+            sequences: ["NVMe Sanitize, Block Erase": [.data([])], "NVMe Get Log Page (Sanitize Status)": [Self.sanitizeLog(state: 1)]],
+            effects: ["NVMe Sanitize, Block Erase": { plain.fillAll(0xFF) }])
+        let before = try Self.purge(.nvmeSanitizeBlock, nvme: try Self.nvmeController(sanicap: 0x02), device: plain, transport: older).run()
+        #expect(before.status == .erased && older.sent.first?.operation == .nvmeAdmin(opcode: 0x84, namespace: 0, cdw10: 0x0a, cdw11: 0))
+        #expect(!older.sentNames.contains("NVMe Sanitize, Exit Media Verification State") && before.checks?.count == 2)
+    }
+
+    /// A controller that says it has media verification but completes without entering it:
+    /// certified on the read-back as before, and the certificate says plainly what happened.
+    @Test func aControllerThatSkipsMediaVerificationIsNamed() throws {
+        let device = MemoryBlockDevice(path: "/dev/nvme9n1", sizeBytes: 8 * Self.mib)
+        let transport = ScriptedTransport(
+            sequences: ["NVMe Sanitize, Crypto Erase": [.data([])], "NVMe Get Log Page (Sanitize Status)": [Self.sanitizeLog(state: 1, ssi: 0)]],
+            effects: ["NVMe Sanitize, Crypto Erase": { device.scrambleAll() }])
+        let outcome = try Self.purge(.nvmeSanitizeCrypto, nvme: try Self.nvmeController(sanicap: 0x09), device: device, transport: transport).run()
+        #expect(outcome.status == .erased, "\(outcome.error ?? "")")
+        #expect(!transport.sentNames.contains("NVMe Sanitize, Exit Media Verification State"))
+        let check = try #require(outcome.checks?.first { $0.name == "media verification (NVMe 2.1 EMVS)" })
+        #expect(check.observed.contains("completed the sanitize without entering it (SSI 0h)"), "\(check)")
+    }
+
+    /// An exit that fails leaves the drive unusable: not certified, and the exit is tried again
+    /// on the way out.
+    @Test func aFailedExitFromMediaVerificationIsNotCertified() throws {
+        let device = MemoryBlockDevice(path: "/dev/nvme9n1", sizeBytes: 8 * Self.mib)
+        let transport = ScriptedTransport(
+            sequences: [
+                "NVMe Sanitize, Crypto Erase": [.data([])],
+                "NVMe Sanitize, Exit Media Verification State": [.failure(status: "NVMe status 0x2 (Invalid Field in Command)", nvmeStatus: 2)],
+                "NVMe Get Log Page (Sanitize Status)": [Self.sanitizeLog(state: 2, ssi: 5)],
+            ],
+            effects: ["NVMe Sanitize, Crypto Erase": { device.scrambleAll() }])
+        let outcome = try Self.purge(.nvmeSanitizeCrypto, nvme: try Self.nvmeController(sanicap: 0x09), device: device, transport: transport).run()
+        #expect(outcome.status == .notErased && outcome.error?.contains("Exit Media Verification State") == true, "\(outcome.error ?? "")")
+        #expect(transport.sentNames.filter { $0 == "NVMe Sanitize, Exit Media Verification State" }.count == 2)
     }
 
     @Test func aFailedNvmeSanitizeExitsFailureMode() throws {
