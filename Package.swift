@@ -42,6 +42,8 @@ let package = Package(
     targets: [
         // Linux constants and ioctls Swift cannot import (O_DIRECT, BLKGETSIZE64, ...).
         .target(name: "CLethe"),
+        // The random passes' AES-128-CTR keystream, from OpenSSL's libcrypto (libssl-dev).
+        .target(name: "CKeystream", linkerSettings: [.linkedLibrary("crypto")]),
         // libudev (enumeration, monitor) and libusb (descriptors, hotplug), from Debian's -dev packages.
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CUsb", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
@@ -157,9 +159,8 @@ let package = Package(
             name: "LetheWipe",
             dependencies: [
                 "LetheCore",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CKeystream",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -196,7 +197,10 @@ let package = Package(
             name: "LetheReportsTests", dependencies: ["LetheReports", "LetheCore", "lethe"],
             exclude: ["verify_jws.py", "Fixtures"],  // run with Debian's python3 by the tests; signed documents of earlier schemas
             swiftSettings: strict),
-        .testTarget(name: "LetheWipeTests", dependencies: ["LetheWipe", "LetheTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "LetheWipeTests",
+            dependencies: ["LetheWipe", "LetheTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict),
         .testTarget(
             name: "LetheLinuxTests",
             dependencies: ["LetheLinux", "LetheWipe", "LetheCore", "LetheStore", "LetheSync", "LetheReports", "LethePhones", "LetheTesting", "LetheAgent", "LetheConfig", "lethe"],

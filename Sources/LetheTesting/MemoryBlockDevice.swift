@@ -109,7 +109,11 @@ public final class MemoryBlockDevice: BlockDevice {
         return (offset / sector)...((offset + UInt64(count) - 1) / sector)
     }
 
-    private func check(_ state: inout State, _ op: IOFailure.Operation, _ offset: UInt64, _ count: Int) throws(IOFailure) {
+    private func check(_ state: inout State, _ op: IOFailure.Operation, _ offset: UInt64, _ count: Int, address: UnsafeRawPointer?) throws(IOFailure) {
+        // As O_DIRECT: the memory must be aligned to the logical sector, or EINVAL.
+        if let address, UInt(bitPattern: address) % UInt(logicalSectorSize) != 0 {
+            throw IOFailure(operation: op, path: path, errno: .invalid, offset: offset, length: count)
+        }
         if state.vanished {
             state.failedRequests += 1
             throw IOFailure(operation: op, path: path, errno: .noSuchDevice, offset: offset, length: count)
@@ -132,7 +136,7 @@ public final class MemoryBlockDevice: BlockDevice {
 
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
         let (count, writes, hook) = try state.withLock { (s: inout State) throws(IOFailure) -> (Int, Int, (@Sendable (Int) -> Void)?) in
-            try check(&s, .write, offset, buffer.count)
+            try check(&s, .write, offset, buffer.count, address: buffer.baseAddress)
             s.writes += 1
             var count = buffer.count
             if s.faults.shortWriteEvery > 0, s.writes % s.faults.shortWriteEvery == 0, count > logicalSectorSize {
@@ -157,7 +161,7 @@ public final class MemoryBlockDevice: BlockDevice {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(IOFailure) -> Int {
         try state.withLock { (s: inout State) throws(IOFailure) -> Int in
-            try check(&s, .read, offset, buffer.count)
+            try check(&s, .read, offset, buffer.count, address: UnsafeRawPointer(buffer.baseAddress))
             s.bytes.withUnsafeBytes { source in
                 buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[Int(offset)..<(Int(offset) + buffer.count)]))
             }

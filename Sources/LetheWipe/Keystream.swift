@@ -1,26 +1,22 @@
-import Crypto
-import CryptoExtras
+import CKeystream
 import Foundation
 import LetheCore
 
-/// The random-pass generator: an AES-128-CTR keystream (BoringSSL through swift-crypto, which
-/// uses AES-NI/VAES where the CPU has them).
+/// The random-pass generator: an AES-128-CTR keystream (OpenSSL's libcrypto, which uses
+/// AES-NI/VAES where the CPU has them), generated straight into the buffer it is asked to fill.
 ///
 /// The stream is addressed by device byte offset: block `n` of the stream is AES(key,
-/// noncePrefix ‖ BE64(offset / 16)). Any range can therefore be produced in any order, by any
-/// thread, and regenerated later to verify what was written.
+/// noncePrefix ‖ BE64(offset / 16)), the counter incremented across all 128 bits. Any range
+/// can therefore be produced in any order, by any thread, and regenerated later to verify what
+/// was written.
 public struct Keystream: Sendable {
-    private let key: SymmetricKey
+    private let key: [UInt8]
     private let noncePrefix: [UInt8]
-    /// Bytes generated per call into BoringSSL. Small enough that the output buffer comes from
-    /// the malloc heap (not a fresh mmap with page faults) and stays in cache.
-    static let sliceBytes = 64 << 10
-    private static let zeros = [UInt8](repeating: 0, count: sliceBytes)
 
     /// Builds the stream from a 32-byte seed: bytes 0..<16 are the key, 16..<24 the nonce prefix.
     public init(seed: [UInt8]) {
         precondition(seed.count >= 24, "keystream seed must be at least 24 bytes")
-        key = SymmetricKey(data: seed[0..<16])
+        key = Array(seed[0..<16])
         noncePrefix = Array(seed[16..<24])
     }
 
@@ -28,20 +24,12 @@ public struct Keystream: Sendable {
     /// `offset` must be a multiple of 16 (device offsets always are: they are sector aligned).
     public func fill(_ buffer: UnsafeMutableRawBufferPointer, offset: UInt64) {
         precondition(offset % 16 == 0, "keystream offsets are 16-byte aligned")
-        var done = 0
-        while done < buffer.count {
-            let length = min(Self.sliceBytes, buffer.count - done)
-            let counter = (offset + UInt64(done)) / 16
-            var nonceBytes = noncePrefix
-            withUnsafeBytes(of: counter.bigEndian) { nonceBytes.append(contentsOf: $0) }
-            // Length is a whole number of AES blocks except possibly at the very end.
-            let nonce = try! AES._CTR.Nonce(nonceBytes: nonceBytes)
-            let stream = try! AES._CTR.encrypt(Self.zeros[0..<length], using: key, nonce: nonce)
-            stream.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + length)]).copyMemory(from: source)
-            }
-            done += length
-        }
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        var counter = noncePrefix
+        withUnsafeBytes(of: (offset / 16).bigEndian) { counter.append(contentsOf: $0) }
+        let status = lethe_aes128_ctr_keystream(key, counter, base.assumingMemoryBound(to: UInt8.self), buffer.count)
+        // libcrypto fails only when it cannot allocate its context: nothing sensible can follow.
+        precondition(status == 0, "libcrypto could not make the AES-128-CTR keystream (out of memory)")
     }
 }
 

@@ -69,6 +69,8 @@ final class PhaseRunner: Sendable {
     let retries: Int
     let knownBad: [SectorRange]
     let cancellation: WipeCancellation
+    /// A write phase's constant pattern, shared by its workers.
+    let shared: SharedPattern?
 
     /// Which chunk is handed out next, and which are being worked on: together they give the
     /// low-water mark below which every chunk is done (for checkpoints).
@@ -88,10 +90,11 @@ final class PhaseRunner: Sendable {
 
     init(
         device: any BlockDevice, chunks: [Chunk], threads: Int, bufferBytes: Int, retries: Int,
-        knownBad: [SectorRange], cancellation: WipeCancellation,
+        knownBad: [SectorRange], cancellation: WipeCancellation, shared: SharedPattern? = nil,
         probe: (@Sendable (PhaseRunner, UInt64, WorkerBuffers) throws(IOFailure) -> Void)? = nil
     ) {
         self.probe = probe
+        self.shared = shared
         self.device = device
         self.chunks = chunks
         self.threads = max(1, min(threads, chunks.count))
@@ -114,7 +117,7 @@ final class PhaseRunner: Sendable {
             group.enter()
             let thread = Thread { [self] in
                 defer { group.leave() }
-                let buffers = WorkerBuffers(count: bufferBytes, alignment: device.bufferAlignment)
+                let buffers = WorkerBuffers(count: bufferBytes, alignment: device.bufferAlignment, shared: shared)
                 while !stop.load(ordering: .relaxed), !cancellation.isCancelled {
                     let index: Int? = dispatch.withLock { d in
                         guard d.next < chunks.count else { return nil }
@@ -310,14 +313,92 @@ final class PhaseRunner: Sendable {
     }
 }
 
-/// A worker's buffers: what is written or read, and scratch space for the expected content.
-final class WorkerBuffers {
-    let io: AlignedBuffer
-    let expected: AlignedBuffer
+/// A constant pattern laid out once, read by every worker of a write phase: a zero or byte
+/// pass writes from one buffer, as fio does, so a job holds one block of pattern instead of
+/// one per request in flight, and never refills it. O_DIRECT needs aligned memory, so a
+/// pattern longer than a byte keeps one block per phase that a request starts at (at most
+/// its length), each made when first needed.
+final class SharedPattern: Sendable {
+    /// The pattern's bytes.
+    let bytes: [UInt8]
+    private let filler: PatternFiller
+    private let blockSize: Int
+    private let alignment: Int
+    private let phases = Mutex<[Int: BufferAddress]>([:])
 
-    init(count: Int, alignment: Int) {
-        io = AlignedBuffer(count: count, alignment: alignment)
-        expected = AlignedBuffer(count: PatternFiller.scratchBytes, alignment: alignment)
+    /// An aligned block that lives as long as the pattern (freed in deinit).
+    private struct BufferAddress: @unchecked Sendable {
+        let bytes: UnsafeMutableRawBufferPointer
+    }
+
+    /// Nil for a random pass (every request has its own bytes).
+    init?(_ filler: PatternFiller, blockSize: Int, alignment: Int) {
+        guard case .bytes(let bytes) = filler.pattern else { return nil }
+        self.bytes = bytes
+        self.filler = filler
+        self.blockSize = blockSize
+        self.alignment = max(alignment, 4096)
+    }
+
+    deinit {
+        phases.withLock { for buffer in $0.values { buffer.bytes.deallocate() } }
+    }
+
+    /// The pattern's bytes for device offsets `offset ..< offset + length` (read-only, aligned).
+    func slice(offset: UInt64, length: Int) -> UnsafeRawBufferPointer? {
+        guard length <= blockSize else { return nil }
+        let phase = Int(offset % UInt64(bytes.count))
+        let buffer = phases.withLock { phases -> BufferAddress in
+            if let buffer = phases[phase] { return buffer }
+            let buffer = BufferAddress(bytes: UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: alignment))
+            filler.fill(buffer.bytes, offset: UInt64(phase))
+            phases[phase] = buffer
+            return buffer
+        }
+        return UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<length])
+    }
+}
+
+/// A worker's buffers: what is written or read, and scratch space for the expected content.
+/// Each is allocated when first used: a worker writing a shared constant pattern holds none.
+final class WorkerBuffers {
+    private let count: Int
+    private let alignment: Int
+    let shared: SharedPattern?
+    private var ioStorage: AlignedBuffer?
+    private var expectedStorage: AlignedBuffer?
+
+    init(count: Int, alignment: Int, shared: SharedPattern? = nil) {
+        self.count = count
+        self.alignment = alignment
+        self.shared = shared
+    }
+
+    /// The worker's own block: read into while verifying, filled with a random pass's bytes.
+    var io: AlignedBuffer {
+        if let ioStorage { return ioStorage }
+        let buffer = AlignedBuffer(count: count, alignment: alignment)
+        ioStorage = buffer
+        return buffer
+    }
+
+    /// Scratch for the expected content (comparisons, probes).
+    var expected: AlignedBuffer {
+        if let expectedStorage { return expectedStorage }
+        let buffer = AlignedBuffer(count: PatternFiller.scratchBytes, alignment: alignment)
+        expectedStorage = buffer
+        return buffer
+    }
+
+    /// The bytes the pass writes at device `offset`, `length` long: a slice of the shared
+    /// constant pattern, or the worker's own block filled with the pass's bytes.
+    func source(for filler: PatternFiller, offset: UInt64, length: Int) -> UnsafeRawBufferPointer {
+        if let shared, case .bytes(let bytes) = filler.pattern, bytes == shared.bytes, let slice = shared.slice(offset: offset, length: length) {
+            return slice
+        }
+        let buffer = io.slice(0, length)
+        filler.fill(buffer, offset: offset)
+        return UnsafeRawBufferPointer(buffer)
     }
 }
 

@@ -189,6 +189,7 @@ public final class WipeEngine: Sendable {
                 tracker.begin(.write, pass: number, bytes: size - from)
                 let written = runPhase(
                     chunks: chunks, knownBad: badSectors, tracker: &tracker, progress: progress,
+                    shared: SharedPattern(filler, blockSize: options.blockSize, alignment: device.bufferAlignment),
                     checkpoint: { durable, bad in save(pass: number, phase: .write, offset: durable, extraBad: bad) },
                     probe: { runner, offset, buffers throws(IOFailure) in
                         // The pass's own bytes for that sector: a probe writes nothing the pass would not.
@@ -198,13 +199,11 @@ public final class WipeEngine: Sendable {
                     }
                 ) { runner, chunk, buffers throws(IOFailure) in
                     for piece in runner.usablePieces(of: chunk) {
-                        let start = Int(piece.offset - chunk.offset)
-                        let buffer = buffers.io.slice(start, piece.length)
-                        filler.fill(buffer, offset: piece.offset)
+                        let source = buffers.source(for: filler, offset: piece.offset, length: piece.length)
                         try runner.stopIfFailed()
                         let bad = try runner.transferNarrowing(piece, buffers: buffers) { (part: Chunk) throws(IOFailure) in
-                            let slice = buffers.io.slice(start + Int(part.offset - piece.offset), part.length)
-                            try runner.device.writeFully(UnsafeRawBufferPointer(slice), at: part.offset)
+                            let from = Int(part.offset - piece.offset)
+                            try runner.device.writeFully(UnsafeRawBufferPointer(rebasing: source[from..<(from + part.length)]), at: part.offset)
                         }
                         let badBytes = bad.reduce(UInt64(0)) { $0 + $1.count } * UInt64(runner.sectorSize)
                         runner.record(bad: bad, transferred: UInt64(piece.length) - badBytes)
@@ -316,7 +315,7 @@ public final class WipeEngine: Sendable {
     /// over: a resume from it rewrites nothing that is not already on the medium.
     private func runPhase(
         chunks: [Chunk], knownBad: [SectorRange], reading: Bool = false, tracker: inout ProgressTracker,
-        progress: (WipeProgress) -> Void,
+        progress: (WipeProgress) -> Void, shared: SharedPattern? = nil,
         checkpoint: (UInt64, [SectorRange]) -> Void = { _, _ in },
         probe: (@Sendable (PhaseRunner, UInt64, WorkerBuffers) throws(IOFailure) -> Void)? = nil,
         work: @escaping @Sendable (PhaseRunner, Chunk, WorkerBuffers) throws(IOFailure) -> Void
@@ -324,7 +323,7 @@ public final class WipeEngine: Sendable {
         let runner = PhaseRunner(
             device: device, chunks: chunks, threads: reading ? options.readQueueDepth : options.queueDepth,
             bufferBytes: options.blockSize,
-            retries: options.retries, knownBad: knownBad, cancellation: cancellation, probe: probe)
+            retries: options.retries, knownBad: knownBad, cancellation: cancellation, shared: shared, probe: probe)
         var lastCheckpoint = Date()
         let findings = runner.run(interval: min(options.progressInterval, max(0.05, options.checkpointInterval)), tick: {
             progress(tracker.snapshot(phaseDone: runner.bytesDone.load(ordering: .relaxed), badSectors: knownBad))

@@ -1,3 +1,5 @@
+import Crypto
+import CryptoExtras
 import Foundation
 import LetheCore
 import LetheTesting
@@ -51,6 +53,25 @@ private func engine(
         #expect(Array(whole) == Array(parts))
         PatternFiller(.random(seed: seed.reversed())).fill(parts, offset: 1 << 30)
         #expect(Array(whole) != Array(parts))
+    }
+
+    /// The stream is the one the engine wrote before it moved to libcrypto (swift-crypto's
+    /// AES-CTR): a pass written by an older Lethe verifies with this one. Offsets include the
+    /// carry out of the counter's low 32 bits (2^32 blocks: byte 64 GiB) and the top of the
+    /// offset range; lengths include ones that are not whole AES blocks.
+    @Test(arguments: [UInt64(0), UInt64(4096), UInt64(1 << 36) - 32, UInt64(1 << 36) - 4096, UInt64(0x7FFF_FFFF_FFFF_F000)])
+    func keystreamIsAES128CTRAsSwiftCryptoComputesIt(offset: UInt64) throws {
+        let seed = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        for length in [16, 4096, 65_536 + 4096, 100] {
+            let mine = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
+            defer { mine.deallocate() }
+            Keystream(seed: seed).fill(mine, offset: offset)
+            var nonce = Array(seed[16..<24])
+            withUnsafeBytes(of: (offset / 16).bigEndian) { nonce.append(contentsOf: $0) }
+            let reference = try AES._CTR.encrypt(
+                [UInt8](repeating: 0, count: length), using: SymmetricKey(data: seed[0..<16]), nonce: try AES._CTR.Nonce(nonceBytes: nonce))
+            #expect(Array(mine) == Array(reference), "offset \(offset), \(length) bytes")
+        }
     }
 
     @Test func multiBytePatternsKeepTheirPhaseAcrossBlocks() throws {
