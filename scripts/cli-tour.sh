@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
-for p in util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev \
+for p in util-linux e2fsprogs libudev-dev libssl-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev \
          libqrencode-dev libplist-dev fonts-noto-cjk zbar-tools poppler-utils libsqlite3-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || {
     apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }

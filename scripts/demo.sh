@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates a loop device)" >&2; exit 2; }
-PKGS="util-linux e2fsprogs libudev-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev
+PKGS="util-linux e2fsprogs libudev-dev libssl-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev
       libqrencode-dev libplist-dev fonts-noto-cjk libsqlite3-dev curl adb"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done

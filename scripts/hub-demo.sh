@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "hub-demo.sh: run as root (the stations' demo drives are loop devices)" >&2; exit 2; }
-PKGS="util-linux libudev-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev libqrencode-dev libplist-dev
+PKGS="util-linux libudev-dev libssl-dev libusb-1.0-0-dev smartmontools libcairo2-dev libpango1.0-dev libqrencode-dev libplist-dev
       fonts-noto-cjk libsqlite3-dev curl"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done

@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 case "$CONFIGURATION" in release|debug) ;; *) echo "package.sh: --configuration is release or debug" >&2; exit 2 ;; esac
 
-PKGS="dpkg-dev binutils lintian libudev-dev libusb-1.0-0-dev libcairo2-dev libpango1.0-dev libqrencode-dev libplist-dev libsqlite3-dev"
+PKGS="dpkg-dev binutils lintian libudev-dev libssl-dev libusb-1.0-0-dev libcairo2-dev libpango1.0-dev libqrencode-dev libplist-dev libsqlite3-dev"
 missing=""
 for p in $PKGS; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="util-linux fdisk e2fsprogs qemu-system-x86 qemu-utils busybox-static kmod cpio xz-utils udev
-      smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libusb-1.0-0-dev umockdev
+      smartmontools nvme-cli hdparm sg3-utils dmsetup libudev-dev libssl-dev libusb-1.0-0-dev umockdev
       libcairo2-dev libpango1.0-dev libqrencode-dev fonts-noto-cjk zbar-tools poppler-utils
       python3 python3-cryptography python3-jsonschema libsqlite3-dev sqlite3 chromium curl adb
       libimobiledevice-utils libusbmuxd-tools libplist-utils libplist-dev postgresql

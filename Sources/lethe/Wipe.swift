@@ -10,7 +10,7 @@ import LetheWipe
 /// Options shared by commands that do bulk I/O.
 struct IOOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Bytes per request (multiple of 4096; suffixes K, M).", valueName: "size"))
-    var blockSize: String = "4M"
+    var blockSize: String = "1M"
 
     @Option(name: .long, help: "Write requests in flight (one worker thread each).")
     var queueDepth: Int = 16
