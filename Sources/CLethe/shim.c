@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include "CLethe.h"
 #include <spawn.h>
 #include <errno.h>
@@ -78,3 +79,5 @@ int lethe_nvme_admin(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint
 int lethe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
+
+int lethe_malloc_trim(void) { return malloc_trim(0); }

@@ -1,4 +1,5 @@
 import Foundation
+import CLethe
 import LetheCore
 
 /// Who runs a job, beyond its pid: a pid is reused after a crash or a reboot, so a job is
@@ -48,5 +49,15 @@ public struct ProcessIdentity: Sendable, Equatable {
         guard let now = startTicks(of: pid) else { return false }
         if let recorded { return recorded == now }
         return true
+    }
+}
+
+/// The process's own memory.
+public enum ProcessMemory {
+    /// Gives the free memory of every C allocator arena back to the kernel (malloc_trim). A
+    /// job's threads free what they used, but glibc keeps it in per-thread arenas; the daemon
+    /// calls this when a job ends.
+    public static func returnFreedMemory() {
+        _ = lethe_malloc_trim()
     }
 }

@@ -41,6 +41,10 @@ int lethe_sg_io(int fd, const uint8_t *cdb, int cdb_length, int direction, void 
 int lethe_nvme_admin(int fd, uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint32_t cdw11,
                      void *buffer, uint32_t length, uint32_t timeout_ms, uint32_t *completion);
 
+/// malloc_trim(0): gives the free memory of every malloc arena back to the kernel. Returns 1
+/// when some was released.
+int lethe_malloc_trim(void);
+
 /// The current thread's errno.
 int lethe_errno(void);
 
