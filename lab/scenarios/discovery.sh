@@ -23,9 +23,12 @@ scsi=$(readlink -f /dev/disk/by-id/wwn-0x5000c500deadbeef)
 host=$(basename "$(dirname "$(dirname "$(readlink -f /sys/block/$(basename $scsi)/device)")")")
 "$LETHE" devices --watch --json > $out/watch.json 2> $out/watch.err &
 watcher=$!
-sleep 2
+# The watcher lists what is docked (reading each drive's TCG discovery, slow under emulation)
+# and then binds its socket, and says so: only then is no event missed. A fixed two seconds was
+# not always enough.
+for i in $(seq 1 120); do grep -q "watching" $out/watch.err && break; sleep 0.5; done
 echo 1 > /sys/block/$(basename $scsi)/device/delete
-sleep 2
+for i in $(seq 1 60); do grep -q '"remove"' $out/watch.json && break; sleep 0.5; done
 kill $watcher
 "$LETHE" diagnose "$scsi" --json > $out/gone.json 2> $out/gone.err
 echo $? > $out/gone.rc
