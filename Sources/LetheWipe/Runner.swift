@@ -3,9 +3,9 @@ import LetheCore
 import Synchronization
 
 /// Memory aligned for O_DIRECT, owned by one worker thread: its own anonymous mapping, zeroed
-/// by the kernel and given back to it when freed. Through malloc, a job's blocks stayed in the
-/// allocator's per-thread arenas after it ended: a daemon that had run 16 jobs at once held
-/// 340 MiB it no longer used.
+/// by the kernel and given back to it the moment it is freed, whatever malloc's thresholds.
+/// (What the daemon measured keeping after 16 jobs was the allocator's arenas; the daemon
+/// trims them when a job ends: ProcessMemory.)
 final class AlignedBuffer {
     let bytes: UnsafeMutableRawBufferPointer
     private let mapped: Bool
@@ -333,7 +333,7 @@ final class PhaseRunner: Sendable {
 /// its length), each made when first needed.
 final class SharedPattern: Sendable {
     /// The pattern's bytes.
-    let bytes: [UInt8]
+    private let bytes: [UInt8]
     private let filler: PatternFiller
     private let blockSize: Int
     private let alignment: Int
@@ -400,12 +400,11 @@ final class WorkerBuffers {
         return buffer
     }
 
-    /// The bytes the pass writes at device `offset`, `length` long: a slice of the shared
-    /// constant pattern, or the worker's own block filled with the pass's bytes.
+    /// The bytes the pass writes at device `offset`, `length` long: a slice of the phase's
+    /// shared constant pattern (made from the same filler), or the worker's own block filled
+    /// with the pass's bytes.
     func source(for filler: PatternFiller, offset: UInt64, length: Int) -> UnsafeRawBufferPointer {
-        if let shared, case .bytes(let bytes) = filler.pattern, bytes == shared.bytes, let slice = shared.slice(offset: offset, length: length) {
-            return slice
-        }
+        if let slice = shared?.slice(offset: offset, length: length) { return slice }
         let buffer = io.slice(0, length)
         filler.fill(buffer, offset: offset)
         return UnsafeRawBufferPointer(buffer)

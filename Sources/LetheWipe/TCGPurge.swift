@@ -92,19 +92,10 @@ extension FirmwarePurge {
     /// Reads every locking range (as Admin1 of the Locking SP) and opens the locked ones, and a
     /// shadow MBR that hides the first LBAs, so the known data can go on. The keys stay.
     func tcgReadRangesAndUnlock() throws(Failure) {
-        let host = try tcgHost()
-        let password = try tcgAdminPassword()
         let mbrHides = capabilities.tcg.map { $0.mbrEnabled && !$0.mbrDone } ?? false
-        do {
-            try TCGCryptoErase.startSession(host, password: password)
+        try tcgAdminSession { host throws(TCGFailure) in
             tcgRanges = try TCGCryptoErase.ranges(host)
             try TCGCryptoErase.unlock(host, tcgRanges, mbrDone: mbrHides)
-            host.endSession()
-            tcgRecord(host)
-        } catch {
-            host.endSession()
-            tcgRecord(host)
-            throw Failure(message: error.description)
         }
         if tcgRanges.contains(where: \.locked) || mbrHides {
             let after = try tcgDiscovery()
@@ -115,24 +106,30 @@ extension FirmwarePurge {
     /// The erase: GenKey on the key of every range read before, in one session.
     func tcgRegenerateKeys(_ progress: (WipeProgress) -> Void) throws(Failure) {
         report(progress, fraction: 0)
-        let host = try tcgHost()
-        let password = try tcgAdminPassword()
-        do {
-            try TCGCryptoErase.startSession(host, password: password)
-            try TCGCryptoErase.regenerateKeys(host, tcgRanges)
-            host.endSession()
-            tcgRecord(host)
-        } catch {
-            host.endSession()
-            tcgRecord(host)
-            throw Failure(message: error.description)
-        }
+        try tcgAdminSession { host throws(TCGFailure) in try TCGCryptoErase.regenerateKeys(host, tcgRanges) }
         let names = tcgRanges.map(\.description).joined(separator: "; ")
         driveChecks.append(ReportCheck(
             name: "Every locking range has a new key", expected: "GenKey SUCCESS for the global range and every range up to MaxRanges",
             observed: "\(tcgRanges.count) of \(tcgRanges.count) ranges: \(names). The owner's Locking SP configuration and passwords stay; revert the drive (tcg-revert-sp, tcg-psid-revert) before it changes hands",
             passed: true))
         report(progress, fraction: 1)
+    }
+
+    /// One session on the Locking SP as Admin1 around `body`: ended, and every exchange put on
+    /// the record, whether it worked or not.
+    func tcgAdminSession(_ body: (TCGHost) throws(TCGFailure) -> Void) throws(Failure) {
+        let host = try tcgHost()
+        let password = try tcgAdminPassword()
+        defer {
+            host.endSession()
+            tcgRecord(host)
+        }
+        do throws(TCGFailure) {
+            try TCGCryptoErase.startSession(host, password: password)
+            try body(host)
+        } catch {
+            throw Failure(message: error.description)
+        }
     }
 
     /// The owner's Admin1 password, given by the technician.

@@ -43,16 +43,9 @@ public enum TCGCryptoErase {
             try host.startSession(
                 sp: TCGUID.lockingSP, authority: TCGUID.admin1Authority, challenge: password, step: "\(purpose)StartSession on the Locking SP as Admin1")
         } catch {
-            var failure = error
-            switch failure.status {
-            case TCGMethodStatus.notAuthorized:
-                failure.detail = "the Admin1 password was not accepted; ask the drive's owner for the Locking SP's Admin1 password, or revert the drive with its PSID (tcg-psid-revert)"
-            case TCGMethodStatus.authorityLockedOut:
-                failure.detail = "the drive refuses Admin1 after too many wrong tries; power-cycle the drive (unplug it), then try once more with the right password"
-            default:
-                break
-            }
-            throw failure
+            throw error.advising(
+                notAuthorized: "the Admin1 password was not accepted; ask the drive's owner for the Locking SP's Admin1 password, or revert the drive with its PSID (tcg-psid-revert)",
+                lockedOut: "the drive refuses Admin1 after too many wrong tries; power-cycle the drive (unplug it), then try once more with the right password")
         }
     }
 

@@ -49,15 +49,8 @@ public enum TCGRevert {
 
     /// The technician's next step for the statuses a wrong or exhausted credential gives.
     static func explain(_ failure: TCGFailure, authority: Authority) -> TCGFailure {
-        var failure = failure
-        switch failure.status {
-        case TCGMethodStatus.notAuthorized:
-            failure.detail = "the \(authority.label) was not accepted; check it against the label (32 characters for a PSID) and try again"
-        case TCGMethodStatus.authorityLockedOut:
-            failure.detail = "the drive refuses the \(authority.label) after too many wrong tries; power-cycle the drive (unplug it), then try once more with the right one"
-        default:
-            break
-        }
-        return failure
+        failure.advising(
+            notAuthorized: "the \(authority.label) was not accepted; check it against the label (32 characters for a PSID) and try again",
+            lockedOut: "the drive refuses the \(authority.label) after too many wrong tries; power-cycle the drive (unplug it), then try once more with the right one")
     }
 }

@@ -18,6 +18,18 @@ public struct TCGFailure: Error, Sendable, Equatable, CustomStringConvertible {
         if let status { return "\(step): \(status)" + (detail.isEmpty ? "" : ": \(detail)") }
         return "\(step): \(detail)"
     }
+
+    /// The failure with the technician's next step when a credential was refused
+    /// (NOT_AUTHORIZED) or its tries are spent (AUTHORITY_LOCKED_OUT); other failures as they are.
+    func advising(notAuthorized: String, lockedOut: String) -> TCGFailure {
+        var failure = self
+        switch status {
+        case TCGMethodStatus.notAuthorized: failure.detail = notAuthorized
+        case TCGMethodStatus.authorityLockedOut: failure.detail = lockedOut
+        default: break
+        }
+        return failure
+    }
 }
 
 /// One exchange with a TPer: the request and the answer as they went over the wire, for the
