@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "LethePhones",
             dependencies: [
-                "LetheCore", "LetheTLS", "CPlist",
+                "LetheCore", "LetheWipe", "LetheTLS", "CPlist",
                 // iPhones: the pairing certificates (swift-certificates, RSA from swift-crypto's extras).
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -13,6 +13,7 @@ extension Bench {
         let serial = String(path.dropFirst("adb:".count))
         let fail = phoneJobFailure(jobId: jobId, path: path)
         guard let client = settings.adb else { return fail("phones are not enabled on this station (no adb client)", refused: true) }
+        removeFillLeftovers(client, serial: serial, force: true)
         let phone: PhoneInspection
         do throws(LetheError) {
             phone = try PhoneProbe.inspect(client, serial: serial)
@@ -40,9 +41,64 @@ extension Bench {
             return fail("not started: \(error.message)")
         }
         log("\(path): job \(jobId): \(phone.identity.model ?? "phone"), \(flow.title)")
+        if let mode = profile.factoryReset?.overwriteFreeSpace, mode != .off {
+            let fill = overwriteFreeSpace(client, serial: serial, mode: mode, jobId: jobId, path: path)
+            reporting.freeSpaceOverwrite = fill.record
+            guard fill.succeeded else {
+                let why = "\(fill.error ?? "the free-space overwrite failed"); the phone was not reset"
+                let outcome = ResetOutcome.notStarted(flow, error: why, interrupted: fill.vanished)
+                return finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
+            }
+        }
         transition(jobId, .step(.reset)) { $0.message = flow == .guided ? ResetFlow.guidedInstructions : "resetting: \(flow.title)" }
         let outcome = FactoryReset.run(client, phone: phone, flow: flow, waitSeconds: settings.phoneWaitSeconds, say: narrator(jobId: jobId, path: path))
         finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
+    }
+
+    /// Fills the phone's free space, reads it back and removes the fill, showing progress on
+    /// the job (step `write`, then `verify`).
+    func overwriteFreeSpace(_ client: ADBClient, serial: String, mode: FreeSpaceOverwriteMode, jobId: String, path: String) -> FreeSpaceFill.Outcome {
+        transition(jobId, .step(.write)) { $0.message = "overwriting the free space of /data" }
+        log("\(path): job \(jobId): overwriting the free space of /data (\(mode.rawValue) read-back)")
+        var phase = "write"
+        let outcome = FreeSpaceFill.run(client, serial: serial, options: FreeSpaceFill.Options(mode: mode), progress: { progress in
+            if progress.phase != phase {
+                phase = progress.phase
+                self.transition(jobId, .step(.verify))
+            }
+            self.update(jobId) {
+                $0.percent = progress.bytesTotal == 0 ? 0 : (Double(progress.bytesDone) / Double(progress.bytesTotal) * 1000).rounded() / 10
+                $0.bytesPerSecond = progress.bytesPerSecond
+                $0.etaSeconds = progress.etaSeconds
+                $0.message = progress.line
+            }
+        })
+        update(jobId) {
+            $0.percent = 0
+            $0.bytesPerSecond = 0
+            $0.etaSeconds = nil
+        }
+        log("\(path): job \(jobId): free space: \(outcome.record?.summary ?? outcome.error ?? "not done")")
+        return outcome
+    }
+
+    /// Removes fill files that an earlier job left on a phone (unplugged mid-fill), before
+    /// anything else is done with it: when it docks (unless a job is running on it; `force`:
+    /// the job itself asks).
+    func removeFillLeftovers(_ client: ADBClient, serial: String, force: Bool = false) {
+        let path = "adb:\(serial)"
+        if !force, jobs.contains(where: { $0.device == path && $0.state == .running }) { return }
+        let directory = FreeSpaceFill.Options(mode: .sample).directory
+        do throws(LetheError) {
+            let count = try FreeSpaceFill.removeLeftovers(client, serial: serial, directory: directory)
+            guard count > 0 else { return }
+            log("\(path): removed \(count) fill files that an interrupted free-space overwrite left in \(directory)")
+            try? store.write { db in
+                _ = try Store.appendAudit(db, kind: "phone.fill-removed", subject: path, detail: ["files": String(count), "directory": directory])
+            }
+        } catch {
+            log("\(path): could not check for fill files left by an interrupted overwrite (\(error.message)); the next job removes them before it starts")
+        }
     }
 
     /// Puts what the inspection found on the job: serial, model, battery and its verdict.

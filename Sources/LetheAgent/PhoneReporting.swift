@@ -21,6 +21,8 @@ public final class PhoneReporting: @unchecked Sendable {
     public var bay: String?
     /// Function checks run from the host (storage, sensors, modem, Wi-Fi).
     public var functionChecks: [FunctionCheck] = []
+    /// The overwrite of the phone's free space before its reset, when the profile asked for one.
+    public var freeSpaceOverwrite: ReportFreeSpaceOverwrite?
     /// The method name on certificates and in the store.
     public static let methodName = "crypto-erase-factory-reset"
 
@@ -132,6 +134,13 @@ public final class PhoneReporting: @unchecked Sendable {
             finishedAt: Reporting.iso(outcome.finishedAt), badSectors: [],
             errors: outcome.error.map { [$0] } ?? [])
         sanitization.standards = .phoneReset(category: sanitization.category)
+        if let fill = freeSpaceOverwrite {
+            sanitization.freeSpaceOverwrite = fill
+            sanitization.bytesWritten = fill.bytesWritten
+            if fill.result == "passed" {
+                sanitization.description += "; before the reset, in addition: an overwrite of the file system's free space (\(fill.bytesWritten) bytes, \(fill.mode == "full" ? "all read back" : "a sample read back"))"
+            }
+        }
         let party = performedBy
         let certificate = WipeCertificate(
             reportId: ReportID.make(date: finished), issuedAt: Reporting.iso(finished), status: outcome.certified ? .erased : outcome.status == .erased ? .notErased : outcome.status,

@@ -148,6 +148,8 @@ public struct PhoneWatchService: Service {
                         for (path, record) in known where seen[path] == nil { bench.deviceRemoved(record) }
                         for (path, record) in seen where known[path] != record {
                             if known[path] != nil { bench.deviceRemoved(known[path]!) }
+                            // Fill files an unplug left behind go before anything else happens.
+                            if !record.protected, let serial = record.serial { bench.removeFillLeftovers(client, serial: serial) }
                             bench.deviceAppeared(record)
                         }
                         known = seen

@@ -5,9 +5,10 @@
 public enum EmbeddedProfiles {
     public static let files: [(name: String, text: String)] = [
         ("android.yaml", #"""
-# Android phones over adb: identity, battery (the buyer's 80% gate), locks, then a factory reset
-# certified as a cryptographic erase once the phone is back in its out-of-box state. Never starts
-# by itself: the technician checks the phone (and removes the owner's account) first.
+# Android phones over adb: identity, battery (the buyer's 80% gate), locks, an overwrite of the
+# data partition's free space, then a factory reset certified as a cryptographic erase once the
+# phone is back in its out-of-box state. Never starts by itself: the technician checks the
+# phone (and removes the owner's account) first.
 name: android
 description: Android phone (adb), factory reset as a cryptographic erase (NIST Purge)
 priority: 10
@@ -20,6 +21,12 @@ diagnostics:
 erase:
   method: factory-reset
   flow: auto          # trade-in-mode (Android 16+), recovery-wipe-data (debuggable), or operator-guided
+  # Before the reset, fill /data's free space with a keystream Lethe can regenerate, leaving
+  # 64 MiB for Android, and read part of it back. `sample`: the fill is one pass over USB (about
+  # 50 min for 100 GB at USB 2 speed) and a sample proves the writes landed; `full` reads every
+  # byte back too and doubles that time for no stronger claim, since the reset's cryptographic
+  # erase is the sanitization and the fill covers only what a file can reach; `off` skips it.
+  overwriteFreeSpace: sample
 start: manual
 """#),
         ("demo-loop.yaml", #"""

@@ -199,7 +199,7 @@ public enum ProfileLoader {
             }
         }
         guard let eraseNode = top["erase"] else { throw y.error(root, "erase", "required (method and verification)") }
-        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification", "flow", "openHiddenAreas"])
+        let e = try y.mapping(eraseNode, "erase", allowed: ["method", "verification", "flow", "openHiddenAreas", "overwriteFreeSpace"])
         guard let methodNode = e["method"] else { throw y.error(eraseNode, "erase.method", "required") }
         let methodName = try y.string(methodNode, "erase.method")
         var factoryReset: FactoryResetSettings?
@@ -218,10 +218,18 @@ public enum ProfileLoader {
                 }
                 flow = name == "auto" ? nil : name
             }
-            factoryReset = FactoryResetSettings(flow: flow)
+            var overwrite = FreeSpaceOverwriteMode.off
+            if let n = e["overwriteFreeSpace"] {
+                overwrite = try y.choice(n, "erase.overwriteFreeSpace", FreeSpaceOverwriteMode.self)
+                if overwrite != .off, match.transports == [.ios] || flow.map({ $0.hasPrefix("mcinstall") || $0.hasPrefix("mobilebackup2") }) == true {
+                    throw y.error(n, "erase.overwriteFreeSpace", "not available for iPhones: the host reaches no file system on an iPhone's data volume except the AFC media folder, and Lethe does not fill through it; use off (the erase is the cryptographic erase alone)")
+                }
+            }
+            factoryReset = FactoryResetSettings(flow: flow, overwriteFreeSpace: overwrite)
             method = WipeMethod.catalog[0]
         } else {
             if let n = e["flow"] { throw y.error(n, "erase.flow", "only a factory-reset (phone) profile has a flow") }
+            if let n = e["overwriteFreeSpace"] { throw y.error(n, "erase.overwriteFreeSpace", "only a factory-reset (phone) profile overwrites free space; a drive's overwrite is its method") }
             guard let found = WipeMethod.named(methodName) else {
                 throw y.error(methodNode, "erase.method", "unknown method \"\(methodName)\"; known: \(WipeMethod.all.map(\.name).joined(separator: ", ")), and factory-reset for phones")
             }

@@ -119,9 +119,15 @@ public struct Profile: Sendable, Equatable {
 public struct FactoryResetSettings: Sendable, Equatable {
     /// The flow's name, or nil for the best the phone allows.
     public var flow: String?
+    /// Android: overwrite the data partition's free space before the reset
+    /// (`erase.overwriteFreeSpace`; default off).
+    public var overwriteFreeSpace: FreeSpaceOverwriteMode
 
     /// Settings.
-    public init(flow: String?) { self.flow = flow }
+    public init(flow: String?, overwriteFreeSpace: FreeSpaceOverwriteMode = .off) {
+        self.flow = flow
+        self.overwriteFreeSpace = overwriteFreeSpace
+    }
 
     /// The flows a profile may name.
     public static let flows = ["trade-in-mode", "recovery-wipe-data", "operator-guided", "mcinstall-erase-device", "mobilebackup2-erase-device"]

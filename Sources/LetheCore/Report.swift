@@ -203,6 +203,10 @@ public struct ReportSanitization: Codable, Sendable, Equatable {
     /// Schema 2: the NIST SP 800-88 Rev. 2 category and the IEEE 2883 technique, with their
     /// editions. Absent from schema 1 documents, whose `category` meant the same.
     public var standards: SanitizationStandards?
+    /// Phones: the overwrite of the file system's free space that preceded the factory reset
+    /// (`erase.overwriteFreeSpace`), in addition to the cryptographic erase. Nil when none was
+    /// asked for.
+    public var freeSpaceOverwrite: ReportFreeSpaceOverwrite?
 
     /// Creates a sanitization record.
     public init(

@@ -186,6 +186,12 @@ public final class ADBClient: Sendable {
     /// Shell v2 frames: one byte id (1 stdout, 2 stderr, 3 exit), four bytes little-endian
     /// length, data. The exit frame ends the command.
     static func readShellV2(_ stream: any ByteStream, deadline: ContinuousClock.Instant, what: String) throws(LetheError) -> ShellResult {
+        let frames = try readShellV2Frames(stream, deadline: deadline, what: what)
+        return ShellResult(stdout: String(decoding: frames.stdout, as: UTF8.self), stderr: String(decoding: frames.stderr, as: UTF8.self), exitCode: frames.exitCode)
+    }
+
+    /// Shell v2 frames as bytes, until the exit frame.
+    static func readShellV2Frames(_ stream: any ByteStream, deadline: ContinuousClock.Instant, what: String) throws(LetheError) -> (stdout: [UInt8], stderr: [UInt8], exitCode: Int32) {
         var stdout: [UInt8] = [], stderr: [UInt8] = []
         while true {
             let header = try stream.read(upTo: 5, deadline: deadline)
@@ -201,7 +207,7 @@ public final class ADBClient: Sendable {
             case 2: stderr += data
             case 3:
                 guard let code = data.first else { throw LetheError(.unexpectedOutput, path: what, "an exit frame without a status") }
-                return ShellResult(stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self), exitCode: Int32(code))
+                return (stdout, stderr, Int32(code))
             default: continue
             }
         }

@@ -74,6 +74,13 @@ public struct ResetOutcome: Codable, Sendable, Equatable {
         interrupted = false
     }
 
+    /// A reset that was never started because what had to come first failed (the free-space
+    /// overwrite): not erased, with why, and whether the phone went away.
+    public static func notStarted(_ flow: ResetFlow, error: String, interrupted: Bool) -> ResetOutcome {
+        var outcome = ResetOutcome(starting: flow)
+        return outcome.finish(.notErased, error, interrupted: interrupted)
+    }
+
     /// Ends the reset now with `status`, why it is not erased, and whether the phone went away.
     mutating func finish(_ status: WipeStatus, _ error: String?, interrupted: Bool = false) -> ResetOutcome {
         self.status = status

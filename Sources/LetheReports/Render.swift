@@ -95,6 +95,12 @@ public enum ReportRenderer {
             if let problem = hidden.problem { text += "; \(problem)" }
             sanitization.append(.init(label: t("field.hiddenAreas"), value: text))
         }
+        if let fill = s.freeSpaceOverwrite {
+            sanitization.append(.init(label: t("field.freeSpaceOverwrite"), value: fill.summary))
+            sanitization.append(.init(label: t("field.freeSpaceScope"), value: fill.scope))
+            sanitization.append(.init(label: t("field.freeSpaceData"), value: "\(fill.pattern): \(fill.seed)"))
+            if !fill.notes.isEmpty, fill.result != "skipped" { sanitization.append(.init(label: t("field.freeSpaceNotes"), value: fill.notes.joined(separator: "; "))) }
+        }
         for (index, command) in (s.commands ?? []).enumerated() {
             sanitization.append(.init(label: "\(t("field.command")) \(index + 1)", value: "\(command.name) [\(command.sent)] → \(command.answer)"))
         }

@@ -20,6 +20,8 @@ public final class SimulatedADBD: @unchecked Sendable {
         /// After answering, the phone reboots (drops every connection, refuses new ones for
         /// `seconds`) and comes back as `state`. Nil state: it never comes back.
         public var reboot: (seconds: Double, state: String?)?
+        /// Binary stdout (`dd`), sent instead of `stdout` when set.
+        public var binaryStdout: [UInt8]?
 
         /// An answer.
         public init(stdout: String = "", stderr: String = "", exitCode: UInt8 = 0, reboot: (seconds: Double, state: String?)? = nil) {
@@ -39,6 +41,13 @@ public final class SimulatedADBD: @unchecked Sendable {
         public var initialState: String
         /// When true the phone never accepts the host's key: the server lists it `unauthorized`.
         public var refuseAuthorization = false
+        /// When true every shell service is closed at once (a phone whose policy forbids it).
+        public var refuseShell = false
+        /// The user-data partition the `sync` service and the file commands work on; nil: the
+        /// phone offers no `sync` service.
+        public var dataPartition: SimulatedDataPartition?
+        /// The states whose arrival after a reboot empties the data partition (a factory reset).
+        public var wipesData: Set<String> = ["oobe"]
 
         /// A script.
         public init(banner: [String: String], states: [String: [String: Answer]], initialState: String) {
@@ -84,6 +93,10 @@ public final class SimulatedADBD: @unchecked Sendable {
     public var commands: [String] { shared.withLock { $0.commands } }
     /// The state it is in now.
     public var state: String { shared.withLock { $0.state } }
+
+    /// The cable goes back in after ``vanish()``: connections are accepted again (the adb
+    /// server must `adb connect` again, as USB re-enumerates).
+    public func replug() { shared.withLock { $0.gone = false } }
 
     /// The cable is pulled: every connection drops and none is accepted again.
     public func vanish() {
@@ -194,6 +207,7 @@ public final class SimulatedADBD: @unchecked Sendable {
         var nextId: UInt32 = 1
         var pending: [Message] = []
         var maxData = 4096
+        var syncSessions: [UInt32: SimulatedDataPartition.SyncSession] = [:]
         func next() -> Message? { pending.isEmpty ? receive(fd) : pending.removeFirst() }
         while let message = next() {
             switch message.command {
@@ -212,6 +226,11 @@ public final class SimulatedADBD: @unchecked Sendable {
                 let localId = nextId
                 nextId += 1
                 let service = String(decoding: message.payload.prefix { $0 != 0 }, as: UTF8.self)
+                if service == "sync:", let partition = script.dataPartition {
+                    syncSessions[localId] = SimulatedDataPartition.SyncSession(partition)
+                    send(fd, Self.okay, localId, message.arg0)
+                    continue
+                }
                 guard let (answer, v2) = answer(to: service) else {
                     send(fd, Self.clse, 0, message.arg0)
                     continue
@@ -223,33 +242,17 @@ public final class SimulatedADBD: @unchecked Sendable {
                         let n = UInt32(bytes.count)
                         return [id, UInt8(n & 0xff), UInt8(n >> 8 & 0xff), UInt8(n >> 16 & 0xff), UInt8(n >> 24)] + bytes
                     }
-                    if !answer.stdout.isEmpty { data += frame(1, Array(answer.stdout.utf8)) }
+                    if let binary = answer.binaryStdout {
+                        data += frame(1, binary)
+                    } else if !answer.stdout.isEmpty {
+                        data += frame(1, Array(answer.stdout.utf8))
+                    }
                     if !answer.stderr.isEmpty { data += frame(2, Array(answer.stderr.utf8)) }
                     data += frame(3, [answer.exitCode])
                 } else {
-                    data = Array((answer.stdout + answer.stderr).utf8)
+                    data = (answer.binaryStdout ?? Array(answer.stdout.utf8)) + Array(answer.stderr.utf8)
                 }
-                var offset = 0
-                var closed = false
-                while offset < data.count, !closed {
-                    let chunk = Array(data[offset..<min(data.count, offset + maxData)])
-                    guard send(fd, Self.wrte, localId, message.arg0, chunk) else { return }
-                    offset += chunk.count
-                    // Wait for the server's OKAY for this stream; keep anything else for later.
-                    while true {
-                        guard let reply = receive(fd) else { return }
-                        if reply.command == Self.okay, reply.arg1 == localId { break }
-                        if reply.command == Self.clse, reply.arg1 == localId {
-                            closed = true
-                            break
-                        }
-                        if reply.command == Self.wrte, reply.arg1 == localId {
-                            send(fd, Self.okay, localId, reply.arg0)
-                            continue
-                        }
-                        pending.append(reply)
-                    }
-                }
+                guard let closed = stream(data, fd: fd, localId: localId, remoteId: message.arg0, maxData: maxData, pending: &pending) else { return }
                 if !closed { send(fd, Self.clse, localId, message.arg0) }
                 if let restart = answer.reboot {
                     reboot(after: restart.seconds, into: restart.state)
@@ -257,10 +260,40 @@ public final class SimulatedADBD: @unchecked Sendable {
                 }
             case Self.wrte:
                 send(fd, Self.okay, message.arg1, message.arg0)
+                if let session = syncSessions[message.arg1] {
+                    let answer = session.feed(message.payload)
+                    guard let closed = stream(answer, fd: fd, localId: message.arg1, remoteId: message.arg0, maxData: maxData, pending: &pending) else { return }
+                    if closed || session.finished {
+                        syncSessions[message.arg1] = nil
+                        if !closed { send(fd, Self.clse, message.arg1, message.arg0) }
+                    }
+                }
+            case Self.clse:
+                // The host closed a stream: a SEND in progress is dropped (adbd unlinks it).
+                syncSessions[message.arg1] = nil
             default:
                 continue
             }
         }
+    }
+
+    /// Sends `data` on a stream in WRTE messages of at most `maxData`, each waiting for the
+    /// server's OKAY (anything else that arrives is kept in `pending`). Returns whether the
+    /// server closed the stream, or nil when the connection is gone.
+    private func stream(_ data: [UInt8], fd: Int32, localId: UInt32, remoteId: UInt32, maxData: Int, pending: inout [Message]) -> Bool? {
+        var offset = 0
+        while offset < data.count {
+            let chunk = Array(data[offset..<min(data.count, offset + maxData)])
+            guard send(fd, Self.wrte, localId, remoteId, chunk) else { return nil }
+            offset += chunk.count
+            while true {
+                guard let reply = receive(fd) else { return nil }
+                if reply.command == Self.okay, reply.arg1 == localId { break }
+                if reply.command == Self.clse, reply.arg1 == localId { return true }
+                pending.append(reply)
+            }
+        }
+        return false
     }
 
     /// The answer to a service, and whether it is shell v2; nil for services it does not offer.
@@ -276,10 +309,12 @@ public final class SimulatedADBD: @unchecked Sendable {
         } else {
             return nil
         }
+        if script.refuseShell { return nil }
         let state = shared.withLock { s in
             s.commands.append(command)
             return s.state
         }
+        if let partition = script.dataPartition, let found = partition.shell(command) { return (found, v2) }
         let table = script.states[state] ?? [:]
         if let found = table[command] { return (found, v2) }
         // Without shell v2 the client appends `; echo MARKER$?`: answer the command itself.
@@ -300,6 +335,7 @@ public final class SimulatedADBD: @unchecked Sendable {
             if let state { s.state = state } else { s.gone = true }
             return s.connections
         }
+        if let state, script.wipesData.contains(state) { script.dataPartition?.factoryReset() }
         for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 }

@@ -5,6 +5,7 @@ import LetheCore
 import LetheLinux
 import LethePhones
 import LetheReports
+import Synchronization
 
 /// Where the adb server is.
 struct ADBOptions: ParsableArguments {
@@ -182,14 +183,18 @@ struct Phones: ParsableCommand {
             discussion: """
                 Exit status: 0 certified; 2 refused before anything was sent (no file-based encryption, FRP, Knox Guard, Find My or MDM, an iPhone not trusted yet, bad options); 4 not erased (the reset failed, or the phone came back set up); 5 interrupted (the phone never came back: unplugged mid-reset, or USB debugging off after the reset).
 
+                An Android phone's free space is first overwritten (--overwrite-free-space, default sample): files of keystream pushed over adb until /data has 64 MiB left, synced, read back in part (or, with full, entirely) and deleted. That is recorded on the certificate in addition to the cryptographic erase, never instead of it: file writes do not reach the flash's spare blocks. A write or read-back failure stops before the reset. iPhones: not available (use off).
+
                 Examples:
                   lethe phones erase R3CTEST0S24 --yes --report-dir var/reports
+                  lethe phones erase R3CTEST0S24 --yes --overwrite-free-space off
                   lethe phones erase ios:00008101-000A1B2C3D4E001E --yes
                 """)
         @Argument(help: "The phone's adb serial, or ios:UDID for an iPhone (from `lethe phones`).") var serial: String
         @Flag(help: "Yes, reset this phone (everything on it is lost).") var yes = false
         @Option(help: ArgumentHelp("trade-in-mode, recovery-wipe-data or operator-guided (default: the best the phone allows).", valueName: "flow")) var flow: String?
         @Option(help: ArgumentHelp("How long to wait for the phone to restart, and again to come back.", valueName: "seconds")) var waitSeconds = 600.0
+        @Option(help: ArgumentHelp("Android: overwrite /data's free space before the reset: off, sample (read a sample back) or full (read all of it back).", valueName: "mode")) var overwriteFreeSpace: FreeSpaceOverwriteMode?
         @Option(help: ArgumentHelp("Write the signed certificate and refurb report here.", valueName: "dir")) var reportDir = "var/reports"
         @Option(help: "Language of the PDFs: en or zh-CN.") var lang: ReportLanguage = .en
         @Option(help: ArgumentHelp("Battery health below this percentage fails.", valueName: "percent")) var batteryThreshold = 80
@@ -213,6 +218,9 @@ struct Phones: ParsableCommand {
                     return parsed
                 }
                 iPhone = try usbmux.iPhone(serial)
+                if iPhone != nil, let mode = overwriteFreeSpace, mode != .off {
+                    throw LetheError(.invalidArgument, path: "--overwrite-free-space", "not available for iPhones: the host reaches no file system on an iPhone's data volume except the AFC media folder, and Lethe does not fill through it; use off")
+                }
                 if let iPhone { phone = try IOSProbe.inspect(iPhone.host, device: iPhone.device) } else { phone = try PhoneProbe.inspect(client, serial: serial) }
                 if let refusal = FactoryReset.refusal(phone) { throw LetheError(.protectedDevice, path: serial, refusal) }
                 chosen = try FactoryReset.choose(phone, requested: requested)
@@ -224,8 +232,18 @@ struct Phones: ParsableCommand {
             }
             Output.err("lethe: \(serial): \(phone.identity.model ?? "phone"), \(chosen.title)")
             let say: (String) -> Void = { Output.err("lethe: \(serial): \($0)") }
-            let outcome = iPhone.map { IOSErase.run($0.host, device: $0.device, phone: phone, waitSeconds: waitSeconds, say: say) }
+            var notStarted: ResetOutcome?
+            let mode = overwriteFreeSpace ?? .sample
+            if iPhone == nil, mode != .off {
+                let fill = overwriteFreeSpaceOf(client, mode: mode)
+                reporting.freeSpaceOverwrite = fill.record
+                if !fill.succeeded {
+                    notStarted = .notStarted(chosen, error: "\(fill.error ?? "the free-space overwrite failed"); the phone was not reset", interrupted: fill.vanished)
+                }
+            }
+            let outcome = notStarted ?? iPhone.map { IOSErase.run($0.host, device: $0.device, phone: phone, waitSeconds: waitSeconds, say: say) }
                 ?? FactoryReset.run(client, phone: phone, flow: chosen, waitSeconds: waitSeconds, say: say)
+            if let fill = reporting.freeSpaceOverwrite { Output.err("lethe: \(serial): free space: \(fill.summary)") }
             let written: Reporting.Written
             do {
                 written = try reporting.finish(outcome, threshold: batteryThreshold, language: lang, toolVersion: LetheVersion.string)
@@ -242,4 +260,29 @@ struct Phones: ParsableCommand {
             throw ExitCode(outcome.interrupted ? ExitStatus.aborted : ExitStatus.notErased)
         }
     }
+}
+
+extension Phones.Erase {
+    /// The free-space overwrite with a progress bar (or a line every 10 s when not a terminal).
+    func overwriteFreeSpaceOf(_ client: ADBClient, mode: FreeSpaceOverwriteMode) -> FreeSpaceFill.Outcome {
+        Output.err("lethe: \(serial): overwriting the free space of /data (\(mode.rawValue) read-back)")
+        let renderer = ProgressRenderer(json: false)
+        let trap = SignalTrap { _ in FreeSpaceFillStop.shared.set() }
+        defer { withExtendedLifetime(trap) {} }
+        let outcome = FreeSpaceFill.run(client, serial: serial, options: FreeSpaceFill.Options(mode: mode), progress: { p in
+            renderer.show(WipeProgress(
+                phase: p.phase == "write" ? .write : .verify, pass: 1, passCount: 1, phaseBytesDone: p.bytesDone, phaseBytesTotal: p.bytesTotal,
+                bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds, badSectorCount: 0))
+        }, shouldStop: { FreeSpaceFillStop.shared.isSet })
+        renderer.finish()
+        return outcome
+    }
+}
+
+/// Set by SIGINT/SIGTERM during a fill: it stops between chunks and removes its files.
+final class FreeSpaceFillStop: Sendable {
+    static let shared = FreeSpaceFillStop()
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

@@ -387,3 +387,4 @@ func hex(_ byte: UInt8) -> String {
 
 extension VerificationMode: ExpressibleByArgument {}
 extension SurfaceScanMode: ExpressibleByArgument {}
+extension FreeSpaceOverwriteMode: ExpressibleByArgument {}
