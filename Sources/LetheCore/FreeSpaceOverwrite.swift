@@ -87,7 +87,7 @@ public struct ReportFreeSpaceOverwrite: Codable, Sendable, Equatable {
             return "not done: \(notes.first ?? "nothing to fill")"
         default:
             let read = mode == "full" ? "all of it read back" : "\(samples) sample regions (\(HumanFormat.bytes(Double(bytesVerified)))) read back"
-            return "\(HumanFormat.bytes(Double(bytesWritten))) written in \(files) files on \(mountPoint) (\(HumanFormat.bytes(Double(freeBytesBefore))) was free; \(HumanFormat.bytes(Double(reserveBytes))) left free for Android), \(read): \(mismatches == 0 ? "all as written" : "\(mismatches) differed"); \(result)"
+            return "\(HumanFormat.bytes(Double(bytesWritten))) written in \(files == 1 ? "1 file" : "\(files) files") on \(mountPoint) (\(HumanFormat.bytes(Double(freeBytesBefore))) was free; \(HumanFormat.bytes(Double(reserveBytes))) left free for Android), \(read): \(mismatches == 0 ? "all as written" : "\(mismatches) differed"); \(result)"
         }
     }
 }

@@ -208,7 +208,7 @@ struct Fill {
         copy.notes = notes
         let record = copy.record(result: "failed", before: before, writeSeconds: writeSeconds, verified: (0, 0, 0), removed: removed)
         let leftovers = vanished ? "; its fill files are removed when it is docked again" : removed ? "" : "; the fill files in \(directory) could not be removed"
-        return Outcome(record: record, error: "free-space overwrite \(what): \(error.message)\(leftovers)", vanished: vanished)
+        return Outcome(record: record, error: "free-space overwrite \(what)\(error.path.map { " (\($0))" } ?? ""): \(error.message)\(leftovers)", vanished: vanished)
     }
 
     func record(

@@ -21,6 +21,9 @@ public final class SimulatedDataPartition: Sendable {
         public var failWritesAfter: UInt64?
         /// Writes are acknowledged, but the files hold zeros (a controller that drops data).
         public var dropWrites = false
+        /// Once free space falls below `below`, other data shrinks by `release` (Android
+        /// clearing app caches when storage runs low): the partition takes more than `df` said.
+        public var releasesWhenLow: (below: UInt64, release: UInt64)?
         /// Called with the bytes stored so far after every chunk (on the connection's thread).
         public var onStored: (@Sendable (UInt64) -> Void)?
 
@@ -207,6 +210,10 @@ public final class SimulatedDataPartition: Sendable {
             // The file in progress counts against the free space.
             guard UInt64(file.count + chunk.count) <= free(s) else { return ("write failed: No space left on device", s.stored, nil) }
             s.stored += UInt64(chunk.count)
+            if let low = s.faults.releasesWhenLow, free(s) - UInt64(file.count + chunk.count) < low.below {
+                s.otherBytes -= min(s.otherBytes, low.release)
+                s.faults.releasesWhenLow = nil
+            }
             return (nil, s.stored, s.faults.onStored)
         }
         if failure == nil { file += chunk }

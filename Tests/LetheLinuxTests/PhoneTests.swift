@@ -88,9 +88,11 @@ enum PhoneScripts {
 
 extension PhoneScripts {
     /// A debuggable Pixel 6 set up and in use, its accounts already removed; `recovery
-    /// --wipe_data` reboots it (after `downSeconds`) into its out-of-box state.
-    static func pixel6ReadyForReset(downSeconds: Double = 1.5, comesBack: Bool = true) throws -> SimulatedADBD.Script {
+    /// --wipe_data` reboots it (after `downSeconds`) into its out-of-box state. Its data
+    /// partition has the recorded size (115609696 KiB) and `freeBytes` free.
+    static func pixel6ReadyForReset(downSeconds: Double = 1.5, comesBack: Bool = true, freeBytes: UInt64 = 96 << 20) throws -> SimulatedADBD.Script {
         var script = try pixel6()
+        script.dataPartition = SimulatedDataPartition(sizeBytes: 115_609_696 * 1024, freeBytes: freeBytes)
         let props = try fixture("getprop-pixel6-android15.txt") + "[ro.debuggable]: [1]\n"
         var inUse = script.states["in-use"]!
         inUse["getprop"] = .init(stdout: props)
@@ -412,6 +414,15 @@ final class Replugger: @unchecked Sendable {
         }
         let pdf = try Host.run("pdftotext", [path.replacingOccurrences(of: ".json", with: ".pdf"), "-"])
         #expect(pdf.stdout.contains("Cryptographic erase") && pdf.stdout.contains("Pixel 6"), "\(pdf.stdout.prefix(2000))")
+        // The default free-space overwrite: 96 MiB free, 64 MiB left for Android, 32 MiB filled,
+        // a sample read back, the files gone; on the certificate, the PDF and the terminal.
+        let fill = try #require(sanitization?["freeSpaceOverwrite"] as? [String: Any], "\(String(describing: sanitization))")
+        #expect(fill["result"] as? String == "passed" && fill["mode"] as? String == "sample" && fill["bytesWritten"] as? Int == 32 << 20, "\(fill)")
+        #expect(fill["mismatches"] as? Int == 0 && (fill["samples"] as? Int ?? 0) > 0 && fill["filesRemoved"] as? Bool == true && fill["reserveBytes"] as? Int == 64 << 20)
+        #expect(sanitization?["bytesWritten"] as? Int == 32 << 20 && (sanitization?["description"] as? String ?? "").contains("in addition: an overwrite of the file system's free space"))
+        #expect(pdf.stdout.contains("Free-space overwrite") && pdf.stdout.contains("flash spare blocks"), "\(pdf.stdout.prefix(3000))")
+        #expect(erased.stderr.contains("free space: 32.0 MiB written in 1 file on /data"), "\(erased.stderr)")
+        #expect(phone.commands.contains { $0.hasPrefix("dd if=/data/local/tmp/lethe-fill/fill-00001.bin") } && phone.commands.contains("sync"))
 
         // A phone that vanishes mid-reset: a signed record, not a certificate, exit 5.
         let gone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
