@@ -196,10 +196,10 @@ struct Fill {
     /// Why the fill failed, with what it did before (its files are removed if the phone is
     /// still there).
     func failed(_ error: LetheError, before: (total: UInt64, free: UInt64), writeSeconds: Double) -> Outcome {
-        // A connection that broke mid-transfer is the phone going away only if the server no
-        // longer lists it.
-        let listed = (try? client.devices())?.contains { $0.serial == serial && $0.state == "device" }
-        let vanished = error.code == .deviceVanished || (error.code != .cancelled && listed == false)
+        // A connection that broke mid-transfer (not a refusal the phone itself sent) is the
+        // phone going away unless it still answers a shell.
+        let phoneRefused = error.code == .ioFailure || error.code == .cancelled
+        let vanished = error.code == .deviceVanished || (!phoneRefused && (try? client.shell(serial: serial, "echo", timeout: .seconds(5))) == nil)
         let removed = vanished ? false : removeFiles()
         let what = error.code == .cancelled ? "stopped" : vanished ? "the phone went away" : "failed"
         var notes = notes

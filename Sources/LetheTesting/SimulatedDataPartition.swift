@@ -164,10 +164,13 @@ public final class SimulatedDataPartition: Sendable {
                     let path = text.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? text
                     sending = (path, [], nil)
                 case "DATA":
-                    guard var send = sending else { return Self.fail("DATA outside a SEND") }
-                    if send.failure == nil { send.failure = partition.store(payload, into: &send.bytes) }
-                    // A real adbd reports a failed write at once, then drains the host's DATA.
-                    if let failure = send.failure, sending?.failure == nil { out += Self.fail(failure) }
+                    // Taken out while it grows, so that the bytes are not copied on every chunk.
+                    guard var send = sending.take() else { return Self.fail("DATA outside a SEND") }
+                    if send.failure == nil {
+                        send.failure = partition.store(payload, into: &send.bytes)
+                        // A real adbd reports a failed write at once, then drains the host's DATA.
+                        if let failure = send.failure { out += Self.fail(failure) }
+                    }
                     sending = send
                 case "RECV":
                     out += partition.recv(String(decoding: payload, as: UTF8.self))

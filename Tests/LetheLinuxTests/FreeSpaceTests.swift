@@ -156,3 +156,78 @@ import Testing
         #expect(partition.files.isEmpty && !connected.phone.commands.contains("sync"))
     }
 }
+
+/// Through the daemon: the shipped android profile overwrites free space before the reset,
+/// and an unplug mid-fill ends the job interrupted, with a signed record but no certificate;
+/// when the phone docks again its fill files are removed before anything else is sent to it.
+@Suite(.serialized) struct FreeSpaceDaemonTests {
+    @Test func anUnplugMidFillLeavesNoFillFilesAndNoCertificate() throws {
+        guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
+        let state = NSTemporaryDirectory() + "lethe-fill-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        _ = try harness.client().version()
+        // 360 MiB free: with the 64 MiB reserve, a 256 MiB file and a 40 MiB one. The cable is
+        // pulled 8 MiB into the second.
+        let script = try PhoneScripts.pixel6ReadyForReset(freeBytes: 360 << 20)
+        let partition = try #require(script.dataPartition)
+        let phone = try SimulatedADBD(script: script)
+        defer { phone.stop() }
+        let commandsAtUnplug = Mutex<Int?>(nil)
+        partition.setFaults { faults in
+            faults.onStored = { stored in
+                guard stored >= 264 << 20, commandsAtUnplug.withLock({ $0 == nil }) else { return }
+                commandsAtUnplug.withLock { $0 = phone.commands.count }
+                DispatchQueue.global().async { phone.vanish() }
+            }
+        }
+        let serial = try harness.connect(phone)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let port = Host.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
+        ])
+        defer { daemon.stop() }
+        func jobs() -> [[String: Any]] {
+            ((DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]]) ?? []).filter { $0["device"] as? String == "adb:\(serial)" }
+        }
+        let waiting = try #require(DaemonTests.poll(30) { jobs().first { $0["state"] as? String == "waiting" } }, "no job for the phone: \(daemon.stderr)")
+        let id = try #require(waiting["id"] as? String)
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        let ended = try #require(DaemonTests.poll(60) { jobs().first { $0["id"] as? String == id && $0["step"] as? String == "done" } }, "\(daemon.stderr)")
+        #expect(ended["state"] as? String == "interrupted" && ended["certified"] as? Bool == false, "\(ended)")
+        #expect((ended["error"] as? String ?? "").contains("the phone went away") && (ended["error"] as? String ?? "").contains("the phone was not reset"), "\(ended)")
+        #expect(!phone.commands.contains("recovery --wipe_data"), "never reset after a broken fill")
+        // The first file is still on the phone; the record is signed and is not a certificate.
+        #expect(partition.files.keys.sorted() == ["/data/local/tmp/lethe-fill/fill-00001.bin"], "\(partition.files)")
+        let recordId = try #require(ended["reportId"] as? String)
+        let record = (DaemonTests.http("GET", "\(base)/api/v1/reports/\(recordId)")?.json as? [String: Any])?["report"] as? [String: Any]
+        let fill = (record?["sanitization"] as? [String: Any])?["freeSpaceOverwrite"] as? [String: Any]
+        #expect(record?["certified"] as? Bool == false && fill?["result"] as? String == "failed" && fill?["bytesWritten"] as? Int == 256 << 20, "\(String(describing: record))")
+        let reports = DaemonTests.http("GET", "\(base)/api/v1/reports?serial=TESTP6SERIAL01", token: tech)?.json as? [[String: Any]] ?? []
+        // The record of the wipe and the refurb report: neither is certified.
+        #expect(reports.count == 2 && reports.allSatisfy { ($0["certified"] as? Int) == 0 }, "\(reports)")
+
+        // Docked again: the leftovers go first.
+        let before = try #require(commandsAtUnplug.withLock { $0 })
+        phone.replug()
+        let replug = Replugger(harness, serial: serial)
+        defer { replug.stop() }
+        #expect(DaemonTests.poll(30) { partition.files.isEmpty ? true : nil } == true, "\(partition.files) \(daemon.stderr)")
+        let after = Array(phone.commands.dropFirst(before))
+        #expect(after.first == "ls /data/local/tmp/lethe-fill", "the first command after the dock: \(after.prefix(4))")
+        #expect(daemon.waitForStderr("removed 1 fill files", timeout: 10), "\(daemon.stderr)")
+        let nextJob = DaemonTests.poll(30) { jobs().first { $0["state"] as? String == "waiting" } }
+        #expect(nextJob != nil, "the re-docked phone waits for the technician again")
+        replug.stop()
+        daemon.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+        let audit = try Host.run("sqlite3", ["\(state)/lethe.sqlite", "SELECT kind FROM audit WHERE kind = 'phone.fill-removed'"]).stdout
+        #expect(audit.contains("phone.fill-removed"), "\(audit)")
+    }
+}
