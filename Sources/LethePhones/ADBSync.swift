@@ -9,48 +9,16 @@ extension ADBClient {
     /// The largest DATA chunk the protocol allows.
     public static let syncChunk = 64 * 1024
 
-    /// Writes a file of `size` bytes at `path` on the phone. `produce` fills each chunk with
-    /// the bytes at its offset in the file; `sent` is told the bytes sent so far and stops the
-    /// transfer by returning false (thrown as `.cancelled`). A write the phone refuses (no
-    /// space, an I/O error) is thrown as `.ioError` with the phone's words; the phone deletes
-    /// the partial file. `timeout` bounds each network write and the final answer.
+    /// Writes a file of `size` bytes at `path` on the phone and waits for the phone's answer
+    /// (see ``ADBSyncSession/send(path:size:mode:produce:sent:)``).
     public func push(
         serial: String, path: String, size: UInt64, mode: Int = 0o600, timeout: Duration = .seconds(60),
         produce: (UnsafeMutableRawBufferPointer, UInt64) -> Void, sent: (UInt64) -> Bool
     ) throws(LetheError) {
-        let what = "\(serial): \(path)"
-        let stream = try openSync(serial: serial, timeout: timeout)
-        defer { stream.close() }
-        let header = Array("\(path),\(mode)".utf8)
-        try stream.write(Self.syncHeader("SEND", header.count) + header, deadline: ContinuousClock.now + timeout)
-        // Four chunks per network write: fewer system calls, and the server relays them as one.
-        let batch = 4
-        var message = [UInt8](repeating: 0, count: batch * (8 + Self.syncChunk))
-        var offset: UInt64 = 0
-        var sinceCheck: UInt64 = 0
-        while offset < size {
-            var used = 0
-            for _ in 0..<batch where offset < size {
-                let length = Int(min(UInt64(Self.syncChunk), size - offset))
-                message.withUnsafeMutableBytes { raw in
-                    Self.putHeader("DATA", length, into: raw, at: used)
-                    produce(UnsafeMutableRawBufferPointer(rebasing: raw[(used + 8)..<(used + 8 + length)]), offset)
-                }
-                used += 8 + length
-                offset += UInt64(length)
-            }
-            try stream.write(Array(message[0..<used]), deadline: ContinuousClock.now + timeout)
-            sinceCheck += UInt64(used)
-            // A phone that fails a write says so at once: look every 8 MiB rather than sending
-            // the rest of the file into its drain.
-            if sinceCheck >= 8 << 20 {
-                sinceCheck = 0
-                if let early = try Self.pendingFailure(stream, what: what) { throw early }
-            }
-            guard sent(offset) else { throw LetheError(.cancelled, path: what, "stopped while sending") }
-        }
-        try stream.write(Self.syncHeader("DONE", Int(Date().timeIntervalSince1970)), deadline: ContinuousClock.now + timeout)
-        try Self.readStatus(stream, deadline: ContinuousClock.now + timeout, what: what)
+        let session = try ADBSyncSession(self, serial: serial, timeout: timeout)
+        defer { session.close() }
+        try session.send(path: path, size: size, mode: mode, produce: produce, sent: sent)
+        _ = try session.settle()
     }
 
     /// Reads the file at `path`, handing each chunk (at most 64 KiB) to `consume` with its
@@ -102,6 +70,7 @@ extension ADBClient {
 
     // MARK: - Protocol
 
+    /// A `sync:` stream to the phone.
     func openSync(serial: String, timeout: Duration) throws(LetheError) -> any ByteStream {
         let deadline = ContinuousClock.now + timeout
         let stream = try open("host:transport:\(serial)", deadline: deadline, device: serial)
@@ -112,26 +81,6 @@ extension ADBClient {
             throw error
         }
         return stream
-    }
-
-    /// OKAY, or FAIL as an error.
-    static func readStatus(_ stream: any ByteStream, deadline: ContinuousClock.Instant, what: String) throws(LetheError) {
-        let header = try stream.read(exactly: 8, deadline: deadline, what: what)
-        if let failure = try failure(header, stream, deadline: deadline, what: what) { throw failure }
-    }
-
-    /// A FAIL the phone sent while data was still going out, if one is waiting.
-    static func pendingFailure(_ stream: any ByteStream, what: String) throws(LetheError) -> LetheError? {
-        let first: [UInt8]
-        do {
-            first = try stream.read(upTo: 8, deadline: ContinuousClock.now)
-        } catch where error.code == .timedOut {
-            return nil
-        }
-        guard !first.isEmpty else { throw LetheError(.deviceVanished, path: what, "the phone closed the file transfer (unplugged?)") }
-        let deadline = ContinuousClock.now + .seconds(10)
-        let header = first.count == 8 ? first : first + (try stream.read(exactly: 8 - first.count, deadline: deadline, what: what))
-        return try failure(header, stream, deadline: deadline, what: what)
     }
 
     /// Nil for OKAY; the phone's FAIL message as an error; anything else is unexpected.

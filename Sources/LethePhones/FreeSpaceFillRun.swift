@@ -74,22 +74,46 @@ struct Fill {
 
     // MARK: - Writing
 
-    /// Writes files until `df` leaves only the reserve; nil, or why it stopped.
+    /// Writes files until `df` leaves only the reserve; nil, or why it stopped. The files go
+    /// one after another on one sync stream without waiting for each answer; within two files
+    /// of the end, each waits for the answers and a fresh `df` (the partition may fill sooner
+    /// or later than it said).
     mutating func write(free startFree: UInt64) -> LetheError? {
-        var free = startFree
+        let session: ADBSyncSession
+        do throws(LetheError) { session = try ADBSyncSession(client, serial: serial) } catch { return error }
+        defer { session.close() }
+        var room = startFree > options.reserveBytes ? startFree - options.reserveBytes : 0
+        var unanswered: [(path: String, start: UInt64, size: UInt64)] = []
+        var sentBytes: UInt64 = 0
         let started = Date()
         var lastReport = Date.distantPast
+        func accept(_ stored: [String]) {
+            for path in stored {
+                guard let file = unanswered.first, file.path == path else { continue }
+                unanswered.removeFirst()
+                files.append(file)
+                written += file.size
+            }
+        }
         while true {
-            let room = free > options.reserveBytes ? free - options.reserveBytes : 0
-            let size = min(options.fileBytes, room) / Self.mebibyte * Self.mebibyte
-            guard size > 0 else { return nil }
-            let path = "\(directory)/\(FreeSpaceFill.fileName(files.count + 1))"
-            let start = written
-            let total = written + room
-            let (keystream, progress, shouldStop) = (keystream, progress, shouldStop)
             do throws(LetheError) {
-                try client.push(
-                    serial: serial, path: path, size: size,
+                if room < 2 * options.fileBytes {
+                    accept(try session.settle())
+                    let free = try df().free
+                    room = free > options.reserveBytes ? free - options.reserveBytes : 0
+                }
+                let size = min(options.fileBytes, room) / Self.mebibyte * Self.mebibyte
+                guard size > 0 else {
+                    accept(try session.settle())
+                    return nil
+                }
+                let path = "\(directory)/\(FreeSpaceFill.fileName(files.count + unanswered.count + 1))"
+                let start = sentBytes
+                let total = sentBytes + room
+                unanswered.append((path, start, size))
+                let (keystream, progress, shouldStop) = (keystream, progress, shouldStop)
+                try session.send(
+                    path: path, size: size,
                     produce: { buffer, offset in keystream.fill(buffer, offset: start + offset) },
                     sent: { sent in
                         let now = Date()
@@ -99,16 +123,19 @@ struct Fill {
                         }
                         return !shouldStop()
                     })
+                accept(session.storedSoFar)
+                sentBytes += size
+                room -= size
             } catch where error.code == .ioFailure && error.message.contains("No space left") {
+                accept(session.storedSoFar)
                 // The partition filled sooner than df said (another writer, or df's own rounding).
-                notes.append("\(options.mountPoint) ran out of space \(HumanFormat.bytes(Double(room))) before the reserve by df's figure, at file \(files.count + 1); the phone refused and deleted that file, and the fill stopped there")
+                let refused = files.count + 1
+                notes.append("\(options.mountPoint) ran out of space before the reserve by df's figure, at file \(refused); the phone refused and deleted that file, and the fill stopped there")
                 return nil
             } catch {
+                accept(session.storedSoFar)
                 return error
             }
-            files.append((path, start, size))
-            written += size
-            do throws(LetheError) { free = try df().free } catch { return error }
         }
     }
 
@@ -196,10 +223,9 @@ struct Fill {
     /// Why the fill failed, with what it did before (its files are removed if the phone is
     /// still there).
     func failed(_ error: LetheError, before: (total: UInt64, free: UInt64), writeSeconds: Double) -> Outcome {
-        // A connection that broke mid-transfer (not a refusal the phone itself sent) is the
-        // phone going away unless it still answers a shell.
-        let phoneRefused = error.code == .ioFailure || error.code == .cancelled
-        let vanished = error.code == .deviceVanished || (!phoneRefused && (try? client.shell(serial: serial, "echo", timeout: .seconds(5))) == nil)
+        // A broken transfer (a closed connection, or even a refusal) is the phone going away
+        // only if it no longer answers a shell.
+        let vanished = error.code == .deviceVanished || (error.code != .cancelled && (try? client.shell(serial: serial, "echo", timeout: .seconds(5))) == nil)
         let removed = vanished ? false : removeFiles()
         let what = error.code == .cancelled ? "stopped" : vanished ? "the phone went away" : "failed"
         var notes = notes

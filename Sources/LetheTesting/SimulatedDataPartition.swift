@@ -152,6 +152,12 @@ public final class SimulatedDataPartition: Sendable {
                 let length = Int(Self.word(buffer, 4))
                 if id == "DONE" {
                     buffer.removeFirst(8)
+                    // After a failed SEND, adbd ends the sync service: the stream closes.
+                    if sending?.failure != nil {
+                        sending = nil
+                        finished = true
+                        return out
+                    }
                     out += finishSend()
                     continue
                 }
@@ -174,6 +180,8 @@ public final class SimulatedDataPartition: Sendable {
                     sending = send
                 case "RECV":
                     out += partition.recv(String(decoding: payload, as: UTF8.self))
+                case "STAT":
+                    out += partition.stat(String(decoding: payload, as: UTF8.self))
                 case "QUIT":
                     finished = true
                     return out
@@ -222,6 +230,16 @@ public final class SimulatedDataPartition: Sendable {
         if failure == nil { file += chunk }
         hook?(stored)
         return failure
+    }
+
+    /// `STAT mode size mtime` (all 0: no such file), as `adb push` asks before it sends.
+    private func stat(_ path: String) -> [UInt8] {
+        let (mode, size): (Int, Int) = state.withLock { s in
+            if let file = s.files[path] { return (0o100644, file.count) }
+            if s.directories.contains(path) || path == "/data/local/tmp" || path == mountPoint { return (0o40771, 4096) }
+            return (0, 0)
+        }
+        return SyncSession.header("STAT", mode) + SyncSession.header("", size) + SyncSession.header("", 0)
     }
 
     /// A file's bytes as DATA chunks and DONE, or FAIL.

@@ -179,6 +179,8 @@ import Testing
         let commandsAtUnplug = Mutex<Int?>(nil)
         partition.setFaults { faults in
             faults.onStored = { stored in
+                // About 2 s for the first file, so that the bay card shows the fill's progress.
+                if stored < 256 << 20 { usleep(500) }
                 guard stored >= 264 << 20, commandsAtUnplug.withLock({ $0 == nil }) else { return }
                 commandsAtUnplug.withLock { $0 = phone.commands.count }
                 DispatchQueue.global().async { phone.vanish() }
@@ -199,6 +201,10 @@ import Testing
         let waiting = try #require(DaemonTests.poll(30) { jobs().first { $0["state"] as? String == "waiting" } }, "no job for the phone: \(daemon.stderr)")
         let id = try #require(waiting["id"] as? String)
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        // Progress on the job (and the bay card): bytes, rate and time left.
+        let filling = DaemonTests.poll(30) { jobs().first { $0["id"] as? String == id && ($0["message"] as? String ?? "").hasPrefix("overwriting free space: ") } }
+        #expect(filling?["step"] as? String == "write" && (filling?["bytesPerSecond"] as? Double ?? 0) > 0 && filling?["etaSeconds"] != nil, "\(String(describing: filling))")
+        #expect((filling?["message"] as? String ?? "").contains(" of 296.0 MiB, "), "\(String(describing: filling))")
         let ended = try #require(DaemonTests.poll(60) { jobs().first { $0["id"] as? String == id && $0["step"] as? String == "done" } }, "\(daemon.stderr)")
         #expect(ended["state"] as? String == "interrupted" && ended["certified"] as? Bool == false, "\(ended)")
         #expect((ended["error"] as? String ?? "").contains("the phone went away") && (ended["error"] as? String ?? "").contains("the phone was not reset"), "\(ended)")
