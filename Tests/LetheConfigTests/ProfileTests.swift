@@ -52,6 +52,9 @@ import Testing
         #expect(hdd.surfaceScan == .sample && hdd.surfaceThresholds.unreadableSectorsFail == 8)
         let closed = profiles.filter { !$0.resetsPhones && $0.match.transports != [.loop] && !$0.openHiddenAreas }.map(\.name)
         #expect(closed.isEmpty, "\(closed)")
+        // Android phones get the free-space overwrite with a sample read-back; iPhones cannot.
+        #expect(profiles.first { $0.name == "android" }?.factoryReset?.overwriteFreeSpace == .sample)
+        #expect(profiles.first { $0.name == "ios" }?.factoryReset?.overwriteFreeSpace == .off)
         // Nothing starts by itself out of the box: the technician (or --demo) starts jobs.
         #expect(profiles.filter { $0.start == .auto }.isEmpty)
     }
@@ -117,6 +120,9 @@ import Testing
         ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: full, slowMilliseconds: 0}\n", "x.yaml:4:43: diagnostics.surface.slowMilliseconds: expected 1 or more, not 0"),
         ("name: x\nerase: {method: zero}\ndiagnostics:\n  surface: {scan: full, slowMs: 5}\n", "x.yaml:4:25: diagnostics.surface.slowMs: unknown field"),
         ("name: p\nmatch: {kind: phone}\nerase: {method: factory-reset}\ndiagnostics:\n  surface: {scan: sample}\n", "x.yaml:5:12: diagnostics.surface.scan: a phone has no block surface"),
+        ("name: p\nmatch: {kind: phone}\nerase: {method: factory-reset, overwriteFreeSpace: most}\n", "x.yaml:3:52: erase.overwriteFreeSpace: \"most\" is not one of off, sample, full"),
+        ("name: p\nmatch: {transport: ios}\nerase: {method: factory-reset, overwriteFreeSpace: full}\n", "x.yaml:3:52: erase.overwriteFreeSpace: not available for iPhones"),
+        ("name: d\nerase: {method: zero, overwriteFreeSpace: full}\n", "x.yaml:2:43: erase.overwriteFreeSpace: only a factory-reset (phone) profile overwrites free space"),
     ])
     func badProfilesNameFileLineAndField(text: String, expected: String) {
         do {

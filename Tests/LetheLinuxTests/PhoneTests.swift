@@ -502,6 +502,11 @@ final class Replugger: @unchecked Sendable {
         #expect(badIMEI?.status == 400 && String(decoding: badIMEI?.body ?? Data(), as: UTF8.self).contains("imei: expected 14 to 16 digits"))
         #expect((DaemonTests.http("GET", "\(base)/api/v1/reports?imei=490154203237518", token: tech)?.json as? [Any])?.isEmpty == true, "this Pixel 6 states no IMEI")
         #expect(String(decoding: certificate.body, as: UTF8.self).contains("Cryptographic erase (factory reset, file-based encryption)"))
+        // The shipped android profile overwrote the free space first: 96 MiB free, 32 MiB filled.
+        let served = (certificate.json as? [String: Any])?["report"] as? [String: Any]
+        let fill = (served?["sanitization"] as? [String: Any])?["freeSpaceOverwrite"] as? [String: Any]
+        #expect(fill?["result"] as? String == "passed" && fill?["bytesWritten"] as? Int == 32 << 20 && fill?["mismatches"] as? Int == 0, "\(String(describing: fill))")
+        #expect(daemon.stderr.contains("free space: 32.0 MiB written in 1 file on /data"), "\(daemon.stderr)")
         // Host checks ran before the reset; the technician's are entered through the API.
         let hostChecks = done["functionChecks"] as? [String] ?? []
         #expect(hostChecks.contains { $0.hasPrefix("storage: pass") } && hostChecks.contains { $0.hasPrefix("sensors: pass (3 sensors") } && hostChecks.contains { $0.hasPrefix("wifi: pass") }, "\(hostChecks)")
