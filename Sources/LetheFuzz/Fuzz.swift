@@ -42,17 +42,24 @@ func iosPlist(_ bytes: [UInt8]) {
 
 func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
-/// What the adb server answers to the host protocol's requests (the first byte picks which),
-/// through the real client.
+/// What the adb server answers to the host protocol's requests, and what a phone's sync service
+/// and shell send back (the first byte picks which), through the real client.
 func adbHost(_ bytes: [UInt8]) {
     guard let which = bytes.first else { return }
     let stream = ScriptedByteStream(reply: Array(bytes.dropFirst()))
     let client = ADBClient(server: "127.0.0.1:5037", timeout: .milliseconds(50), connector: { _ throws(LetheError) in stream })
-    switch which % 4 {
+    switch which % 7 {
     case 0: _ = try? client.version()
     case 1: _ = try? client.devices()
     case 2: _ = try? client.features(serial: "FUZZ")
-    default: _ = try? client.shell(serial: "FUZZ", "getprop")
+    case 3: _ = try? client.shell(serial: "FUZZ", "getprop")
+    // The phone's sync service (the free-space fill): RECV answers, answers to SENDs, dd output.
+    case 4: try? client.pull(serial: "FUZZ", path: "/data/local/tmp/f", timeout: .milliseconds(50)) { _, _ in true }
+    case 5:
+        guard let session = try? ADBSyncSession(client, serial: "FUZZ", timeout: .milliseconds(50)) else { return }
+        try? session.send(path: "/data/local/tmp/f", size: 1 << 17, produce: { _, _ in }, sent: { _ in true })
+        _ = try? session.settle()
+    default: _ = try? client.shellBytes(serial: "FUZZ", "dd if=/data/local/tmp/f bs=65536 count=1")
     }
 }
 
