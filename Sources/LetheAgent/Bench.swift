@@ -377,7 +377,7 @@ public final class Bench: Sendable {
             if profile.resetsPhones, device.hasPrefix("ios:") {
                 runIPhone(jobId: id, device: device, profile: profile)
             } else if profile.resetsPhones {
-                runPhone(jobId: id, device: device, profile: profile)
+                runPhone(jobId: id, device: device, profile: profile, cancellation: cancellation)
             } else {
                 run(jobId: id, device: device, profile: profile, cancellation: cancellation, resume: resume, credential: credential)
             }

@@ -4,12 +4,13 @@ import LetheReports
 import LetheStore
 import LetheCore
 import LethePhones
+import LetheWipe
 
 extension Bench {
     /// A phone's job: inspect (identity, battery, locks), refuse what cannot be certified,
     /// reset by the profile's flow, check the out-of-box state, certify, then wait for the
     /// technician's cosmetic grade. Blocking; own thread.
-    func runPhone(jobId: String, device path: String, profile: Profile) {
+    func runPhone(jobId: String, device path: String, profile: Profile, cancellation: WipeCancellation = WipeCancellation()) {
         let serial = String(path.dropFirst("adb:".count))
         let fail = phoneJobFailure(jobId: jobId, path: path)
         guard let client = settings.adb else { return fail("phones are not enabled on this station (no adb client)", refused: true) }
@@ -42,11 +43,11 @@ extension Bench {
         }
         log("\(path): job \(jobId): \(phone.identity.model ?? "phone"), \(flow.title)")
         if let mode = profile.factoryReset?.overwriteFreeSpace, mode != .off {
-            let fill = overwriteFreeSpace(client, serial: serial, mode: mode, jobId: jobId, path: path)
+            let fill = overwriteFreeSpace(client, serial: serial, mode: mode, jobId: jobId, path: path, cancellation: cancellation)
             reporting.freeSpaceOverwrite = fill.record
             guard fill.succeeded else {
                 let why = "\(fill.error ?? "the free-space overwrite failed"); the phone was not reset"
-                let outcome = ResetOutcome.notStarted(flow, error: why, interrupted: fill.vanished)
+                let outcome = ResetOutcome.notStarted(flow, error: why, interrupted: fill.vanished, aborted: cancellation.isCancelled)
                 return finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
             }
         }
@@ -57,7 +58,9 @@ extension Bench {
 
     /// Fills the phone's free space, reads it back and removes the fill, showing progress on
     /// the job (step `write`, then `verify`).
-    func overwriteFreeSpace(_ client: ADBClient, serial: String, mode: FreeSpaceOverwriteMode, jobId: String, path: String) -> FreeSpaceFill.Outcome {
+    func overwriteFreeSpace(
+        _ client: ADBClient, serial: String, mode: FreeSpaceOverwriteMode, jobId: String, path: String, cancellation: WipeCancellation
+    ) -> FreeSpaceFill.Outcome {
         transition(jobId, .step(.write)) { $0.message = "overwriting the free space of /data" }
         log("\(path): job \(jobId): overwriting the free space of /data (\(mode.rawValue) read-back)")
         var phase = "write"
@@ -72,13 +75,13 @@ extension Bench {
                 $0.etaSeconds = progress.etaSeconds
                 $0.message = progress.line
             }
-        })
+        }, shouldStop: { cancellation.isCancelled })
         update(jobId) {
             $0.percent = 0
             $0.bytesPerSecond = 0
             $0.etaSeconds = nil
         }
-        log("\(path): job \(jobId): free space: \(outcome.record?.summary ?? outcome.error ?? "not done")")
+        log("\(path): job \(jobId): free space: \(outcome.error ?? outcome.record?.summary ?? "not done")")
         return outcome
     }
 
@@ -145,7 +148,7 @@ extension Bench {
         } catch {
             return fail("the certificate could not be written: \(error)")
         }
-        let status: WipeStatus = written.certified ? .erased : .notErased
+        let status: WipeStatus = written.certified ? .erased : outcome.status == .aborted ? .aborted : .notErased
         let state = outcome.interrupted ? JobState.interrupted : JobState(status)
         metrics.finishedPhone(status: state.rawValue, certified: written.certified, seconds: outcome.finishedAt.timeIntervalSince(outcome.startedAt))
         transition(jobId, .finished(status, deviceGone: outcome.interrupted, checkpointed: false, awaitingGrade: written.refurbDraft != nil)) {

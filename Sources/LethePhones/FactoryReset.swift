@@ -74,11 +74,12 @@ public struct ResetOutcome: Codable, Sendable, Equatable {
         interrupted = false
     }
 
-    /// A reset that was never started because what had to come first failed (the free-space
-    /// overwrite): not erased, with why, and whether the phone went away.
-    public static func notStarted(_ flow: ResetFlow, error: String, interrupted: Bool) -> ResetOutcome {
+    /// A reset that was never started because what had to come first failed or was stopped
+    /// (the free-space overwrite): not erased (or aborted), with why, and whether the phone
+    /// went away.
+    public static func notStarted(_ flow: ResetFlow, error: String, interrupted: Bool, aborted: Bool = false) -> ResetOutcome {
         var outcome = ResetOutcome(starting: flow)
-        return outcome.finish(.notErased, error, interrupted: interrupted)
+        return outcome.finish(aborted ? .aborted : .notErased, error, interrupted: interrupted)
     }
 
     /// Ends the reset now with `status`, why it is not erased, and whether the phone went away.

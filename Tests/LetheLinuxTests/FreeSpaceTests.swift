@@ -236,4 +236,44 @@ import Testing
         let audit = try Host.run("sqlite3", ["\(state)/lethe.sqlite", "SELECT kind FROM audit WHERE kind = 'phone.fill-removed'"]).stdout
         #expect(audit.contains("phone.fill-removed"), "\(audit)")
     }
+
+    @Test func anAbortMidFillStopsItRemovesTheFillAndResetsNothing() throws {
+        guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
+        let state = NSTemporaryDirectory() + "lethe-fill-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let harness = try ADBHarness()
+        defer { harness.shutdown() }
+        _ = try harness.client().version()
+        let script = try PhoneScripts.pixel6ReadyForReset(freeBytes: 360 << 20)
+        let partition = try #require(script.dataPartition)
+        // About 1 ms a chunk: a fill of some 5 s, long enough to abort.
+        partition.setFaults { $0.onStored = { _ in usleep(1000) } }
+        let phone = try SimulatedADBD(script: script)
+        defer { phone.stop() }
+        let serial = try harness.connect(phone)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let port = Host.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
+        ])
+        defer { daemon.stop() }
+        func job(_ id: String? = nil) -> [String: Any]? {
+            ((DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]]) ?? []).first { $0["device"] as? String == "adb:\(serial)" && (id == nil || $0["id"] as? String == id) }
+        }
+        let id = try #require(DaemonTests.poll(30) { job().flatMap { $0["state"] as? String == "waiting" ? $0["id"] as? String : nil } }, "\(daemon.stderr)")
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
+        #expect(DaemonTests.poll(30) { (job(id)?["message"] as? String ?? "").hasPrefix("overwriting free space: ") ? true : nil } == true, "\(daemon.stderr)")
+        #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/abort", token: tech)?.status == 202)
+        #expect(DaemonTests.poll(30) { daemon.stderr.contains("free-space overwrite stopped") ? true : nil } == true, "\(daemon.stderr)")
+        #expect(DaemonTests.poll(10) { partition.files.isEmpty ? true : nil } == true, "\(partition.files)")
+        let ended = try #require(job(id))
+        #expect(ended["state"] as? String == "aborted" && ended["certified"] as? Bool != true, "\(ended)")
+        #expect(!phone.commands.contains("recovery --wipe_data"), "an aborted fill never goes on to the reset")
+        daemon.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
 }
