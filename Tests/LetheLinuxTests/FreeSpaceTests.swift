@@ -270,7 +270,8 @@ import Testing
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/abort", token: tech)?.status == 202)
         #expect(DaemonTests.poll(30) { daemon.stderr.contains("free-space overwrite stopped") ? true : nil } == true, "\(daemon.stderr)")
         #expect(DaemonTests.poll(10) { partition.files.isEmpty ? true : nil } == true, "\(partition.files)")
-        let ended = try #require(job(id))
+        // The record is written after the log line: wait for the job's end.
+        let ended = try #require(DaemonTests.poll(10) { job(id).flatMap { $0["reportId"] != nil ? $0 : nil } }, "\(String(describing: job(id)))")
         #expect(ended["state"] as? String == "aborted" && ended["certified"] as? Bool != true, "\(ended)")
         #expect(!phone.commands.contains("recovery --wipe_data"), "an aborted fill never goes on to the reset")
         daemon.stop()
