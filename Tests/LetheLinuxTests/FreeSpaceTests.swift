@@ -157,16 +157,50 @@ import Testing
     }
 }
 
+/// The daemon with the shipped profiles in a fresh state folder (key and a technician's
+/// token), following a private adb server; its jobs for one phone through the API.
+final class PhoneDaemon {
+    let state: String
+    let tech: String
+    let base: String
+    let daemon: LineWatcher
+
+    init(harness: ADBHarness) throws {
+        state = NSTemporaryDirectory() + "lethe-phoned-\(UUID().uuidString)"
+        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
+        tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let port = Host.freePort()
+        base = "http://127.0.0.1:\(port)"
+        daemon = try LineWatcher(Host.lethe, [
+            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
+            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
+        ])
+    }
+
+    /// The jobs of the phone at adb serial `serial`.
+    func jobs(_ serial: String) -> [[String: Any]] {
+        ((DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]]) ?? []).filter { $0["device"] as? String == "adb:\(serial)" }
+    }
+
+    /// Stops the daemon (idempotent) and checks its audit chain.
+    func stopAndVerifyAudit() throws {
+        daemon.stop()
+        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+    }
+
+    deinit {
+        daemon.stop()
+        try? FileManager.default.removeItem(atPath: state)
+    }
+}
+
 /// Through the daemon: the shipped android profile overwrites free space before the reset,
 /// and an unplug mid-fill ends the job interrupted, with a signed record but no certificate;
 /// when the phone docks again its fill files are removed before anything else is sent to it.
 @Suite(.serialized) struct FreeSpaceDaemonTests {
     @Test func anUnplugMidFillLeavesNoFillFilesAndNoCertificate() throws {
         guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
-        let state = NSTemporaryDirectory() + "lethe-fill-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
-        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let harness = try ADBHarness()
         defer { harness.shutdown() }
         _ = try harness.client().version()
@@ -187,17 +221,9 @@ import Testing
             }
         }
         let serial = try harness.connect(phone)
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let port = Host.freePort()
-        let base = "http://127.0.0.1:\(port)"
-        let daemon = try LineWatcher(Host.lethe, [
-            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
-            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
-        ])
-        defer { daemon.stop() }
-        func jobs() -> [[String: Any]] {
-            ((DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]]) ?? []).filter { $0["device"] as? String == "adb:\(serial)" }
-        }
+        let bench = try PhoneDaemon(harness: harness)
+        let (base, tech, daemon) = (bench.base, bench.tech, bench.daemon)
+        func jobs() -> [[String: Any]] { bench.jobs(serial) }
         let waiting = try #require(DaemonTests.poll(30) { jobs().first { $0["state"] as? String == "waiting" } }, "no job for the phone: \(daemon.stderr)")
         let id = try #require(waiting["id"] as? String)
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
@@ -231,18 +257,13 @@ import Testing
         let nextJob = DaemonTests.poll(30) { jobs().first { $0["state"] as? String == "waiting" } }
         #expect(nextJob != nil, "the re-docked phone waits for the technician again")
         replug.stop()
-        daemon.stop()
-        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
-        let audit = try Host.run("sqlite3", ["\(state)/lethe.sqlite", "SELECT kind FROM audit WHERE kind = 'phone.fill-removed'"]).stdout
+        try bench.stopAndVerifyAudit()
+        let audit = try Host.run("sqlite3", ["\(bench.state)/lethe.sqlite", "SELECT kind FROM audit WHERE kind = 'phone.fill-removed'"]).stdout
         #expect(audit.contains("phone.fill-removed"), "\(audit)")
     }
 
     @Test func anAbortMidFillStopsItRemovesTheFillAndResetsNothing() throws {
         guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
-        let state = NSTemporaryDirectory() + "lethe-fill-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
-        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let harness = try ADBHarness()
         defer { harness.shutdown() }
         _ = try harness.client().version()
@@ -253,17 +274,9 @@ import Testing
         let phone = try SimulatedADBD(script: script)
         defer { phone.stop() }
         let serial = try harness.connect(phone)
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let port = Host.freePort()
-        let base = "http://127.0.0.1:\(port)"
-        let daemon = try LineWatcher(Host.lethe, [
-            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
-            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
-        ])
-        defer { daemon.stop() }
-        func job(_ id: String? = nil) -> [String: Any]? {
-            ((DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]]) ?? []).first { $0["device"] as? String == "adb:\(serial)" && (id == nil || $0["id"] as? String == id) }
-        }
+        let bench = try PhoneDaemon(harness: harness)
+        let (base, tech, daemon) = (bench.base, bench.tech, bench.daemon)
+        func job(_ id: String? = nil) -> [String: Any]? { bench.jobs(serial).first { id == nil || $0["id"] as? String == id } }
         let id = try #require(DaemonTests.poll(30) { job().flatMap { $0["state"] as? String == "waiting" ? $0["id"] as? String : nil } }, "\(daemon.stderr)")
         #expect(DaemonTests.http("POST", "\(base)/api/v1/jobs/\(id)/start", token: tech)?.status == 202)
         #expect(DaemonTests.poll(30) { (job(id)?["message"] as? String ?? "").hasPrefix("overwriting free space: ") ? true : nil } == true, "\(daemon.stderr)")
@@ -274,7 +287,6 @@ import Testing
         let ended = try #require(DaemonTests.poll(10) { job(id).flatMap { $0["reportId"] != nil ? $0 : nil } }, "\(String(describing: job(id)))")
         #expect(ended["state"] as? String == "aborted" && ended["certified"] as? Bool != true, "\(ended)")
         #expect(!phone.commands.contains("recovery --wipe_data"), "an aborted fill never goes on to the reset")
-        daemon.stop()
-        #expect(try Host.lethe("audit", "verify", "--state-dir", state).status == 0)
+        try bench.stopAndVerifyAudit()
     }
 }

@@ -449,10 +449,6 @@ final class Replugger: @unchecked Sendable {
             print("skipped: needs adb and root (the daemon's device watcher)")
             return
         }
-        let state = NSTemporaryDirectory() + "lethe-phoned-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        #expect(try Host.lethe("keys", "init", "--state-dir", state).status == 0)
-        let tech = try Host.lethe("tokens", "add", "bench", "--role", "technician", "--state-dir", state).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let harness = try ADBHarness()
         defer { harness.shutdown() }
         _ = try harness.client().version()
@@ -465,17 +461,9 @@ final class Replugger: @unchecked Sendable {
         defer { unapproved.stop() }
         _ = try harness.adb("connect", "127.0.0.1:\(unapproved.port)")
 
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let port = Host.freePort()
-        let base = "http://127.0.0.1:\(port)"
-        let daemon = try LineWatcher(Host.lethe, [
-            "daemon", "--state-dir", state, "--profiles", repo.appendingPathComponent("profiles").path, "--listen", "127.0.0.1:\(port)",
-            "--adb-port", String(harness.port), "--phone-wait-seconds", "30",
-        ])
-        defer { daemon.stop() }
-        func job() -> [String: Any]? {
-            (DaemonTests.http("GET", "\(base)/api/v1/jobs", token: tech)?.json as? [[String: Any]])?.first { $0["device"] as? String == "adb:\(serial)" }
-        }
+        let bench = try PhoneDaemon(harness: harness)
+        let (state, tech, base, daemon) = (bench.state, bench.tech, bench.base, bench.daemon)
+        func job() -> [String: Any]? { bench.jobs(serial).first }
         let waiting = try #require(DaemonTests.poll(30) { job() }, "no job for the phone: \(daemon.stderr)")
         #expect(waiting["state"] as? String == "waiting" && waiting["profile"] as? String == "android" && waiting["method"] as? String == "crypto-erase-factory-reset", "\(waiting)")
         #expect(!phone.commands.contains("recovery --wipe_data"), "reset before anyone pressed start")
