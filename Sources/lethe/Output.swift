@@ -74,7 +74,11 @@ final class ProgressRenderer {
         var badSectors: UInt64
     }
 
-    func show(_ p: WipeProgress) {
+    /// Draws `p`.
+    func show(_ p: WipeProgress) { show(p, stage: nil) }
+
+    /// Draws `p`; `stage` names the step in place of "pass N/M phase" (a phone's fill).
+    func show(_ p: WipeProgress, stage named: String?) {
         if json {
             Output.json(Line(
                 phase: p.phase.rawValue, pass: p.pass, passCount: p.passCount, bytesDone: p.bytesDone,
@@ -86,7 +90,7 @@ final class ProgressRenderer {
         let percent = HumanFormat.fixed(p.fraction * 100, 1)
         let rate = HumanFormat.bytes(p.bytesPerSecond) + "/s"
         let eta = p.etaSeconds.map(HumanFormat.duration) ?? "--:--"
-        let stage = "pass \(p.pass)/\(p.passCount) \(p.phase.rawValue)"
+        let stage = named ?? "pass \(p.pass)/\(p.passCount) \(p.phase.rawValue)"
         let bad = p.badSectorCount > 0 ? "  bad sectors: \(p.badSectorCount)" : ""
         if terminal {
             let width = 30

@@ -272,7 +272,8 @@ extension Phones.Erase {
         let outcome = FreeSpaceFill.run(client, serial: serial, options: FreeSpaceFill.Options(mode: mode), progress: { p in
             renderer.show(WipeProgress(
                 phase: p.phase == "write" ? .write : .verify, pass: 1, passCount: 1, phaseBytesDone: p.bytesDone, phaseBytesTotal: p.bytesTotal,
-                bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds, badSectorCount: 0))
+                bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds, badSectorCount: 0),
+                stage: p.phase == "write" ? "overwriting free space" : "reading the fill back")
         }, shouldStop: { FreeSpaceFillStop.shared.isSet })
         renderer.finish()
         return outcome

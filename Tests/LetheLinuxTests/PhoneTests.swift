@@ -423,6 +423,9 @@ final class Replugger: @unchecked Sendable {
         #expect(pdf.stdout.contains("Free-space overwrite") && pdf.stdout.contains("flash spare blocks"), "\(pdf.stdout.prefix(3000))")
         #expect(erased.stderr.contains("free space: 32.0 MiB written in 1 file on /data"), "\(erased.stderr)")
         #expect(phone.commands.contains { $0.hasPrefix("dd if=/data/local/tmp/lethe-fill/fill-00001.bin") } && phone.commands.contains("sync"))
+        let chinese = try Host.lethe("report", "render", path, "--lang", "zh-CN", "--out", "\(state)/zh.pdf", "--state-dir", state)
+        #expect(chinese.status == 0, "\(chinese.stderr)")
+        #expect(try Host.run("pdftotext", ["\(state)/zh.pdf", "-"]).stdout.contains("剩余空间覆写"))
 
         // A phone that vanishes mid-reset: a signed record, not a certificate, exit 5.
         let gone = try SimulatedADBD(script: try PhoneScripts.pixel6ReadyForReset(comesBack: false))
