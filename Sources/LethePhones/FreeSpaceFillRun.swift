@@ -38,8 +38,9 @@ struct Fill {
     mutating func run() -> Outcome {
         let before: (total: UInt64, free: UInt64)
         do throws(LetheError) {
-            before = try df()
+            // An earlier fill's files go first, so that df counts their space as free.
             try shellOK("rm -rf \(directory)")
+            before = try df()
             try shellOK("mkdir -p \(directory)")
         } catch {
             // Nothing was written.

@@ -145,6 +145,19 @@ import Testing
         #expect(partition.files.isEmpty && partition.freeBytes == 100 * Self.mebibyte)
     }
 
+    @Test func anEarlierFillsLeftoversAreRemovedFirstAndCountAsFree() throws {
+        guard PhoneTests.hasADB else { return print("skipped: adb is not installed (apt-get install adb)") }
+        let (connected, partition) = try Self.phone(free: 100 * Self.mebibyte)
+        defer { connected.stop() }
+        // What an unplugged fill left: 8 MiB in the fill folder.
+        try connected.client.push(serial: connected.serial, path: "/data/local/tmp/lethe-fill/fill-00001.bin", size: 8 * Self.mebibyte, produce: { _, _ in }, sent: { _ in true })
+        #expect(partition.freeBytes == 92 * Self.mebibyte)
+        let outcome = FreeSpaceFill.run(connected.client, serial: connected.serial, options: Self.options())
+        let record = try #require(outcome.record)
+        #expect(outcome.succeeded && record.freeBytesBefore == 100 * Self.mebibyte && record.bytesWritten == 84 * Self.mebibyte, "\(record)")
+        #expect(partition.files.isEmpty)
+    }
+
     @Test func aPartitionAlreadyFullIsSkippedAndSaysSo() throws {
         guard PhoneTests.hasADB else { return print("skipped: adb is not installed (apt-get install adb)") }
         let (connected, partition) = try Self.phone(free: 10 * Self.mebibyte)
