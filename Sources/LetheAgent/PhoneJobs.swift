@@ -45,10 +45,8 @@ extension Bench {
         if let mode = profile.factoryReset?.overwriteFreeSpace, mode != .off {
             let fill = overwriteFreeSpace(client, serial: serial, mode: mode, jobId: jobId, path: path, cancellation: cancellation)
             reporting.freeSpaceOverwrite = fill.record
-            guard fill.succeeded else {
-                let why = "\(fill.error ?? "the free-space overwrite failed"); the phone was not reset"
-                let outcome = ResetOutcome.notStarted(flow, error: why, interrupted: fill.vanished, aborted: cancellation.isCancelled)
-                return finishPhone(jobId: jobId, path: path, outcome: outcome, reporting: reporting, profile: profile, fail: fail)
+            if let blocked = fill.blockedReset(flow, aborted: cancellation.isCancelled) {
+                return finishPhone(jobId: jobId, path: path, outcome: blocked, reporting: reporting, profile: profile, fail: fail)
             }
         }
         transition(jobId, .step(.reset)) { $0.message = flow == .guided ? ResetFlow.guidedInstructions : "resetting: \(flow.title)" }
@@ -91,9 +89,9 @@ extension Bench {
     func removeFillLeftovers(_ client: ADBClient, serial: String, force: Bool = false) {
         let path = "adb:\(serial)"
         if !force, jobs.contains(where: { $0.device == path && $0.state == .running }) { return }
-        let directory = FreeSpaceFill.Options(mode: .sample).directory
+        let directory = FreeSpaceFill.directory
         do throws(LetheError) {
-            let count = try FreeSpaceFill.removeLeftovers(client, serial: serial, directory: directory)
+            let count = try FreeSpaceFill.removeLeftovers(client, serial: serial)
             guard count > 0 else { return }
             log("\(path): removed \(count) fill files that an interrupted free-space overwrite left in \(directory)")
             try? store.write { db in

@@ -222,7 +222,7 @@ public enum ProfileLoader {
             if let n = e["overwriteFreeSpace"] {
                 overwrite = try y.choice(n, "erase.overwriteFreeSpace", FreeSpaceOverwriteMode.self)
                 if overwrite != .off, match.transports == [.ios] || flow.map({ $0.hasPrefix("mcinstall") || $0.hasPrefix("mobilebackup2") }) == true {
-                    throw y.error(n, "erase.overwriteFreeSpace", "not available for iPhones: the host reaches no file system on an iPhone's data volume except the AFC media folder, and Lethe does not fill through it; use off (the erase is the cryptographic erase alone)")
+                    throw y.error(n, "erase.overwriteFreeSpace", FreeSpaceOverwriteMode.iPhoneRefusal)
                 }
             }
             factoryReset = FactoryResetSettings(flow: flow, overwriteFreeSpace: overwrite)

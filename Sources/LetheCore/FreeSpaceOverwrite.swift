@@ -7,6 +7,10 @@ public enum FreeSpaceOverwriteMode: String, Codable, Sendable, CaseIterable {
     case sample
     /// Fill the free space, then read every byte of the fill back and compare (twice the time).
     case full
+
+    /// Why an iPhone gets no free-space overwrite (profiles and the CLI refuse to ask for one).
+    public static let iPhoneRefusal =
+        "not available for iPhones: the host reaches no file system on an iPhone's data volume except the AFC media folder, and Lethe does not fill through it; use off (the erase is the cryptographic erase alone)"
 }
 
 /// The overwrite of a phone's file-system free space that preceded its factory reset, as the

@@ -9,13 +9,16 @@ import LetheWipe
 /// are deleted. Each file's size comes from a fresh `df`, so a partition that fills sooner or
 /// later than it said is followed, not trusted. Blocking; its own thread.
 public enum FreeSpaceFill {
+    /// Where fills go: the shell user's writable folder (uid 2000 owns /data/local/tmp).
+    public static let directory = "/data/local/tmp/lethe-fill"
+
     /// Where and how much.
     public struct Options: Sendable {
         public var mode: FreeSpaceOverwriteMode
         /// The mount point whose free space is filled.
         public var mountPoint = "/data"
-        /// The shell user's writable folder (uid 2000 owns /data/local/tmp).
-        public var directory = "/data/local/tmp/lethe-fill"
+        /// The shell user's writable folder.
+        public var directory = FreeSpaceFill.directory
         /// Left free so that Android keeps working while the fill is there (its own reserved
         /// blocks for system services come on top; `df` does not count them as available).
         public var reserveBytes: UInt64 = 64 << 20
@@ -55,19 +58,22 @@ public enum FreeSpaceFill {
         /// True when the fill was done, read back as written, and removed (or there was
         /// nothing to fill): the reset may go on.
         public var succeeded: Bool { error == nil && record.map { $0.result != "failed" && $0.filesRemoved } ?? false }
+
+        /// The outcome of a reset never started because this fill did not succeed (aborted
+        /// when the fill was stopped on purpose); nil when the reset may go on.
+        public func blockedReset(_ flow: ResetFlow, aborted: Bool = false) -> ResetOutcome? {
+            guard !succeeded else { return nil }
+            return .notStarted(flow, error: "\(error ?? "the free-space overwrite failed"); the phone was not reset", interrupted: vanished, aborted: aborted)
+        }
     }
 
     /// Removes a fill's files left by an earlier job (an unplug mid-fill). Returns how many
     /// there were (0: none), or throws when the phone cannot be asked.
-    public static func removeLeftovers(_ client: ADBClient, serial: String, directory: String = Options(mode: .sample).directory) throws(LetheError) -> Int {
+    public static func removeLeftovers(_ client: ADBClient, serial: String, directory: String = directory) throws(LetheError) -> Int {
         let listed = try client.shell(serial: serial, "ls \(directory)", timeout: .seconds(20))
         guard listed.exitCode == 0 else { return 0 }
-        let count = listed.stdout.split(separator: "\n").count
-        let removed = try client.shell(serial: serial, "rm -rf \(directory)", timeout: .seconds(120))
-        guard removed.exitCode == 0 else {
-            throw LetheError(.ioFailure, path: "\(serial): \(directory)", "rm -rf exited \(removed.exitCode.map(String.init) ?? "?"): \(removed.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        return count
+        try Fill.shellOK(client, serial: serial, "rm -rf \(directory)", timeout: .seconds(120))
+        return listed.stdout.split(separator: "\n").count
     }
 
     /// Fills, reads back and removes. `progress` is called about once a second; `shouldStop`

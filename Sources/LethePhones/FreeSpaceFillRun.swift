@@ -48,7 +48,7 @@ struct Fill {
         }
         guard before.free >= options.reserveBytes + Self.mebibyte else {
             notes.append("only \(HumanFormat.bytes(Double(before.free))) of \(options.mountPoint) was free, not more than the \(HumanFormat.bytes(Double(options.reserveBytes))) left for Android: nothing to fill")
-            let removed = (try? shellOK("rm -rf \(directory)")) != nil
+            let removed = removeFiles()
             return Outcome(record: record(result: "skipped", before: before, writeSeconds: 0, verified: (0, 0, 0), removed: removed))
         }
         let writeStarted = Date()
@@ -223,17 +223,14 @@ struct Fill {
 
     /// Why the fill failed, with what it did before (its files are removed if the phone is
     /// still there).
-    func failed(_ error: LetheError, before: (total: UInt64, free: UInt64), writeSeconds: Double) -> Outcome {
+    mutating func failed(_ error: LetheError, before: (total: UInt64, free: UInt64), writeSeconds: Double) -> Outcome {
         // A broken transfer (a closed connection, or even a refusal) is the phone going away
         // only if it no longer answers a shell.
         let vanished = error.code == .deviceVanished || (error.code != .cancelled && (try? client.shell(serial: serial, "echo", timeout: .seconds(5))) == nil)
         let removed = vanished ? false : removeFiles()
         let what = error.code == .cancelled ? "stopped" : vanished ? "the phone went away" : "failed"
-        var notes = notes
         notes.append("\(what) after \(HumanFormat.bytes(Double(written))) in \(files.count) files: \(error.message)")
-        var copy = self
-        copy.notes = notes
-        let record = copy.record(result: "failed", before: before, writeSeconds: writeSeconds, verified: (0, 0, 0), removed: removed)
+        let record = record(result: "failed", before: before, writeSeconds: writeSeconds, verified: (0, 0, 0), removed: removed)
         let leftovers = vanished ? "; its fill files are removed when it is docked again" : removed ? "" : "; the fill files in \(directory) could not be removed"
         return Outcome(record: record, error: "free-space overwrite \(what)\(error.path.map { " (\($0))" } ?? ""): \(error.message)\(leftovers)", vanished: vanished)
     }
@@ -260,6 +257,11 @@ struct Fill {
     }
 
     func shellOK(_ command: String, timeout: Duration = .seconds(60)) throws(LetheError) {
+        try Self.shellOK(client, serial: serial, command, timeout: timeout)
+    }
+
+    /// Runs `command`; a nonzero exit is thrown with what the phone said.
+    static func shellOK(_ client: ADBClient, serial: String, _ command: String, timeout: Duration) throws(LetheError) {
         let result = try client.shell(serial: serial, command, timeout: timeout)
         guard result.exitCode == 0 else {
             let why = (result.stderr.isEmpty ? result.stdout : result.stderr).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -4,8 +4,8 @@ import LetheAgent
 import LetheCore
 import LetheLinux
 import LethePhones
+import LetheWipe
 import LetheReports
-import Synchronization
 
 /// Where the adb server is.
 struct ADBOptions: ParsableArguments {
@@ -219,7 +219,7 @@ struct Phones: ParsableCommand {
                 }
                 iPhone = try usbmux.iPhone(serial)
                 if iPhone != nil, let mode = overwriteFreeSpace, mode != .off {
-                    throw LetheError(.invalidArgument, path: "--overwrite-free-space", "not available for iPhones: the host reaches no file system on an iPhone's data volume except the AFC media folder, and Lethe does not fill through it; use off")
+                    throw LetheError(.invalidArgument, path: "--overwrite-free-space", FreeSpaceOverwriteMode.iPhoneRefusal)
                 }
                 if let iPhone { phone = try IOSProbe.inspect(iPhone.host, device: iPhone.device) } else { phone = try PhoneProbe.inspect(client, serial: serial) }
                 if let refusal = FactoryReset.refusal(phone) { throw LetheError(.protectedDevice, path: serial, refusal) }
@@ -237,9 +237,7 @@ struct Phones: ParsableCommand {
             if iPhone == nil, mode != .off {
                 let fill = overwriteFreeSpaceOf(client, mode: mode)
                 reporting.freeSpaceOverwrite = fill.record
-                if !fill.succeeded {
-                    notStarted = .notStarted(chosen, error: "\(fill.error ?? "the free-space overwrite failed"); the phone was not reset", interrupted: fill.vanished)
-                }
+                notStarted = fill.blockedReset(chosen)
             }
             let outcome = notStarted ?? iPhone.map { IOSErase.run($0.host, device: $0.device, phone: phone, waitSeconds: waitSeconds, say: say) }
                 ?? FactoryReset.run(client, phone: phone, flow: chosen, waitSeconds: waitSeconds, say: say)
@@ -267,23 +265,17 @@ extension Phones.Erase {
     func overwriteFreeSpaceOf(_ client: ADBClient, mode: FreeSpaceOverwriteMode) -> FreeSpaceFill.Outcome {
         Output.err("lethe: \(serial): overwriting the free space of /data (\(mode.rawValue) read-back)")
         let renderer = ProgressRenderer(json: false)
-        let trap = SignalTrap { _ in FreeSpaceFillStop.shared.set() }
+        // SIGINT/SIGTERM stop the fill between chunks; it removes its files.
+        let stop = WipeCancellation()
+        let trap = SignalTrap { stop.cancel(reason: $0) }
         defer { withExtendedLifetime(trap) {} }
         let outcome = FreeSpaceFill.run(client, serial: serial, options: FreeSpaceFill.Options(mode: mode), progress: { p in
             renderer.show(WipeProgress(
                 phase: p.phase == "write" ? .write : .verify, pass: 1, passCount: 1, phaseBytesDone: p.bytesDone, phaseBytesTotal: p.bytesTotal,
                 bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds, badSectorCount: 0),
                 stage: p.phase == "write" ? "overwriting free space" : "reading the fill back")
-        }, shouldStop: { FreeSpaceFillStop.shared.isSet })
+        }, shouldStop: { stop.isCancelled })
         renderer.finish()
         return outcome
     }
-}
-
-/// Set by SIGINT/SIGTERM during a fill: it stops between chunks and removes its files.
-final class FreeSpaceFillStop: Sendable {
-    static let shared = FreeSpaceFillStop()
-    private let flag = Mutex(false)
-    func set() { flag.withLock { $0 = true } }
-    var isSet: Bool { flag.withLock { $0 } }
 }

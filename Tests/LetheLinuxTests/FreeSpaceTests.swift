@@ -214,15 +214,11 @@ final class PhoneDaemon {
 @Suite(.serialized) struct FreeSpaceDaemonTests {
     @Test func anUnplugMidFillLeavesNoFillFilesAndNoCertificate() throws {
         guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        _ = try harness.client().version()
         // 360 MiB free: with the 64 MiB reserve, a 256 MiB file and a 40 MiB one. The cable is
         // pulled 8 MiB into the second.
-        let script = try PhoneScripts.pixel6ReadyForReset(freeBytes: 360 << 20)
-        let partition = try #require(script.dataPartition)
-        let phone = try SimulatedADBD(script: script)
-        defer { phone.stop() }
+        let (connected, partition) = try FreeSpaceTests.phone(free: 360 << 20)
+        defer { connected.stop() }
+        let (harness, phone, serial) = (connected.harness, connected.phone, connected.serial)
         let commandsAtUnplug = Mutex<Int?>(nil)
         partition.setFaults { faults in
             faults.onStored = { stored in
@@ -233,7 +229,6 @@ final class PhoneDaemon {
                 DispatchQueue.global().async { phone.vanish() }
             }
         }
-        let serial = try harness.connect(phone)
         let bench = try PhoneDaemon(harness: harness)
         let (base, tech, daemon) = (bench.base, bench.tech, bench.daemon)
         func jobs() -> [[String: Any]] { bench.jobs(serial) }
@@ -277,16 +272,11 @@ final class PhoneDaemon {
 
     @Test func anAbortMidFillStopsItRemovesTheFillAndResetsNothing() throws {
         guard PhoneTests.hasADB, Host.canLoop else { return print("skipped: needs adb and root (the daemon's device watcher)") }
-        let harness = try ADBHarness()
-        defer { harness.shutdown() }
-        _ = try harness.client().version()
-        let script = try PhoneScripts.pixel6ReadyForReset(freeBytes: 360 << 20)
-        let partition = try #require(script.dataPartition)
+        let (connected, partition) = try FreeSpaceTests.phone(free: 360 << 20)
+        defer { connected.stop() }
+        let (harness, phone, serial) = (connected.harness, connected.phone, connected.serial)
         // About 1 ms a chunk: a fill of some 5 s, long enough to abort.
         partition.setFaults { $0.onStored = { _ in usleep(1000) } }
-        let phone = try SimulatedADBD(script: script)
-        defer { phone.stop() }
-        let serial = try harness.connect(phone)
         let bench = try PhoneDaemon(harness: harness)
         let (base, tech, daemon) = (bench.base, bench.tech, bench.daemon)
         func job(_ id: String? = nil) -> [String: Any]? { bench.jobs(serial).first { id == nil || $0["id"] as? String == id } }
